@@ -1,0 +1,80 @@
+"""Settings, read from the environment (``HUITONG_*``) with documented defaults.
+
+Every setting is listed in :data:`SETTINGS` with its description in English and Chinese; a
+test checks that ``docs/configuration.md`` documents each one, so the docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from platformdirs import user_data_dir
+
+__all__ = ["SETTINGS", "Settings", "default_database_url"]
+
+
+def default_database_url() -> str:
+    """``sqlite:///<user data dir>/huitong/huitong.db``."""
+    return f"sqlite:///{Path(user_data_dir('huitong')) / 'huitong.db'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    env: str
+    default: str
+    help_en: str
+    help_zh: str
+
+
+SETTINGS: dict[str, Setting] = {
+    "database_url": Setting(
+        "HUITONG_DATABASE_URL", "",
+        "Database URL: sqlite:///path (default: a file in the user's data directory) "
+        "or postgresql://user@host/db.",
+        "数据库地址：sqlite:///路径（默认为用户数据目录下的文件）或 postgresql://用户@主机/库。"),
+    "host": Setting(
+        "HUITONG_HOST", "127.0.0.1",
+        "Address the HTTP server binds. Loopback only until authentication lands.",
+        "HTTP 服务监听地址。在身份认证上线前仅限本机回环地址。"),
+    "port": Setting("HUITONG_PORT", "8080", "HTTP port.", "HTTP 端口。"),
+    "base_url": Setting(
+        "HUITONG_BASE_URL", "",
+        "Public FHIR base URL used in links and Location headers "
+        "(default: derived from the request).",
+        "链接与 Location 头中使用的对外 FHIR 基地址（默认：根据请求推断）。"),
+    "max_body_bytes": Setting(
+        "HUITONG_MAX_BODY_BYTES", str(64 * 1024 * 1024),
+        "Largest request body accepted; larger bodies get 413.",
+        "可接受的最大请求体字节数，超出返回 413。"),
+    "default_page_size": Setting(
+        "HUITONG_DEFAULT_PAGE_SIZE", "20", "Search page size when _count is absent.",
+        "未指定 _count 时的检索分页大小。"),
+    "max_page_size": Setting(
+        "HUITONG_MAX_PAGE_SIZE", "1000", "Largest _count honoured.", "_count 的最大取值。"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    host: str
+    port: int
+    base_url: str
+    max_body_bytes: int
+    default_page_size: int
+    max_page_size: int
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``env`` (default ``os.environ``), then explicit ``overrides``."""
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(SETTINGS[f.name].env, SETTINGS[f.name].default)
+            values[f.name] = int(raw) if f.type in ("int", int) else raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if not values["database_url"]:
+            values["database_url"] = default_database_url()
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""FHIR R4 knowledge with no I/O: definitions, validation, search parameters, indexing."""

@@ -1,0 +1,1 @@
+"""FHIR search, as data: the parameter registry and the parsed query model."""

@@ -1,0 +1,513 @@
+"""What both engines share: the write pipeline, reads, history, search execution.
+
+An engine supplies connections and the few statements whose syntax differs
+(:class:`EngineOps`); everything else — validation, id and meta stamping, indexing,
+version bookkeeping, the write buffer — lives here once.
+
+Writes are buffered inside a transaction and flushed in bulk (``executemany`` on SQLite,
+``COPY`` on PostgreSQL) before anything reads the database and at commit: a 300-entry
+transaction bundle then costs a handful of statements instead of thousands of round trips.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from huitong.clock import Clock, IdFactory, MonotonicClock, new_uuid
+from huitong.fhir.dates import format_instant
+from huitong.fhir.errors import Category, FhirError
+from huitong.fhir.index import index_resource
+from huitong.fhir.index_model import IndexEntries
+from huitong.fhir.search.model import SearchQuery
+from huitong.fhir.validation import validate_resource
+from huitong.store import search_sql
+from huitong.store.repository import HistoryPage, SearchPage, StoredResource, WriteOutcome
+
+log = logging.getLogger("huitong.store")
+
+INDEX_TABLES: dict[str, tuple[str, ...]] = {
+    "string": ("norm", "exact"),
+    "token": ("system", "code", "text"),
+    "reference": ("target_type", "target_id", "url"),
+    "date": ("lo", "hi"),
+    "number": ("value", "lo", "hi"),
+    "quantity": ("system", "code", "unit", "value", "lo", "hi"),
+    "uri": ("value",),
+}
+RESOURCE_COLUMNS = (
+    "rid", "res_type", "res_id", "version", "last_updated", "deleted", "method",
+    "patient_key", "content",
+)
+_ROW_SELECT = "rid, res_type, res_id, version, last_updated, deleted, method, {content}"
+
+
+@dataclass(slots=True)
+class WriteBuffer:
+    """Rows waiting to be written: new resources and the index rows of every write."""
+
+    resources: list[tuple[Any, ...]] = field(default_factory=list)
+    index: dict[str, list[tuple[Any, ...]]] = field(
+        default_factory=lambda: {name: [] for name in INDEX_TABLES}
+    )
+    keys: set[tuple[str, str]] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.resources) or any(self.index.values())
+
+    def add_index(self, rid: int, res_type: str, patient_key: str | None, e: IndexEntries) -> None:
+        for name in INDEX_TABLES:
+            rows = getattr(e, name)
+            if rows:
+                self.index[name].extend((rid, res_type, patient_key, *row) for row in rows)
+
+
+class EngineOps:
+    """The statements that differ between engines. Subclasses set ``ph`` and override."""
+
+    dialect: str = ""
+    ph: str = "?"
+    content_select: str = "content"
+
+    def allocate_rids(self, cur: Any, n: int) -> list[int]:
+        raise NotImplementedError
+
+    def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def lock_current(self) -> str:
+        """Suffix that locks the current row while an update or delete reads it."""
+        return ""
+
+    def to_bool(self, value: Any) -> bool:
+        return bool(value)
+
+    def json_text(self, value: Any) -> bytes:
+        return value.encode() if isinstance(value, str) else bytes(value)
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        raise NotImplementedError
+
+
+def _sql(ops: EngineOps, text: str) -> str:
+    return text if ops.ph == "?" else text.replace("?", ops.ph)
+
+
+def _stored(ops: EngineOps, row: Sequence[Any]) -> StoredResource:
+    _rid, res_type, res_id, version, last_updated, deleted, method, content = row[:8]
+    return StoredResource(
+        res_type, res_id, int(version), int(last_updated), ops.to_bool(deleted), method,
+        ops.json_text(content),
+    )
+
+
+class BaseTransaction:
+    """One database transaction's reads and writes (see :class:`Transaction`)."""
+
+    def __init__(self, repo: BaseRepository, cur: Any) -> None:
+        self._repo = repo
+        self._ops = repo.ops
+        self._cur = cur
+        self._buffer = WriteBuffer()
+        self._rids: list[int] = []
+
+    # -- buffer --------------------------------------------------------------
+    def _next_rid(self) -> int:
+        if not self._rids:
+            self._rids = self._ops.allocate_rids(self._cur, 256)
+        return self._rids.pop(0)
+
+    def flush(self) -> None:
+        """Write every buffered row. Called before reads and at commit."""
+        buf = self._buffer
+        if not buf:
+            return
+        self._buffer = WriteBuffer()
+        try:
+            if buf.resources:
+                self._ops.bulk_insert(self._cur, "resources", RESOURCE_COLUMNS, buf.resources)
+            for name, cols in INDEX_TABLES.items():
+                rows = buf.index[name]
+                if rows:
+                    self._ops.bulk_insert(
+                        self._cur, f"idx_{name}",
+                        ("rid", "res_type", "patient_key", "param", "grp", *cols), rows,
+                    )
+        except Exception as exc:
+            if self._ops.is_unique_violation(exc):
+                raise FhirError(
+                    Category.CONFLICT, "a resource with this id was created concurrently"
+                ) from exc
+            raise
+
+    # -- reads ---------------------------------------------------------------
+    def _current(self, res_type: str, res_id: str, *, lock: bool = False) -> tuple | None:
+        if (res_type, res_id) in self._buffer.keys:
+            self.flush()
+        sql = _sql(
+            self._ops,
+            f"SELECT {_ROW_SELECT.format(content=self._ops.content_select)}, patient_key "
+            "FROM resources WHERE res_type = ? AND res_id = ?",
+        )
+        if lock:
+            sql += self._ops.lock_current()
+        self._cur.execute(sql, (res_type, res_id))
+        row: tuple | None = self._cur.fetchone()
+        return row
+
+    def read(self, resource_type: str, id: str) -> StoredResource | None:
+        row = self._current(resource_type, id)
+        return _stored(self._ops, row) if row else None
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        self.flush()
+        return self._repo._search(self._cur, query)
+
+    # -- writes --------------------------------------------------------------
+    def _stamp(
+        self, resource: dict[str, Any], res_id: str, version: int, now: int
+    ) -> dict[str, Any]:
+        content = dict(resource)
+        content["id"] = res_id
+        meta = dict(content.get("meta") or {})
+        meta["versionId"] = str(version)
+        meta["lastUpdated"] = format_instant(now)
+        content["meta"] = meta
+        return content
+
+    def _prepare(
+        self, resource: dict[str, Any], res_id: str, version: int
+    ) -> tuple[dict[str, Any], bytes, IndexEntries, int]:
+        now = self._repo.clock()
+        content = self._stamp(resource, res_id, version, now)
+        # Validate after stamping: meta and id are then exactly what will be stored.
+        validate_resource(content)
+        return content, orjson.dumps(content), index_resource(content), now
+
+    def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            validate_resource(resource)  # raises the precise INVALID error
+        res_type = resource["resourceType"]
+        res_id = id or self._repo.new_id()
+        content, data, entries, now = self._prepare(resource, res_id, 1)
+        rid = self._next_rid()
+        patient_key = entries.patients[0] if entries.patients else None
+        self._buffer.resources.append(
+            (rid, res_type, res_id, 1, now, False, "POST", patient_key, data.decode())
+        )
+        self._buffer.keys.add((res_type, res_id))
+        self._buffer.add_index(rid, res_type, patient_key, entries)
+        stored = StoredResource(res_type, res_id, 1, now, False, "POST", data)
+        return WriteOutcome(stored, created=True)
+
+    def update(
+        self,
+        resource: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        method: Literal["PUT", "PATCH"] = "PUT",
+    ) -> WriteOutcome:
+        if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+            validate_resource(resource)
+            raise FhirError(Category.INVALID, "resource id is required for update",
+                            expression=f"{resource.get('resourceType', 'Resource')}.id")
+        res_type, res_id = resource.get("resourceType"), resource["id"]
+        if not isinstance(res_type, str):
+            validate_resource(resource)
+            raise FhirError(Category.INVALID, "resourceType is required")
+        row = self._current(res_type, res_id, lock=True)
+        if row is None:
+            if if_match is not None:
+                raise FhirError(
+                    Category.PRECONDITION_FAILED,
+                    f"If-Match version {if_match} given but {res_type}/{res_id} does not exist",
+                )
+            outcome = self.create(resource, id=res_id)
+            # update-as-create: record the PUT method for history
+            self._buffer.resources[-1] = (*self._buffer.resources[-1][:6], method,
+                                          *self._buffer.resources[-1][7:])
+            s = outcome.stored
+            stored = StoredResource(s.resource_type, s.id, 1, s.last_updated, False, method, s.json)
+            return WriteOutcome(stored, created=True)
+        rid, current = row[0], int(row[3])
+        if if_match is not None and if_match != current:
+            raise FhirError(
+                Category.PRECONDITION_FAILED,
+                f"version conflict: If-Match {if_match} but current version is {current}",
+            )
+        version = current + 1
+        content, data, entries, now = self._prepare(resource, res_id, version)
+        patient_key = entries.patients[0] if entries.patients else None
+        self._supersede(rid)
+        self._cur.execute(
+            _sql(self._ops, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, "
+                 "method = ?, patient_key = ?, content = ? WHERE rid = ?"),
+            (version, now, False, method, patient_key, data.decode(), rid),
+        )
+        self._buffer.add_index(rid, res_type, patient_key, entries)
+        stored = StoredResource(res_type, res_id, version, now, False, method, data)
+        return WriteOutcome(stored, created=bool(self._ops.to_bool(row[5])))
+
+    def _supersede(self, rid: int) -> None:
+        """Move the current version to history and drop its index rows."""
+        self.flush()
+        cols = ", ".join(RESOURCE_COLUMNS)
+        self._cur.execute(
+            _sql(self._ops, f"INSERT INTO resource_history ({cols}) "
+                 f"SELECT {cols} FROM resources WHERE rid = ?"),
+            (rid,),
+        )
+        for name in INDEX_TABLES:
+            self._cur.execute(_sql(self._ops, f"DELETE FROM idx_{name} WHERE rid = ?"), (rid,))
+
+    def delete(self, resource_type: str, id: str) -> StoredResource | None:
+        row = self._current(resource_type, id, lock=True)
+        if row is None or self._ops.to_bool(row[5]):
+            return None
+        rid, version = row[0], int(row[3]) + 1
+        now = self._repo.clock()
+        self._supersede(rid)
+        # The delete version keeps the last content (for history), stamped with its version.
+        content = orjson.loads(self._ops.json_text(row[7]))
+        data = orjson.dumps(self._stamp(content, id, version, now))
+        self._cur.execute(
+            _sql(self._ops, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, "
+                 "method = 'DELETE', content = ? WHERE rid = ?"),
+            (version, now, True, data.decode(), rid),
+        )
+        return StoredResource(resource_type, id, version, now, True, "DELETE", data)
+
+
+class BaseRepository:
+    """Shared repository logic; engines provide ``ops`` and connection handling."""
+
+    ops: EngineOps
+    dialect: str
+
+    def __init__(self, *, clock: Clock | None = None, new_id: IdFactory | None = None) -> None:
+        self.clock: Clock = clock or MonotonicClock()
+        self.new_id: IdFactory = new_id or new_uuid
+
+    # Engines implement these two.
+    @contextmanager
+    def _write_cursor(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[Any]:
+        raise NotImplementedError
+        yield
+
+    @contextmanager
+    def transaction(self) -> Iterator[BaseTransaction]:
+        with self._write_cursor() as cur:
+            tx = BaseTransaction(self, cur)
+            yield tx
+            tx.flush()
+
+    # -- reads ---------------------------------------------------------------
+    def _select(self, cur: Any, where: str, params: Sequence[Any], tail: str = "") -> list[tuple]:
+        cols = _ROW_SELECT.format(content=self.ops.content_select)
+        cur.execute(_sql(self.ops, f"SELECT {cols} FROM resources WHERE {where} {tail}"), params)
+        return list(cur.fetchall())
+
+    def read(self, resource_type: str, id: str) -> StoredResource:
+        with self._read_cursor() as cur:
+            rows = self._select(cur, "res_type = ? AND res_id = ?", (resource_type, id))
+        if not rows:
+            raise FhirError(Category.NOT_FOUND, f"{resource_type}/{id} is not known")
+        stored = _stored(self.ops, rows[0])
+        if stored.deleted:
+            raise FhirError(Category.GONE, f"{resource_type}/{id} has been deleted")
+        return stored
+
+    def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource:
+        with self._read_cursor() as cur:
+            rows = self._select(
+                cur, "res_type = ? AND res_id = ? AND version = ?", (resource_type, id, version_id)
+            )
+            if not rows:
+                cols = _ROW_SELECT.format(content=self.ops.content_select)
+                cur.execute(
+                    _sql(self.ops, f"SELECT {cols} FROM resource_history "
+                         "WHERE res_type = ? AND res_id = ? AND version = ?"),
+                    (resource_type, id, version_id),
+                )
+                rows = list(cur.fetchall())
+        if not rows:
+            raise FhirError(
+                Category.NOT_FOUND, f"{resource_type}/{id} has no version {version_id}"
+            )
+        stored = _stored(self.ops, rows[0])
+        if stored.deleted:
+            raise FhirError(
+                Category.GONE, f"version {version_id} of {resource_type}/{id} is a delete"
+            )
+        return stored
+
+    def history(
+        self,
+        resource_type: str | None = None,
+        id: str | None = None,
+        *,
+        since: int | None = None,
+        at: int | None = None,
+        count: int = 20,
+        offset: int = 0,
+    ) -> HistoryPage:
+        where, params = [], []
+        if resource_type is not None:
+            where.append("res_type = ?")
+            params.append(resource_type)
+        if id is not None:
+            where.append("res_id = ?")
+            params.append(id)
+        cond = " AND ".join(where) or "1 = 1"
+        cols = _ROW_SELECT.format(content=self.ops.content_select)
+        union = (
+            f"SELECT {cols} FROM resources WHERE {cond} "
+            f"UNION ALL SELECT {cols} FROM resource_history WHERE {cond}"
+        )
+        union_params = params * 2
+        if at is not None:
+            # The version of each resource that was current at `at`.
+            union = (
+                f"SELECT {cols} FROM (SELECT {cols}, ROW_NUMBER() OVER (PARTITION BY res_type, "
+                f"res_id ORDER BY version DESC) AS rn FROM ({union}) v WHERE last_updated <= ?) "
+                "w WHERE rn = 1"
+            )
+            union_params = [*union_params, at]
+        filt, filt_params = "", []
+        if since is not None:
+            filt, filt_params = "WHERE last_updated >= ?", [since]
+        with self._read_cursor() as cur:
+            if id is not None:
+                cur.execute(
+                    _sql(self.ops, "SELECT 1 FROM resources WHERE res_type = ? AND res_id = ?"),
+                    (resource_type, id),
+                )
+                if cur.fetchone() is None:
+                    raise FhirError(Category.NOT_FOUND, f"{resource_type}/{id} is not known")
+            cur.execute(
+                _sql(self.ops, f"SELECT COUNT(*) FROM ({union}) h {filt}"),
+                [*union_params, *filt_params],
+            )
+            total = int(cur.fetchone()[0])
+            cur.execute(
+                _sql(self.ops, f"SELECT * FROM ({union}) h {filt} ORDER BY last_updated DESC, "
+                     "res_type, res_id, version DESC LIMIT ? OFFSET ?"),
+                [*union_params, *filt_params, count, offset],
+            )
+            rows = cur.fetchall()
+        entries = [_stored(self.ops, r) for r in rows]
+        return HistoryPage(entries, total, has_next=offset + len(entries) < total)
+
+    # -- search --------------------------------------------------------------
+    def _load(self, cur: Any, rids: Sequence[int]) -> list[StoredResource]:
+        if not rids:
+            return []
+        by_rid: dict[int, StoredResource] = {}
+        for start in range(0, len(rids), 500):
+            chunk = list(rids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            for row in self._select(cur, f"rid IN ({marks})", chunk):
+                by_rid[int(row[0])] = _stored(self.ops, row)
+        return [by_rid[r] for r in rids if r in by_rid]
+
+    def _rids(self, cur: Any, sql_params: tuple[str, list[Any]]) -> list[int]:
+        sql, params = sql_params
+        cur.execute(sql, params)
+        return [int(r[0]) for r in cur.fetchall()]
+
+    def _search(self, cur: Any, query: SearchQuery) -> SearchPage:
+        d = self.dialect
+        total = None
+        if query.total != "none" or query.summary == "count":
+            sql, params = search_sql.search_count_sql(query, d)
+            cur.execute(sql, params)
+            total = int(cur.fetchone()[0])
+        if query.count == 0 or query.summary == "count":
+            return SearchPage([], [], total, has_next=False)
+        rids = self._rids(cur, search_sql.search_page_sql(query, d))
+        has_next = len(rids) > query.count
+        rids = rids[: query.count]
+        included = self._includes(cur, query, rids)
+        return SearchPage(self._load(cur, rids), self._load(cur, included), total, has_next)
+
+    def _includes(self, cur: Any, query: SearchQuery, rids: list[int]) -> list[int]:
+        if not rids or not (query.include or query.revinclude):
+            return []
+        seen = set(rids)
+        found: list[int] = []
+        frontier = list(rids)
+        first = True
+        # :iterate includes run again over what the previous round added, to a fixed point.
+        while frontier:
+            inc = query.include if first else [i for i in query.include if i.iterate]
+            rev = query.revinclude if first else [i for i in query.revinclude if i.iterate]
+            new: list[int] = []
+            if inc:
+                new += self._rids(cur, search_sql.include_sql(inc, frontier, self.dialect))
+            if rev:
+                new += self._rids(cur, search_sql.revinclude_sql(rev, frontier, self.dialect))
+            frontier = [r for r in dict.fromkeys(new) if r not in seen]
+            seen.update(frontier)
+            found += frontier
+            first = False
+            if len(found) > 10_000:
+                break
+        return found
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        with self._read_cursor() as cur:
+            return self._search(cur, query)
+
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        since: int | None = None,
+        types: list[str] | None = None,
+        count: int = 100,
+        offset: int = 0,
+    ) -> SearchPage:
+        self.read("Patient", patient_id)  # NOT_FOUND / GONE as for read
+        with self._read_cursor() as cur:
+            rids = self._rids(
+                cur,
+                search_sql.everything_sql(
+                    patient_id, since_us=since, types=types, count=count + 1, offset=offset,
+                    dialect=self.dialect,
+                ),
+            )
+            has_next = len(rids) > count
+            rids = rids[:count]
+            referenced = [
+                r for r in self._rids(
+                    cur, search_sql.everything_referenced_sql(rids, dialect=self.dialect)
+                ) if r not in set(rids)
+            ] if rids else []
+            if types:
+                allowed = set(types)
+                extra = [s for s in self._load(cur, referenced) if s.resource_type in allowed]
+            else:
+                extra = self._load(cur, referenced)
+            return SearchPage(self._load(cur, rids), extra, None, has_next)
+
+    def counts_by_type(self) -> dict[str, int]:
+        with self._read_cursor() as cur:
+            cur.execute(
+                _sql(self.ops, "SELECT res_type, COUNT(*) FROM resources WHERE deleted = ? "
+                     "GROUP BY res_type ORDER BY res_type"),
+                (False,),
+            )
+            return {t: int(n) for t, n in cur.fetchall()}

@@ -1,0 +1,134 @@
+"""The production engine: PostgreSQL with JSONB content.
+
+A psycopg 3 connection pool; writes are buffered and flushed with ``COPY``, reads and updates
+lock the current row (``FOR UPDATE``) so concurrent writers to one resource serialise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool
+
+from huitong.clock import Clock, IdFactory
+from huitong.fhir.errors import Category, FhirError
+from huitong.store._base import BaseRepository, EngineOps
+from huitong.store.migrate import pending
+
+__all__ = ["PostgresRepository"]
+
+
+class PostgresOps(EngineOps):
+    dialect = "postgresql"
+    ph = "%s"
+    content_select = "content::text"
+
+    def allocate_rids(self, cur: Any, n: int) -> list[int]:
+        cur.execute(
+            "SELECT nextval(pg_get_serial_sequence('resources', 'rid')) "
+            "FROM generate_series(1, %s)",
+            (n,),
+        )
+        return [int(r[0]) for r in cur.fetchall()]
+
+    def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+        with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+    def lock_current(self) -> str:
+        return " FOR UPDATE"
+
+    def is_unique_violation(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.errors.UniqueViolation)
+
+    def is_unavailable(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.OperationalError)
+
+
+class PostgresRepository(BaseRepository):
+    """A repository in a PostgreSQL database (``postgresql://user@host:port/db``)."""
+
+    dialect = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        upgrade: bool = True,
+        clock: Clock | None = None,
+        new_id: IdFactory | None = None,
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> None:
+        super().__init__(clock=clock, new_id=new_id)
+        self.ops = PostgresOps()
+        self._pool = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, timeout=30,
+            kwargs={"application_name": "huitong"},
+        )
+        try:
+            self._pool.open(wait=True, timeout=30)
+        except psycopg.Error as exc:
+            raise FhirError(Category.UNAVAILABLE, "database unavailable") from exc
+        if upgrade:
+            self.upgrade()
+        elif self.pending_migrations():
+            raise FhirError(
+                Category.UNAVAILABLE,
+                "database schema is out of date: run `huitong db upgrade` / "
+                "数据库结构版本过旧：请运行 `huitong db upgrade`",
+            )
+
+    def _applied(self, conn: psycopg.Connection) -> set[int]:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        return {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+
+    def pending_migrations(self) -> list[int]:
+        with self._pool.connection() as conn:
+            return [m.version for m in pending("postgresql", self._applied(conn))]
+
+    def upgrade(self) -> list[int]:
+        done = []
+        with self._pool.connection() as conn:
+            # One upgrader at a time across processes.
+            conn.execute("SELECT pg_advisory_lock(4811)")
+            try:
+                for m in pending("postgresql", self._applied(conn)):
+                    with conn.transaction():
+                        conn.execute(m.sql)  # type: ignore[arg-type]
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                            (m.version, m.name),
+                        )
+                    done.append(m.version)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(4811)")
+                conn.commit()
+        return done
+
+    @contextmanager
+    def _write_cursor(self) -> Iterator[Any]:
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.OperationalError as exc:
+            raise FhirError(Category.UNAVAILABLE, "database unavailable") from exc
+
+    @contextmanager
+    def _read_cursor(self) -> Iterator[Any]:
+        try:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.OperationalError as exc:
+            raise FhirError(Category.UNAVAILABLE, "database unavailable") from exc
+
+    def close(self) -> None:
+        self._pool.close()

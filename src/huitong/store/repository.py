@@ -1,0 +1,207 @@
+"""The one storage API every part of Huitong uses — https://hl7.org/fhir/R4/http.html.
+
+Two engines implement it (SQLite, PostgreSQL); nothing above the store knows which one runs.
+All writes happen inside a :class:`Transaction` (one database transaction: the resource, its
+history row and its search-index rows commit together or not at all). Reads outside a
+transaction see committed data only.
+
+Failure contract: methods raise :class:`huitong.fhir.errors.FhirError` with a category —
+NOT_FOUND (no such resource or version), GONE (the current version is a delete),
+PRECONDITION_FAILED (If-Match mismatch, or a conditional interaction matching several
+resources), CONFLICT (a concurrent writer won), INVALID (the resource failed validation or the
+search failed to parse), UNAVAILABLE (the database could not be reached).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal, Protocol
+
+import orjson
+
+from huitong.fhir.search.model import SearchQuery
+
+__all__ = [
+    "HistoryPage",
+    "Repository",
+    "SearchPage",
+    "StoredResource",
+    "Transaction",
+    "WriteOutcome",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResource:
+    """One version of one resource as stored.
+
+    ``json`` is the serialized resource with ``id`` and ``meta.versionId``/``meta.lastUpdated``
+    set (for a deleted version: the last content before the delete); it can be sent to a
+    client as it is. ``last_updated`` is microseconds since the epoch (UTC).
+    """
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: int
+    deleted: bool
+    method: str  # POST | PUT | PATCH | DELETE: the interaction that made this version
+    json: bytes
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        """The resource as a fresh dict (parsed on each call: callers may mutate it)."""
+        return orjson.loads(self.json)  # type: ignore[no-any-return]
+
+    @property
+    def reference(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """The result of a write. ``created`` is True when a new resource came into being;
+    ``changed`` is False when a conditional create found an existing match (nothing written)."""
+
+    stored: StoredResource
+    created: bool
+    changed: bool = True
+
+
+@dataclass(slots=True)
+class SearchPage:
+    """One page of search results: ``matches`` in order, then ``included`` (mode=include).
+
+    ``total`` is None when not requested (``_total=none``) or unknown; ``has_next`` tells
+    whether another page follows (the server builds the paging links from the query).
+    """
+
+    matches: list[StoredResource]
+    included: list[StoredResource] = field(default_factory=list)
+    total: int | None = None
+    has_next: bool = False
+
+
+@dataclass(slots=True)
+class HistoryPage:
+    """Versions, newest first, as FHIR history requires; ``total`` counts all versions
+    matching the history request (not just this page)."""
+
+    entries: list[StoredResource]
+    total: int
+    has_next: bool = False
+
+
+class Transaction(Protocol):
+    """Reads and writes inside one open database transaction.
+
+    Every write validates the resource (structural validation), assigns ``id`` (server ids
+    for create, client ids for update), stamps ``meta.versionId``/``meta.lastUpdated`` from
+    the repository's clock, stores it and (re)builds its search-index rows.
+    """
+
+    def read(self, resource_type: str, id: str) -> StoredResource | None:
+        """The current version (possibly a deleted one), or None if it never existed."""
+        ...
+
+    def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
+        """Store a new resource with a server-assigned id (``id`` forces one: used when a
+        transaction bundle pre-assigns ids for ``urn:uuid:`` references)."""
+        ...
+
+    def update(
+        self,
+        resource: dict[str, Any],
+        *,
+        if_match: int | None = None,
+        method: Literal["PUT", "PATCH"] = "PUT",
+    ) -> WriteOutcome:
+        """Create or update ``resource`` under its own ``resourceType``/``id``
+        (update-as-create with a client id). ``if_match`` is the expected current version:
+        PRECONDITION_FAILED if it differs (or the resource does not exist). An update whose
+        content equals the current version still makes a new version (FHIR allows either;
+        we keep every write visible in history)."""
+        ...
+
+    def delete(self, resource_type: str, id: str) -> StoredResource | None:
+        """Soft-delete: write a deleted version and drop the index rows. Returns the delete
+        version, or None if there was nothing to delete (absent or already deleted)."""
+        ...
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        """Run a parsed search inside this transaction (sees this transaction's writes)."""
+        ...
+
+
+class Repository(Protocol):
+    """The storage API. ``dialect`` is ``"sqlite"`` or ``"postgresql"``."""
+
+    dialect: str
+
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Open a write transaction: committed when the block exits normally, rolled back
+        when it raises. Writes through SQLite are serialised (one writer at a time)."""
+        ...
+
+    def read(self, resource_type: str, id: str) -> StoredResource:
+        """FHIR read: the current version. NOT_FOUND if it never existed, GONE if deleted."""
+        ...
+
+    def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource:
+        """FHIR vread. NOT_FOUND if no such version; GONE if that version is a delete."""
+        ...
+
+    def history(
+        self,
+        resource_type: str | None = None,
+        id: str | None = None,
+        *,
+        since: int | None = None,
+        at: int | None = None,
+        count: int = 20,
+        offset: int = 0,
+    ) -> HistoryPage:
+        """Instance (type and id), type (type only) or system history, newest first.
+
+        ``since``: versions with last_updated >= since (µs). ``at``: the version of each
+        resource current at that instant. NOT_FOUND for instance history of an unknown id.
+        """
+        ...
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        """Run a parsed search (see :mod:`huitong.fhir.search.parse`)."""
+        ...
+
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        since: int | None = None,
+        types: list[str] | None = None,
+        count: int = 100,
+        offset: int = 0,
+    ) -> SearchPage:
+        """``Patient/{id}/$everything``: the patient, every resource in its compartment and the
+        resources those reference. NOT_FOUND/GONE for the patient as for read."""
+        ...
+
+    def counts_by_type(self) -> dict[str, int]:
+        """Current (non-deleted) resources per type."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def iter_pages(repo: Repository, query: SearchQuery) -> Iterator[StoredResource]:
+    """Every match of ``query``, page by page (for exports and tests)."""
+    offset = query.offset
+    while True:
+        query.offset = offset
+        page = repo.search(query)
+        yield from page.matches
+        if not page.has_next:
+            return
+        offset += len(page.matches)

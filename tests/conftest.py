@@ -1,0 +1,102 @@
+"""Fixtures shared by every test: one test body, run on SQLite and on PostgreSQL.
+
+PostgreSQL is required: if the server at ``HUITONG_TEST_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``) cannot be reached, the PostgreSQL runs
+FAIL. Set ``HUITONG_TEST_POSTGRES=skip`` to skip them on a machine without one; CI never does.
+Each pytest worker gets its own scratch database, dropped at the end; tables are emptied
+between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from huitong.store import Repository, open_repository
+
+ADMIN_URL = os.environ.get(
+    "HUITONG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SYNTHEA_ARCHIVE = SHARED_DATA / "synthea-r4" / "synthea-r4-617-bundles.tar.gz"
+HL7V2_SAMPLES = SHARED_DATA / "hl7v2-samples"
+ENGINES = ["sqlite", "postgresql"]
+_TABLES = (
+    "resources, resource_history, idx_string, idx_token, idx_reference, idx_date, "
+    "idx_number, idx_quantity, idx_uri"
+)
+
+
+def _postgres_skipped() -> bool:
+    return os.environ.get("HUITONG_TEST_POSTGRES", "").lower() == "skip"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A scratch PostgreSQL database for this test process, migrated to the latest schema."""
+    if _postgres_skipped():
+        pytest.skip("PostgreSQL runs skipped by HUITONG_TEST_POSTGRES=skip")
+    name = f"huitong_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.fail(
+            f"PostgreSQL is required for the test suite but is unreachable at {ADMIN_URL}: "
+            f"{exc}. Start it, or set HUITONG_TEST_POSTGRES=skip to skip those runs locally."
+        )
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    open_repository(url).close()  # apply migrations once
+    yield url
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=ENGINES)
+def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database URL for an empty, migrated database on each engine."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'huitong.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY")
+    return url
+
+
+@pytest.fixture
+def repo(engine_url: str) -> Iterator[Repository]:
+    """An empty repository on each engine."""
+    r = open_repository(engine_url)
+    yield r
+    r.close()
+
+
+def synthea_bundles(limit: int | None = None, *, patients_only: bool = False) -> Iterator[bytes]:
+    """Raw Synthea bundles from the shared data set: hospital and practitioner bundles first
+    (other bundles reference them), then patient bundles in archive order."""
+    if not SYNTHEA_ARCHIVE.exists():
+        pytest.skip(f"shared Synthea data not found at {SYNTHEA_ARCHIVE}")
+    with tarfile.open(SYNTHEA_ARCHIVE) as tf:
+        members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(".json")]
+
+        def first(m: tarfile.TarInfo) -> int:
+            base = m.name.rsplit("/", 1)[-1]
+            return 0 if base.startswith(("hospitalInformation", "practitionerInformation")) else 1
+
+        members.sort(key=first)
+        if patients_only:
+            members = [m for m in members if first(m)]
+        n = 0
+        for m in members:
+            if limit is not None and n >= limit:
+                return
+            f = tf.extractfile(m)
+            assert f is not None
+            yield f.read()
+            n += 1
