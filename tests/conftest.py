@@ -92,11 +92,7 @@ def synthea_bundles(limit: int | None = None, *, patients_only: bool = False) ->
         members.sort(key=first)
         if patients_only:
             members = [m for m in members if first(m)]
-        n = 0
-        for m in members:
-            if limit is not None and n >= limit:
-                return
+        for m in members[:limit]:
             f = tf.extractfile(m)
             assert f is not None
             yield f.read()
-            n += 1

@@ -39,6 +39,10 @@ SETTINGS: dict[str, Setting] = {
         "Address the HTTP server binds. Loopback only until authentication lands.",
         "HTTP 服务监听地址。在身份认证上线前仅限本机回环地址。"),
     "port": Setting("HUITONG_PORT", "8080", "HTTP port.", "HTTP 端口。"),
+    "workers": Setting(
+        "HUITONG_WORKERS", "1",
+        "Server processes; use one per CPU core for read-heavy loads.",
+        "服务进程数；读多写少时可按 CPU 核数设置。"),
     "base_url": Setting(
         "HUITONG_BASE_URL", "",
         "Public FHIR base URL used in links and Location headers "
@@ -61,6 +65,7 @@ class Settings:
     database_url: str
     host: str
     port: int
+    workers: int
     base_url: str
     max_body_bytes: int
     default_page_size: int

@@ -74,7 +74,9 @@ class EngineOps:
     ph: str = "?"
     content_select: str = "content"
 
-    def allocate_rids(self, cur: Any, n: int) -> list[int]:
+    def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
+        """``n`` unused row ids, all greater than ``after`` (the last one this transaction
+        took, whose row may still be in the write buffer)."""
         raise NotImplementedError
 
     def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -118,12 +120,15 @@ class BaseTransaction:
         self._cur = cur
         self._buffer = WriteBuffer()
         self._rids: list[int] = []
+        self._last_rid = 0
 
     # -- buffer --------------------------------------------------------------
     def _next_rid(self) -> int:
         if not self._rids:
-            self._rids = self._ops.allocate_rids(self._cur, 256)
-        return self._rids.pop(0)
+            self._rids = self._ops.allocate_rids(self._cur, 1024, self._last_rid)
+            self._rids.reverse()
+        self._last_rid = self._rids.pop()
+        return self._last_rid
 
     def flush(self) -> None:
         """Write every buffered row. Called before reads and at commit."""
@@ -175,12 +180,14 @@ class BaseTransaction:
     def _stamp(
         self, resource: dict[str, Any], res_id: str, version: int, now: int
     ) -> dict[str, Any]:
-        content = dict(resource)
-        content["id"] = res_id
-        meta = dict(content.get("meta") or {})
+        meta = dict(resource.get("meta") or {})
         meta["versionId"] = str(version)
         meta["lastUpdated"] = format_instant(now)
-        content["meta"] = meta
+        # resourceType, id and meta first, the way people expect to read a resource.
+        content = {"resourceType": resource.get("resourceType"), "id": res_id, "meta": meta}
+        for key, value in resource.items():
+            if key not in content:
+                content[key] = value
         return content
 
     def _prepare(
@@ -197,7 +204,7 @@ class BaseTransaction:
             validate_resource(resource)  # raises the precise INVALID error
         res_type = resource["resourceType"]
         res_id = id or self._repo.new_id()
-        content, data, entries, now = self._prepare(resource, res_id, 1)
+        _content, data, entries, now = self._prepare(resource, res_id, 1)
         rid = self._next_rid()
         patient_key = entries.patients[0] if entries.patients else None
         self._buffer.resources.append(
@@ -244,7 +251,7 @@ class BaseTransaction:
                 f"version conflict: If-Match {if_match} but current version is {current}",
             )
         version = current + 1
-        content, data, entries, now = self._prepare(resource, res_id, version)
+        _content, data, entries, now = self._prepare(resource, res_id, version)
         patient_key = entries.patients[0] if entries.patients else None
         self._supersede(rid)
         self._cur.execute(

@@ -27,7 +27,8 @@ class PostgresOps(EngineOps):
     ph = "%s"
     content_select = "content::text"
 
-    def allocate_rids(self, cur: Any, n: int) -> list[int]:
+    def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
+        # The sequence never hands out a value twice, so `after` needs no special care.
         cur.execute(
             "SELECT nextval(pg_get_serial_sequence('resources', 'rid')) "
             "FROM generate_series(1, %s)",
@@ -75,8 +76,9 @@ class PostgresRepository(BaseRepository):
             self._pool.open(wait=True, timeout=30)
         except psycopg.Error as exc:
             raise FhirError(Category.UNAVAILABLE, "database unavailable") from exc
+        self.applied_migrations: list[int] = []
         if upgrade:
-            self.upgrade()
+            self.applied_migrations = self.upgrade()
         elif self.pending_migrations():
             raise FhirError(
                 Category.UNAVAILABLE,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +26,11 @@ class SQLiteOps(EngineOps):
     dialect = "sqlite"
     ph = "?"
 
-    def __init__(self) -> None:
-        self._next_rid: int | None = None
-
-    def allocate_rids(self, cur: Any, n: int) -> list[int]:
-        # The writer lock is held for the whole transaction, so max(rid) cannot move under us.
+    def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
+        # The writer lock is held for the whole transaction, so max(rid) cannot move under us;
+        # rows still in this transaction's buffer are covered by `after`.
         cur.execute("SELECT COALESCE(MAX(rid), 0) FROM resources")
-        start = int(cur.fetchone()[0]) + 1
+        start = max(int(cur.fetchone()[0]), after) + 1
         return list(range(start, start + n))
 
     def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
@@ -75,8 +73,9 @@ class SQLiteRepository(BaseRepository):
         self._all: list[sqlite3.Connection] = [self._writer]
         if not self._memory:
             self._writer.execute("PRAGMA journal_mode = WAL")
+        self.applied_migrations: list[int] = []
         if upgrade:
-            self.upgrade()
+            self.applied_migrations = self.upgrade()
         elif self.pending_migrations():
             raise FhirError(
                 Category.UNAVAILABLE,
@@ -161,8 +160,6 @@ class SQLiteRepository(BaseRepository):
 
     def close(self) -> None:
         for conn in self._all:
-            try:
+            with suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._all.clear()

@@ -1,0 +1,192 @@
+"""The ``huitong`` command.
+
+Every message a person reads is given in English and Simplified Chinese.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+
+from huitong import __version__
+from huitong.config import Settings
+
+__all__ = ["main"]
+
+NO_AUTH_BANNER = (
+    "WARNING: authentication is not implemented yet; the server only listens on loopback.\n"
+    "警告：尚未启用身份认证；服务仅监听本机回环地址。"
+)
+
+
+def _err(en: str, zh: str) -> None:
+    click.secho(f"{en}\n{zh}", fg="red", err=True)
+
+
+def _settings(db: str | None, **overrides: Any) -> Settings:
+    return Settings.from_env(database_url=db, **overrides)
+
+
+def _open(url: str, *, upgrade: bool = True) -> Any:
+    from huitong.fhir.errors import FhirError
+    from huitong.store import open_repository
+
+    try:
+        return open_repository(url, upgrade=upgrade)
+    except FhirError as exc:
+        _err(f"Cannot open the database: {exc.message}", f"无法打开数据库：{exc.message}")
+        sys.exit(1)
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def app_from_env() -> Any:
+    """The ASGI app for one worker process, configured from the environment (uvicorn's
+    factory when ``--workers`` > 1: each process opens its own connections)."""
+    from huitong.server.app import create_app
+
+    settings = Settings.from_env()
+    return create_app(_open(settings.database_url, upgrade=False), settings)
+
+
+def _serve(settings: Settings, repo: Any) -> None:
+    import os
+
+    import uvicorn
+
+    from huitong.server.app import create_app
+
+    if not _is_loopback(settings.host):
+        _err(
+            f"Refusing to bind {settings.host}: without authentication Huitong only listens "
+            "on loopback.",
+            f"拒绝监听 {settings.host}：未启用身份认证时汇通只监听本机回环地址。",
+        )
+        sys.exit(2)
+    url = f"http://{settings.host}:{settings.port}/fhir"
+    click.secho(NO_AUTH_BANNER, fg="yellow")
+    click.echo(f"Huitong {__version__} FHIR R4 server: {url}\n汇通 FHIR R4 服务地址：{url}")
+    if settings.workers > 1:
+        repo.close()
+        os.environ["HUITONG_DATABASE_URL"] = settings.database_url
+        uvicorn.run(
+            "huitong.cli:app_from_env", factory=True, workers=settings.workers,
+            host=settings.host, port=settings.port, log_level="warning",
+        )
+        return
+    app = create_app(repo, settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+
+@click.group()
+@click.version_option(__version__, prog_name="huitong")
+def main() -> None:
+    """Huitong (汇通) regional health information exchange / 区域健康信息互通平台."""
+
+
+@main.command()
+@click.option("--db", help="Database URL / 数据库地址 (HUITONG_DATABASE_URL).")
+@click.option("--host", help="Bind address / 监听地址 (loopback only).")
+@click.option("--port", type=int, help="HTTP port / 端口.")
+@click.option("--workers", type=int, help="Server processes / 服务进程数.")
+def serve(db: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Run the FHIR server / 启动 FHIR 服务."""
+    settings = _settings(db, host=host, port=port, workers=workers)
+    is_sqlite = settings.database_url.startswith("sqlite:")
+    _serve(settings, _open(settings.database_url, upgrade=is_sqlite))
+
+
+@main.group()
+def db() -> None:
+    """Database schema / 数据库结构."""
+
+
+@db.command("upgrade")
+@click.option("--db", "db_url", help="Database URL / 数据库地址.")
+def db_upgrade(db_url: str | None) -> None:
+    """Apply pending schema migrations / 执行数据库结构迁移."""
+    settings = _settings(db_url)
+    repo = _open(settings.database_url, upgrade=True)
+    done = repo.applied_migrations
+    repo.close()
+    if done:
+        click.echo(f"Applied migrations {done}. / 已执行迁移 {done}。")
+    else:
+        click.echo("Schema is up to date. / 数据库结构已是最新。")
+
+
+@main.command()
+@click.option("--db", help="Database URL / 数据库地址 (default: a demo SQLite file).")
+@click.option("--residents", default=300, show_default=True, help="Residents / 居民人数.")
+@click.option("--seed", default=20261122, show_default=True, help="Random seed / 随机种子.")
+@click.option("--port", type=int, help="HTTP port / 端口.")
+@click.option("--no-serve", is_flag=True, help="Load only, do not serve / 只加载不启动服务.")
+def demo(db: str | None, residents: int, seed: int, port: int | None, no_serve: bool) -> None:
+    """Create a synthetic region and serve it / 生成演示区域数据并启动服务."""
+    from platformdirs import user_data_dir
+
+    from huitong.demo import generate_region
+
+    url = db or f"sqlite:///{Path(user_data_dir('huitong')) / 'demo.db'}"
+    settings = _settings(url, port=port)
+    repo = _open(settings.database_url)
+    click.echo(
+        f"Generating a synthetic region with {residents} residents…\n"
+        f"正在生成含 {residents} 名居民的模拟区域数据……"
+    )
+    bundles = generate_region(seed=seed, residents=residents)
+    from huitong.importer import InProcessTarget, load_bundles
+
+    counts = load_bundles(InProcessTarget(repo, settings), bundles, label="demo / 演示数据")
+    _print_summary(counts)
+    if not no_serve:
+        _serve(settings, repo)
+    repo.close()
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--db", help="Database URL / 数据库地址.")
+@click.option(
+    "--server", help="Post to a running server instead / 改为提交到运行中的服务 (…/fhir)."
+)
+def import_(paths: tuple[Path, ...], db: str | None, server: str | None) -> None:
+    """Load Bundles, NDJSON, folders or .tar.gz archives / 导入 Bundle、NDJSON、目录或 .tar.gz."""
+    from huitong.importer import HttpTarget, InProcessTarget, iter_bundles, load_bundles
+
+    settings = _settings(db)
+    if server:
+        target: Any = HttpTarget(server)
+    else:
+        repo = _open(settings.database_url)
+        target = InProcessTarget(repo, settings)
+    counts = load_bundles(target, iter_bundles(paths), label="import / 导入")
+    _print_summary(counts)
+    if counts.get("__errors__"):
+        sys.exit(1)
+
+
+def _print_summary(counts: Counter[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    errors = counts.pop("__errors__", 0)
+    table = Table(title="Loaded resources / 已导入资源")
+    table.add_column("Type / 类型")
+    table.add_column("Count / 数量", justify="right")
+    for name, n in sorted(counts.items()):
+        table.add_row(name, str(n))
+    table.add_row("[b]Total / 合计[/b]", f"[b]{sum(counts.values())}[/b]")
+    Console().print(table)
+    if errors:
+        _err(
+            f"{errors} bundle(s) failed; see messages above.",
+            f"{errors} 个 Bundle 导入失败，见上文。",
+        )
+    counts["__errors__"] = errors
