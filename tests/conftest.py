@@ -10,7 +10,6 @@ between tests.
 from __future__ import annotations
 
 import os
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,9 +22,6 @@ from huitong.store import Repository, open_repository
 ADMIN_URL = os.environ.get(
     "HUITONG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SYNTHEA_ARCHIVE = SHARED_DATA / "synthea-r4" / "synthea-r4-617-bundles.tar.gz"
-HL7V2_SAMPLES = SHARED_DATA / "hl7v2-samples"
 ENGINES = ["sqlite", "postgresql"]
 _TABLES = (
     "resources, resource_history, idx_string, idx_token, idx_reference, idx_date, "
@@ -75,24 +71,3 @@ def repo(engine_url: str) -> Iterator[Repository]:
     r = open_repository(engine_url)
     yield r
     r.close()
-
-
-def synthea_bundles(limit: int | None = None, *, patients_only: bool = False) -> Iterator[bytes]:
-    """Raw Synthea bundles from the shared data set: hospital and practitioner bundles first
-    (other bundles reference them), then patient bundles in archive order."""
-    if not SYNTHEA_ARCHIVE.exists():
-        pytest.skip(f"shared Synthea data not found at {SYNTHEA_ARCHIVE}")
-    with tarfile.open(SYNTHEA_ARCHIVE) as tf:
-        members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(".json")]
-
-        def first(m: tarfile.TarInfo) -> int:
-            base = m.name.rsplit("/", 1)[-1]
-            return 0 if base.startswith(("hospitalInformation", "practitionerInformation")) else 1
-
-        members.sort(key=first)
-        if patients_only:
-            members = [m for m in members if first(m)]
-        for m in members[:limit]:
-            f = tf.extractfile(m)
-            assert f is not None
-            yield f.read()

@@ -120,21 +120,32 @@ class HttpTarget:
 
 
 class InProcessTarget:
-    """Posts Bundles to the FHIR application in this process (no network)."""
+    """Posts Bundles to the FHIR application in this process (no network): the same ASGI
+    app ``huitong serve`` runs, driven through httpx's ASGI transport on a private loop."""
 
     def __init__(self, repo: Any, settings: Any) -> None:
-        from starlette.testclient import TestClient
+        import asyncio
 
         from huitong.server.app import create_app
 
-        self._client = TestClient(create_app(repo, settings), base_url="http://localhost")
+        self._loop = asyncio.new_event_loop()
+        transport = httpx.ASGITransport(app=create_app(repo, settings))
+        self._client = httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", timeout=None
+        )
 
     def post(self, bundle: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        r = self._client.post(
-            "/fhir", content=orjson.dumps(bundle),
-            headers={"Content-Type": "application/fhir+json"},
+        r = self._loop.run_until_complete(
+            self._client.post(
+                "/fhir", content=orjson.dumps(bundle),
+                headers={"Content-Type": "application/fhir+json"},
+            )
         )
         return r.status_code, r.json()
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
 
 
 def _types(bundle: dict[str, Any]) -> Counter[str]:

@@ -1,0 +1,190 @@
+"""The ASGI application: the FHIR REST API at ``/fhir`` — https://hl7.org/fhir/R4/http.html.
+
+Small on purpose: a few Starlette routes, one FHIR endpoint that reads the request (format,
+body size), dispatches through :mod:`huitong.server.routing` in a worker thread (the
+repository is synchronous) and renders the :class:`~huitong.server.response.FhirResponse`.
+Every failure — ours, Starlette's 404/405, or an unexpected exception — leaves as an
+OperationOutcome (:mod:`huitong.server.errors`); no input produces an unhandled 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import huitong
+from huitong.clock import Clock, IdFactory, MonotonicClock, new_uuid
+from huitong.config import Settings
+from huitong.fhir.errors import Category, FhirError
+from huitong.server.errors import error_response, internal_error_response, status_error
+from huitong.server.negotiation import (
+    FHIR_JSON,
+    check_accept,
+    check_body_type,
+    dump_json,
+    media_type,
+)
+from huitong.server.openapi import openapi_document
+from huitong.server.request import FhirRequest, ServerContext, parse_query
+from huitong.server.response import FhirResponse, etag, http_date
+from huitong.server.routing import match
+from huitong.store.repository import Repository
+
+__all__ = ["FHIR_PATH", "create_app"]
+
+log = logging.getLogger("huitong.server")
+
+FHIR_PATH = "/fhir"
+_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+_XML = frozenset({"application/fhir+xml", "application/xml", "text/xml", "application/xml+fhir"})
+
+
+def create_app(
+    repo: Repository, settings: Settings, *, clock: Clock | None = None,
+    new_id: IdFactory | None = None,
+) -> Starlette:
+    """The Huitong FHIR server over ``repo``. ``clock`` (µs since the epoch) stamps response
+    Bundles; ``new_id`` mints the ids a transaction assigns in advance. Both default to the
+    repository's own, so ids and times look the same whichever path wrote a resource."""
+    ctx = ServerContext(
+        repo, settings,
+        clock or getattr(repo, "clock", None) or MonotonicClock(),
+        new_id or getattr(repo, "new_id", None) or new_uuid,
+    )
+
+    async def fhir(request: Request) -> Response:
+        return await _handle(ctx, request)
+
+    async def openapi(request: Request) -> Response:
+        return _render(FhirResponse(200, openapi_document(_base_url(ctx, request))), False,
+                       "", head=request.method == "HEAD")
+
+    async def landing(request: Request) -> Response:
+        base = _base_url(ctx, request)
+        return JSONResponse({
+            "name": "Huitong (汇通)", "version": huitong.__version__, "fhir": base,
+            "metadata": f"{base}/metadata", "openapi": f"{base}/openapi.json",
+        })
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "database": repo.dialect})
+
+    routes = [
+        Route("/", landing, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route(f"{FHIR_PATH}/openapi.json", openapi, methods=["GET"]),
+        Route(FHIR_PATH, fhir, methods=_METHODS),
+        Route(FHIR_PATH + "/{path:path}", fhir, methods=_METHODS),
+    ]
+    return Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception},
+        middleware=[Middleware(_OutcomeOnCrash)],
+    )
+
+
+def _base_url(ctx: ServerContext, request: Request) -> str:
+    if ctx.settings.base_url:
+        return ctx.settings.base_url.rstrip("/")
+    return str(request.base_url).rstrip("/") + FHIR_PATH
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (TOO_LARGE, 413) as soon as it exceeds ``limit`` bytes — by
+    Content-Length before reading, and while reading for chunked bodies."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise FhirError(Category.TOO_LARGE, f"the body exceeds the {limit}-byte limit")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FhirError(Category.TOO_LARGE, f"the body exceeds the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _handle(ctx: ServerContext, request: Request) -> Response:
+    method = request.method
+    path = request.path_params.get("path", "")
+    params = parse_query(request.scope.get("query_string", b"").decode("utf-8", "replace"))
+    pretty = any(k == "_pretty" and v == "true" for k, v in params)
+    base = _base_url(ctx, request)
+    where = f"{method} /{path.split('?')[0][:200]}"
+    try:
+        formats = [v for k, v in params if k == "_format"]
+        check_accept(formats[-1] if formats else None, request.headers.get("accept"))
+        body = await _read_body(request, ctx.settings.max_body_bytes)
+        content_type = request.headers.get("content-type")
+        if body and media_type(content_type) in _XML:
+            check_body_type(content_type, ("json",))
+        req = FhirRequest(method, path, params, request.headers, body, base)
+        interaction, req.path_params = match(method, path)
+        resp = await run_in_threadpool(interaction.handler, ctx, req)
+    except FhirError as err:
+        resp = error_response(err)
+    except Exception as exc:
+        resp = internal_error_response(exc, where=where)
+    try:
+        return _render(resp, pretty, base, head=method == "HEAD")
+    except Exception as exc:
+        return _render(internal_error_response(exc, where=f"rendering {where}"), False, base)
+
+
+def _render(resp: FhirResponse, pretty: bool, base: str, *, head: bool = False) -> Response:
+    headers = dict(resp.headers)
+    if resp.stored is not None:
+        headers["ETag"] = etag(resp.stored.version_id)
+        headers["Last-Modified"] = http_date(resp.stored.last_updated)
+    if resp.location:
+        headers["Location"] = f"{base}/{resp.location}"
+    if resp.status in (204, 304):
+        return Response(status_code=resp.status, headers=headers)
+    content = b"" if resp.body is None else dump_json(resp.body, pretty=pretty)
+    if head:
+        headers["Content-Length"] = str(len(content))
+        content = b""
+    return Response(content, resp.status, headers, media_type=FHIR_JSON)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 (paths outside the FHIR routes) as OperationOutcomes."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = {404: "not found", 405: "method not allowed"}.get(status, "request failed")
+    return _render(error_response(status_error(status, message)), False, "")
+
+
+class _OutcomeOnCrash:
+    """Last line of defence: an exception that escapes everything else becomes a 500
+    OperationOutcome (if the response has not started) instead of a bare text error."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            resp = internal_error_response(exc, where=f"{scope.get('method')} (middleware)")
+            await _render(resp, False, "")(scope, receive, send)

@@ -1,0 +1,52 @@
+"""Finding the target of a conditional interaction — https://hl7.org/fhir/R4/http.html#ccreate,
+https://hl7.org/fhir/R4/http.html#cond-update, https://hl7.org/fhir/R4/http.html#3.1.0.7.1.
+
+The criteria are an ordinary strict search on one type, run inside the caller's transaction
+(so a transaction Bundle sees its own earlier writes). Failure contract: INVALID when there
+are no criteria or they do not parse; PRECONDITION_FAILED (412) when more than one resource
+matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from huitong.fhir.errors import Category, FhirError
+from huitong.store.repository import StoredResource, Transaction
+
+__all__ = ["at_most_one", "search_matches"]
+
+# Parameters that shape a result page; meaningless (and ignored) as criteria.
+_RESULT_PARAMS = frozenset({
+    "_count", "_sort", "_include", "_revinclude", "_summary", "_elements", "_total",
+    "_format", "_pretty", "_contained", "_containedType",
+})
+
+
+def search_matches(
+    tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str,
+    limit: int = 2,
+) -> list[StoredResource]:
+    """Up to ``limit`` current resources of ``resource_type`` matching ``criteria``."""
+    from huitong.fhir.search.parse import parse_search
+
+    params = [(k, v) for k, v in criteria if k not in _RESULT_PARAMS]
+    if not params:
+        raise FhirError(Category.INVALID, f"{what} needs search criteria")
+    query = parse_search(resource_type, params)
+    query.count, query.offset, query.total = limit, 0, "none"
+    query.include, query.revinclude, query.summary, query.elements = [], [], None, None
+    return tx.search(query).matches
+
+
+def at_most_one(
+    tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str,
+) -> StoredResource | None:
+    """The single match, or None; PRECONDITION_FAILED when several match."""
+    found = search_matches(tx, resource_type, criteria, what=what)
+    if len(found) > 1:
+        raise FhirError(
+            Category.PRECONDITION_FAILED,
+            f"{what}: the criteria match more than one {resource_type}; be more specific",
+        )
+    return found[0] if found else None

@@ -1,0 +1,804 @@
+"""FHIR search compiled to SQL — https://hl7.org/fhir/R4/search.html.
+
+Pure builders: each ``*_sql`` function turns a parsed :class:`SearchQuery` (or a list of
+rids) into ``(sql, params)`` for one dialect and runs nothing; the store executes them.
+Placeholders are ``?`` (SQLite) or ``%s`` (psycopg); user values are always bound, never
+written into the SQL text. Every resource a query returns or goes through (chain targets,
+``_has`` sources, included resources) is current and not deleted.
+
+How a search becomes SQL. Each clause is a condition on the resource row ``r``. The most
+selective clause (an ``_id``, the compartment, a reference or a token value...) is written
+``r.rid IN (SELECT rid FROM idx_x WHERE res_type = ? AND param = ? AND ...)`` so it drives the
+query through the lookup indexes; every other clause is a correlated ``EXISTS`` probed per
+candidate through the ``idx_*_rid`` indexes. A chain joins the reference rows to the target
+resources that match the inner clause; ``_has`` goes the other way.
+
+Matching, per parameter type (https://hl7.org/fhir/R4/search.html#ptypes):
+
+- string: starts-with on the normalised value (``:exact`` exact, ``:contains`` substring);
+- token: ``code``, ``system|code``, ``|code`` (no system), ``system|`` (any code);
+  ``:text`` matches the normalised display/text at its start or at the start of a word;
+  ``:not`` means no row with that value; ``:of-type`` matches the rows the indexer writes as
+  ``"<param>:of-type"``, ``system`` = the type's system, ``code`` = ``"<type code>|<value>"``;
+- reference: ``Type/id``, ``id`` (any target type; ``:[type]`` restricts it), absolute URL or
+  ``urn:`` (the stored ``url``), canonical ``url|version`` (version ignored), ``:identifier``
+  (token rows ``"<param>:identifier"``);
+- date (and ``_lastUpdated``): the search value and the stored value are both ranges
+  [lo, hi]; prefixes follow the range column of https://hl7.org/fhir/R4/search.html#prefix:
+  ``eq`` search range contains target, ``ne`` it does not, ``gt`` target.hi > search.hi,
+  ``lt`` target.lo < search.lo, ``ge``/``le`` those or ``eq``, ``sa`` target.lo > search.hi,
+  ``eb`` target.hi < search.lo, ``ap`` the search range widened on each side by 10% of its
+  width, at least one day, overlaps the target (no clock is read: builders stay pure);
+- number and quantity: the search value has its implicit precision (``100`` is [99.5,
+  100.5)); ``eq``/``ne`` test the stored value inside/outside that range, ``gt``/``lt``/``ge``/
+  ``le`` compare the stored value with the exact search value (``gt100`` "greater than exactly
+  100"), ``sa``/``eb`` need the stored range [lo, hi] wholly above/below the search range,
+  ``ap`` is ±10% of the search value. Quantity ``n|system|code`` matches system and code,
+  ``n||code`` the code or the unit. A stored Range or comparator (``<5``) takes part through
+  its ``value`` (the low end or the number written) except for ``sa``/``eb``;
+- uri: exact; ``:below`` the stored uri starts with the value; ``:above`` the stored uri is a
+  prefix of the value;
+- composite: the component rows (``"<code>$<i>"``) of one value, joined on ``grp``;
+- ``:missing=true`` no row for the parameter, ``false`` at least one.
+
+Access control stays inside the query: every builder takes ``restrict``, a function of a
+``resources`` alias returning ``(condition, params)`` (``?`` placeholders, no literal ``%``),
+ANDed onto every resource row the query touches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from decimal import Decimal
+from functools import cache
+from typing import Any, Literal
+
+from huitong.fhir.dates import parse_date_range
+from huitong.fhir.definitions import compartments, resource_types
+from huitong.fhir.index_model import normalize_string
+from huitong.fhir.search.model import Clause, Include, SearchQuery, SortKey, Value
+
+__all__ = [
+    "Dialect",
+    "Restrict",
+    "everything_referenced_sql",
+    "everything_sql",
+    "include_sql",
+    "revinclude_sql",
+    "search_count_sql",
+    "search_page_sql",
+]
+
+Dialect = Literal["sqlite", "postgresql"]
+Restrict = Callable[[str], tuple[str, list[Any]]]
+Sql = tuple[str, list[Any]]
+
+_DAY_US = 86_400_000_000
+_TABLE = {
+    "string": "idx_string",
+    "token": "idx_token",
+    "reference": "idx_reference",
+    "date": "idx_date",
+    "number": "idx_number",
+    "quantity": "idx_quantity",
+    "uri": "idx_uri",
+}
+# aggregated column for _sort per type (MIN ascending, MAX descending)
+_SORT_COLUMN = {
+    "string": ("norm", "norm"),
+    "token": ("code", "code"),
+    "date": ("lo", "hi"),
+    "number": ("value", "value"),
+    "quantity": ("value", "value"),
+    "uri": ("value", "value"),
+}
+_LIKE_TOP = "\U0010ffff"  # sorts after every other character: the end of a prefix range
+
+
+class _Builder:
+    """Per-statement state: the dialect, fresh aliases and the access restriction."""
+
+    def __init__(self, dialect: Dialect, restrict: Restrict | None) -> None:
+        if dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unknown SQL dialect {dialect!r}")
+        self.dialect = dialect
+        self.restrict = restrict
+        self._n = 0
+
+    def alias(self, stem: str) -> str:
+        self._n += 1
+        return f"{stem}{self._n}"
+
+    def live(self, r: str) -> Sql:
+        """``r`` is current, not deleted, and visible under the restriction."""
+        sql = f"{r}.deleted = 0" if self.dialect == "sqlite" else f"NOT {r}.deleted"
+        if self.restrict is None:
+            return sql, []
+        extra, params = self.restrict(r)
+        return f"{sql} AND ({extra})", list(params)
+
+    def one_of(self, expr: str, values: Sequence[Any]) -> Sql:
+        if not values:
+            return "1 = 0", []
+        if len(values) == 1:
+            return f"{expr} = ?", [values[0]]
+        if self.dialect == "postgresql":
+            return f"{expr} = ANY(?)", [list(values)]
+        return f"{expr} IN ({', '.join('?' * len(values))})", list(values)
+
+    def starts_with(self, column: str, prefix: str) -> Sql:
+        """``column`` starts with ``prefix``, written so the lookup index is used."""
+        like = _like_escape(prefix) + "%"
+        if self.dialect == "sqlite":
+            # SQLite's LIKE is case-insensitive and so never uses a BINARY index: the range
+            # does the seek, the LIKE keeps the meaning exact
+            return (
+                f"{column} >= ? AND {column} < ? AND {column} LIKE ? ESCAPE '\\'",
+                [prefix, prefix + _LIKE_TOP, like],
+            )
+        return f"{column} LIKE ? ESCAPE '\\'", [like]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _and(parts: Sequence[Sql]) -> Sql:
+    kept = [p for p in parts if p[0]]
+    if not kept:
+        return "1 = 1", []
+    return " AND ".join(f"({s})" if " OR " in s else s for s, _ in kept), [
+        v for _, params in kept for v in params
+    ]
+
+
+def _or(parts: Sequence[Sql]) -> Sql:
+    if not parts:
+        return "1 = 0", []
+    if len(parts) == 1:
+        return parts[0]
+    return "(" + " OR ".join(f"({s})" for s, _ in parts) + ")", [v for _, p in parts for v in p]
+
+
+def _finish(b: _Builder, sql: str, params: list[Any]) -> Sql:
+    if b.dialect == "postgresql":
+        sql = sql.replace("?", "%s")
+    return sql, params
+
+
+def _all_types(types: Sequence[str]) -> tuple[str, ...]:
+    return tuple(types) if types else tuple(sorted(resource_types()))
+
+
+# -- value filters: conditions on one index row alias ``s`` -------------------
+
+
+def _decimal_range(text: str) -> tuple[float, float, float]:
+    """(value, lo, hi) of a search number with its implicit precision (half-open)."""
+    number = Decimal(text)
+    exponent = number.as_tuple().exponent
+    half = Decimal(5).scaleb(int(exponent) - 1) if isinstance(exponent, int) else Decimal(0)
+    return float(number), float(number - half), float(number + half)
+
+
+def _range_filter(prefix: str, lo: Any, hi: Any, s_lo: str, s_hi: str) -> Sql:
+    """Date prefixes on ranges — https://hl7.org/fhir/R4/search.html#prefix (range column)."""
+    eq = f"{s_lo} >= ? AND {s_hi} <= ?", [lo, hi]
+    if prefix == "eq":
+        return eq
+    if prefix == "ne":
+        return f"NOT ({s_lo} >= ? AND {s_hi} <= ?)", [lo, hi]
+    if prefix == "gt":
+        return f"{s_hi} > ?", [hi]
+    if prefix == "lt":
+        return f"{s_lo} < ?", [lo]
+    if prefix == "ge":
+        return f"({s_hi} > ? OR ({s_lo} >= ? AND {s_hi} <= ?))", [hi, lo, hi]
+    if prefix == "le":
+        return f"({s_lo} < ? OR ({s_lo} >= ? AND {s_hi} <= ?))", [lo, lo, hi]
+    if prefix == "sa":
+        return f"{s_lo} > ?", [hi]
+    if prefix == "eb":
+        return f"{s_hi} < ?", [lo]
+    # ap
+    widen = max(_DAY_US, (hi - lo) // 10)
+    return f"{s_lo} <= ? AND {s_hi} >= ?", [hi + widen, lo - widen]
+
+
+def _date_filter(v: Value, s_lo: str, s_hi: str) -> Sql:
+    lo, hi = parse_date_range(v.text)
+    return _range_filter(v.prefix, lo, hi, s_lo, s_hi)
+
+
+def _number_filter(prefix: str, text: str, s: str) -> Sql:
+    value, lo, hi = _decimal_range(text)
+    col = f"{s}.value"
+    if prefix == "eq":
+        return f"{col} >= ? AND {col} < ?", [lo, hi]
+    if prefix == "ne":
+        return f"NOT ({col} >= ? AND {col} < ?)", [lo, hi]
+    if prefix in ("gt", "lt", "ge", "le"):
+        op = {"gt": ">", "lt": "<", "ge": ">=", "le": "<="}[prefix]
+        return f"{col} {op} ?", [value]
+    if prefix == "sa":  # the stored range lies wholly above the search range
+        return f"{s}.lo >= ?", [hi]
+    if prefix == "eb":  # ... wholly below it
+        return f"{s}.hi < ?", [lo]
+    margin = abs(value) / 10 if value else hi - lo
+    return f"{col} >= ? AND {col} <= ?", [value - margin, value + margin]
+
+
+def _token_filter(v: Value, s: str) -> Sql:
+    if not v.parts:
+        return f"{s}.code = ?", [v.text]
+    system, code = v.parts[0].text, v.parts[1].text
+    if not system and not code:
+        return f"{s}.system IS NULL", []
+    if not system:
+        return f"{s}.code = ? AND {s}.system IS NULL", [code]
+    if not code:
+        return f"{s}.system = ?", [system]
+    return f"{s}.code = ? AND {s}.system = ?", [code, system]
+
+
+def _is_url(text: str) -> bool:
+    return "://" in text or text.startswith("urn:")
+
+
+def _reference_filter(v: Value, s: str, type_modifier: str | None) -> Sql:
+    if v.parts:  # canonical url|version
+        return f"{s}.url = ?", [v.parts[0].text]
+    if _is_url(v.text):
+        return f"{s}.url = ?", [v.text]
+    pieces = v.text.split("/")
+    conds: list[Sql] = [(f"{s}.target_id = ?", [pieces[-1] if len(pieces) < 3 else pieces[1]])]
+    if len(pieces) >= 2:
+        conds.append((f"{s}.target_type = ?", [pieces[0]]))
+    if type_modifier:
+        conds.append((f"{s}.target_type = ?", [type_modifier]))
+    return _and(conds)
+
+
+def _quantity_filter(v: Value, s: str) -> Sql:
+    if not v.parts:
+        return _number_filter(v.prefix, v.text, s)
+    number, system, code = (p.text for p in v.parts)
+    conds = [_number_filter(v.prefix, number, s)]
+    if system:
+        conds.append((f"{s}.system = ?", [system]))
+        if code:
+            conds.append((f"{s}.code = ?", [code]))
+    elif code:
+        conds.append((f"({s}.code = ? OR {s}.unit = ?)", [code, code]))
+    return _and(conds)
+
+
+def _uri_filter(b: _Builder, v: Value, s: str, modifier: str | None) -> Sql:
+    if modifier == "below":
+        return b.starts_with(f"{s}.value", v.text)
+    if modifier == "above":
+        prefixes = [v.text[:i] for i in range(1, min(len(v.text), 2048) + 1)]
+        return b.one_of(f"{s}.value", prefixes)
+    return f"{s}.value = ?", [v.text]
+
+
+def _string_filter(b: _Builder, v: Value, s: str, modifier: str | None) -> Sql:
+    norm = normalize_string(v.text)
+    if modifier == "exact":
+        return f"{s}.norm = ? AND {s}.exact = ?", [norm, v.text]
+    if modifier == "contains":
+        return f"{s}.norm LIKE ? ESCAPE '\\'", ["%" + _like_escape(norm) + "%"]
+    return b.starts_with(f"{s}.norm", norm)
+
+
+def _text_filter(v: Value, s: str) -> Sql:
+    norm = _like_escape(normalize_string(v.text))
+    return (
+        f"({s}.text LIKE ? ESCAPE '\\' OR {s}.text LIKE ? ESCAPE '\\')",
+        [norm + "%", "% " + norm + "%"],
+    )
+
+
+def _value_filter(b: _Builder, ptype: str, v: Value, s: str, modifier: str | None) -> Sql:
+    if ptype == "string":
+        return _string_filter(b, v, s, modifier)
+    if ptype == "token":
+        if modifier == "text":
+            return _text_filter(v, s)
+        if modifier == "of-type":
+            system, code, value = (p.text for p in v.parts)
+            sys_cond = f"{s}.system = ?" if system else f"{s}.system IS NULL"
+            return f"{s}.code = ? AND {sys_cond}", [
+                f"{code}|{value}",
+                *([system] if system else []),
+            ]
+        return _token_filter(v, s)
+    if ptype == "reference":
+        return _reference_filter(v, s, modifier)
+    if ptype == "date":
+        return _date_filter(v, f"{s}.lo", f"{s}.hi")
+    if ptype == "number":
+        return _number_filter(v.prefix, v.text, s)
+    if ptype == "quantity":
+        return _quantity_filter(v, s)
+    if ptype == "uri":
+        return _uri_filter(b, v, s, modifier)
+    raise ValueError(f"no value filter for search type {ptype!r}")
+
+
+# -- clauses: conditions on one resource alias ``r`` --------------------------
+
+Style = Literal["in", "exists"]
+
+
+def _index_cond(
+    b: _Builder,
+    table: str,
+    types: Sequence[str],
+    param: str,
+    body: Sql | Callable[[str], Sql],
+    r: str,
+    style: Style,
+    *,
+    negate: bool = False,
+) -> Sql:
+    """``r`` has (``negate``: has no) row in ``table`` for ``param`` matching ``body``."""
+    s = b.alias("s")
+    body_sql, body_params = body(s) if callable(body) else body
+    if style == "in" and not negate:
+        type_sql, type_params = b.one_of(f"{s}.res_type", _all_types(types))
+        return (
+            f"{r}.rid IN (SELECT {s}.rid FROM {table} {s} WHERE {type_sql} AND "
+            f"{s}.param = ? AND {body_sql})",
+            [*type_params, param, *body_params],
+        )
+    sql = (
+        f"EXISTS (SELECT 1 FROM {table} {s} WHERE {s}.rid = {r}.rid AND {s}.param = ? "
+        f"AND {body_sql})"
+    )
+    return ("NOT " + sql if negate else sql), [param, *body_params]
+
+
+def _clause_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str]) -> Sql:
+    types = c.resource_types or types
+    if c.has is not None:
+        return _has_sql(b, c, r, style, types)
+    if c.chain is not None:
+        return _chain_sql(b, c, r, style, types)
+    if c.param == "_id":
+        ids = [v.text for v in c.values]
+        sql, params = b.one_of(f"{r}.res_id", ids)
+        return (f"NOT ({sql})" if c.modifier == "not" else sql), params
+    if c.param == "_lastUpdated":
+        if c.modifier == "missing":
+            return ("1 = 0" if c.values[0].text == "true" else "1 = 1"), []
+        col = f"{r}.last_updated"
+        return _or([_date_filter(v, col, col) for v in c.values])
+    if c.param == "_list":
+        return _list_sql(b, c, r)
+    if c.modifier == "missing":
+        table = _TABLE[c.components[0] if c.type == "composite" else c.type]
+        param = f"{c.param}$0" if c.type == "composite" else c.param
+        return _index_cond(
+            b,
+            table,
+            types,
+            param,
+            ("1 = 1", []),
+            r,
+            "exists",
+            negate=c.values[0].text == "true",
+        )
+    if c.type == "composite":
+        return _composite_sql(b, c, r, style, types)
+    if c.modifier == "identifier":
+        return _index_cond(
+            b, "idx_token", types, f"{c.param}:identifier",
+            lambda s: _or([_token_filter(v, s) for v in c.values]), r, style,
+        )  # fmt: skip
+    # what is left of the modifiers: exact/contains (string), text/not/of-type (token),
+    # above/below (uri) and a resource type on a reference
+    param = f"{c.param}:of-type" if c.modifier == "of-type" else c.param
+    return _index_cond(
+        b, _TABLE[c.type], types, param,
+        lambda s: _or([_value_filter(b, c.type, v, s, c.modifier) for v in c.values]),
+        r, "exists" if c.modifier == "not" else style, negate=c.modifier == "not",
+    )  # fmt: skip
+
+
+def _composite_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str]) -> Sql:
+    aliases = [b.alias("s") for _ in c.components]
+    first = aliases[0]
+    joins: list[str] = []
+    join_params: list[Any] = []
+    for i, (ctype, s) in enumerate(zip(c.components, aliases, strict=True)):
+        if i == 0:
+            continue
+        joins.append(
+            f"JOIN {_TABLE[ctype]} {s} ON {s}.rid = {first}.rid AND {s}.grp = {first}.grp "
+            f"AND {s}.param = ?"
+        )
+        join_params.append(f"{c.param}${i}")
+    matches = []
+    for v in c.values:
+        matches.append(
+            _and(
+                [
+                    _value_filter(b, ctype, part, s, None)
+                    for ctype, part, s in zip(c.components, v.parts, aliases, strict=True)
+                ]
+            )
+        )
+    match_sql, match_params = _or(matches)
+    head = f"FROM {_TABLE[c.components[0]]} {first} {' '.join(joins)}"
+    if style == "in":
+        type_sql, type_params = b.one_of(f"{first}.res_type", _all_types(types))
+        return (
+            f"{r}.rid IN (SELECT {first}.rid {head} WHERE {type_sql} AND {first}.param = ? "
+            f"AND {match_sql})",
+            [*join_params, *type_params, f"{c.param}$0", *match_params],
+        )
+    return (
+        f"EXISTS (SELECT 1 {head} WHERE {first}.rid = {r}.rid AND {first}.param = ? "
+        f"AND {match_sql})",
+        [*join_params, f"{c.param}$0", *match_params],
+    )
+
+
+def _chain_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str]) -> Sql:
+    """``subject:Patient.name=x``: a reference row of ``r`` points at a matching target."""
+    assert c.chain is not None
+    targets = c.chain.target_types
+    x, t = b.alias("x"), b.alias("t")
+    if style == "in":
+        inner_sql, inner_params = _matching(b, t, targets, [c.chain.clause])
+        type_sql, type_params = b.one_of(f"{x}.res_type", _all_types(types))
+        if len(targets) == 1:
+            target = f"{x}.target_type = ? AND {x}.target_id IN (SELECT {t}.res_id {inner_sql})"
+            target_params = [targets[0], *inner_params]
+        else:
+            target = (
+                f"({x}.target_type, {x}.target_id) IN (SELECT {t}.res_type, {t}.res_id {inner_sql})"
+            )
+            target_params = inner_params
+        return (
+            f"{r}.rid IN (SELECT {x}.rid FROM idx_reference {x} WHERE {type_sql} AND "
+            f"{x}.param = ? AND {target})",
+            [*type_params, c.param, *target_params],
+        )
+    live_sql, live_params = b.live(t)
+    type_sql, type_params = b.one_of(f"{t}.res_type", targets)
+    inner_sql, inner_params = _clause_sql(b, c.chain.clause, t, "exists", targets)
+    return (
+        f"EXISTS (SELECT 1 FROM idx_reference {x} JOIN resources {t} ON "
+        f"{t}.res_type = {x}.target_type AND {t}.res_id = {x}.target_id "
+        f"WHERE {x}.rid = {r}.rid AND {x}.param = ? AND {type_sql} AND {live_sql} "
+        f"AND {inner_sql})",
+        [c.param, *type_params, *live_params, *inner_params],
+    )
+
+
+def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str]) -> Sql:
+    """``_has:Observation:patient:code=x``: a matching source resource refers to ``r``."""
+    assert c.has is not None
+    has = c.has
+    x, o = b.alias("x"), b.alias("o")
+    if style == "in":
+        inner_sql, inner_params = _matching(b, o, (has.source_type,), [has.clause])
+        # follow the matching sources' own reference rows (by rid), not every row of the param
+        plus = "+" if b.dialect == "sqlite" else ""
+        refs = (
+            f"FROM idx_reference {x} WHERE {plus}{x}.res_type = ? AND {plus}{x}.param = ? "
+            f"AND {x}.rid IN (SELECT {o}.rid {inner_sql})"
+        )
+        params = [has.source_type, has.reference_param, *inner_params]
+        if len(types) == 1:
+            return (
+                f"{r}.res_id IN (SELECT {x}.target_id {refs} AND {x}.target_type = ?)",
+                [*params, types[0]],
+            )
+        return f"({r}.res_type, {r}.res_id) IN (SELECT {x}.target_type, {x}.target_id {refs})", (
+            params
+        )
+    live_sql, live_params = b.live(o)
+    inner_sql, inner_params = _clause_sql(b, has.clause, o, "exists", (has.source_type,))
+    return (
+        f"EXISTS (SELECT 1 FROM idx_reference {x} JOIN resources {o} ON {o}.rid = {x}.rid "
+        f"WHERE {x}.target_id = {r}.res_id AND {x}.target_type = {r}.res_type "
+        f"AND {x}.res_type = ? AND {x}.param = ? AND {live_sql} AND {inner_sql})",
+        [has.source_type, has.reference_param, *live_params, *inner_params],
+    )
+
+
+def _list_sql(b: _Builder, c: Clause, r: str) -> Sql:
+    """``_list=42``: ``r`` is an item of List/42 — https://hl7.org/fhir/R4/search.html#list."""
+    x, lst = b.alias("x"), b.alias("l")
+    live_sql, live_params = b.live(lst)
+    ids_sql, ids_params = b.one_of(f"{lst}.res_id", [v.text for v in c.values])
+    return (
+        f"({r}.res_type, {r}.res_id) IN (SELECT {x}.target_type, {x}.target_id "
+        f"FROM resources {lst} JOIN idx_reference {x} ON {x}.rid = {lst}.rid "
+        f"WHERE {lst}.res_type = ? AND {ids_sql} AND {live_sql} AND {x}.param = ?)",
+        ["List", *ids_params, *live_params, "item"],
+    )
+
+
+# -- compartments -------------------------------------------------------------
+
+
+@cache
+def _compartment_params(ctype: str) -> dict[str, tuple[str, ...]]:
+    """{resource type: reference params} that put a resource in a ``ctype`` compartment."""
+    return {
+        t: tuple(p for p in codes if not p.startswith("{"))
+        for t, codes in compartments().get(ctype, {}).items()
+        if any(not p.startswith("{") for p in codes)
+    }
+
+
+def _member_sql(b: _Builder, ctype: str, cid: str, types: Sequence[str], r: str) -> Sql:
+    """``r`` is in the compartment ``ctype/cid`` (the focal resource itself included)."""
+    by_params: dict[tuple[str, ...], list[str]] = {}
+    for t, codes in _compartment_params(ctype).items():
+        if not types or t in types:
+            by_params.setdefault(codes, []).append(t)
+    x = b.alias("x")
+    pairs: list[Sql] = []
+    for codes, members in sorted(by_params.items()):
+        t_sql, t_params = b.one_of(f"{x}.res_type", members)
+        p_sql, p_params = b.one_of(f"{x}.param", codes)
+        pairs.append((f"{t_sql} AND {p_sql}", [*t_params, *p_params]))
+    parts: list[Sql] = []
+    if pairs:
+        pair_sql, pair_params = _or(pairs)
+        parts.append(
+            (
+                f"{r}.rid IN (SELECT {x}.rid FROM idx_reference {x} WHERE {pair_sql} "
+                f"AND {x}.target_id = ? AND {x}.target_type = ?)",
+                [*pair_params, cid, ctype],
+            )
+        )
+    if not types or ctype in types:
+        parts.append((f"{r}.res_type = ? AND {r}.res_id = ?", [ctype, cid]))
+    return _or(parts)
+
+
+# -- the search ---------------------------------------------------------------
+
+
+def _rank(c: Clause) -> int | None:
+    """How well a clause drives the query through a lookup index (lower is better)."""
+    if c.modifier in ("missing", "not", "text", "contains") or c.param == "_lastUpdated":
+        return None
+    if c.param == "_id":
+        return 0
+    if c.has is not None or c.chain is not None:
+        return 8
+    if c.type == "reference":
+        return 1 if c.modifier != "identifier" else 2
+    if c.type == "token":
+        return 3 if c.param in ("_tag", "_security") else 2
+    if c.param == "_list" or c.type == "uri" or c.modifier == "exact":
+        return 3
+    if c.type == "string":
+        return 4
+    if c.type in ("quantity", "composite"):
+        return 5
+    if any(v.prefix == "ne" for v in c.values):
+        return None
+    return 6
+
+
+def _matching(
+    b: _Builder,
+    r: str,
+    types: Sequence[str],
+    clauses: Sequence[Clause],
+    compartment: tuple[str, str] | None = None,
+) -> Sql:
+    """``FROM resources r WHERE ...``: the live resources of ``types`` matching every clause."""
+    ranked = [(rank, i) for i, c in enumerate(clauses) if (rank := _rank(c)) is not None]
+    driver = min(ranked)[1] if ranked else None
+    if compartment is not None and (driver is None or min(ranked)[0] > 1):
+        driver = -1  # the compartment drives
+    conds: list[Sql] = [b.live(r)]
+    if types:
+        # SQLite would rather scan resources_type_updated than follow an ``rid IN`` driver;
+        # a unary + keeps it off that index (the driver already implies the type)
+        by_index = driver == -1 or (
+            driver is not None and clauses[driver].param != "_id" and clauses[driver].has is None
+        )
+        plus = "+" if by_index and b.dialect == "sqlite" else ""
+        conds.append(b.one_of(f"{plus}{r}.res_type", types))
+    if compartment is not None:
+        member = _member_sql(b, compartment[0], compartment[1], types, r)
+        conds.append(member)
+    for i, c in enumerate(clauses):
+        conds.append(_clause_sql(b, c, r, "in" if i == driver else "exists", types))
+    where_sql, where_params = _and(conds)
+    return f"FROM resources {r} WHERE {where_sql}", where_params
+
+
+def _sort_sql(b: _Builder, key: SortKey, r: str) -> Sql:
+    direction = "DESC" if key.descending else "ASC"
+    if key.param == "_id":
+        return f"{r}.res_id {direction}", []
+    if key.param == "_lastUpdated":
+        return f"{r}.last_updated {direction}", []
+    s = b.alias("s")
+    agg = "MAX" if key.descending else "MIN"
+    if key.type == "reference":
+        expr = f"COALESCE({s}.target_type || '/' || {s}.target_id, {s}.url)"
+    else:
+        expr = f"{s}.{_SORT_COLUMN[key.type][1 if key.descending else 0]}"
+    return (
+        f"(SELECT {agg}({expr}) FROM {_TABLE[key.type]} {s} WHERE {s}.rid = {r}.rid "
+        f"AND {s}.param = ?) {direction} NULLS LAST",
+        [key.param],
+    )
+
+
+def search_page_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | None = None) -> Sql:
+    """The rids of one page of ``q``, in ``_sort`` order then by rid.
+
+    Selects ``q.count + 1`` rows from ``q.offset``: an extra row means there is a next page.
+    Sorting on a parameter uses, per resource, the smallest value ascending and the largest
+    descending (https://hl7.org/fhir/R4/search.html#sort); resources without one sort last.
+    """
+    b = _Builder(dialect, restrict)
+    where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
+    order = [_sort_sql(b, key, "r") for key in q.sort]
+    order_sql = ", ".join([s for s, _ in order] + ["r.rid"])
+    sql = f"SELECT r.rid {where_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?"
+    params = [*where_params, *(v for _, p in order for v in p), q.count + 1, q.offset]
+    return _finish(b, sql, params)
+
+
+def search_count_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | None = None) -> Sql:
+    """``SELECT COUNT(*)`` of every match of ``q`` (``_total=accurate``; ``estimate`` gets the
+    same exact count, which costs no more than the page query's own index work)."""
+    b = _Builder(dialect, restrict)
+    where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
+    return _finish(b, f"SELECT COUNT(*) {where_sql}", where_params)
+
+
+def _includes_of(includes: SearchQuery | Sequence[Include], reverse: bool) -> list[Include]:
+    if isinstance(includes, SearchQuery):
+        return list(includes.revinclude if reverse else includes.include)
+    return list(includes)
+
+
+def _include_filter(b: _Builder, inc: Include, x: str, target: str) -> Sql:
+    conds: list[Sql] = []
+    if inc.source_type != "*":
+        conds.append((f"{x}.res_type = ?", [inc.source_type]))
+    if inc.param != "*":
+        conds.append((f"{x}.param = ?", [inc.param]))
+    if inc.target_type is not None:
+        conds.append((f"{target} = ?", [inc.target_type]))
+    return _and(conds)
+
+
+def include_sql(
+    includes: SearchQuery | Sequence[Include],
+    rids: Collection[int],
+    dialect: Dialect,
+    *,
+    restrict: Restrict | None = None,
+) -> Sql:
+    """Rids of the resources that ``rids`` refer to through ``includes`` (``_include``).
+
+    ``includes`` is the list to apply (or a query: its ``include``). ``:iterate`` is the
+    caller's loop: run once with every include on the page's rids, then again with only the
+    ``iterate`` ones on the rids the previous round added, until nothing new appears. Only
+    literal references are followed (not canonical URLs). Rids come back ordered and
+    distinct, and may repeat ``rids``.
+    """
+    incs = _includes_of(includes, reverse=False)
+    b = _Builder(dialect, restrict)
+    if not incs or not rids:
+        return _finish(b, "SELECT rid FROM resources WHERE 1 = 0", [])
+    x = b.alias("x")
+    rid_sql, rid_params = b.one_of(f"{x}.rid", sorted(rids))
+    which_sql, which_params = _or([_include_filter(b, i, x, f"{x}.target_type") for i in incs])
+    live_sql, live_params = b.live("r")
+    sql = (
+        f"SELECT DISTINCT r.rid FROM idx_reference {x} JOIN resources r ON "
+        f"r.res_type = {x}.target_type AND r.res_id = {x}.target_id "
+        f"WHERE {rid_sql} AND {which_sql} AND {live_sql} ORDER BY r.rid"
+    )
+    return _finish(b, sql, [*rid_params, *which_params, *live_params])
+
+
+def revinclude_sql(
+    includes: SearchQuery | Sequence[Include],
+    rids: Collection[int],
+    dialect: Dialect,
+    *,
+    restrict: Restrict | None = None,
+) -> Sql:
+    """Rids of the resources that refer to ``rids`` through ``includes`` (``_revinclude``).
+
+    ``Provenance:target[:Patient]`` gives the Provenances whose ``target`` points at one of
+    ``rids`` (of type Patient). ``:iterate`` works as in :func:`include_sql`.
+    """
+    incs = _includes_of(includes, reverse=True)
+    b = _Builder(dialect, restrict)
+    if not incs or not rids:
+        return _finish(b, "SELECT rid FROM resources WHERE 1 = 0", [])
+    p, x = b.alias("p"), b.alias("x")
+    rid_sql, rid_params = b.one_of(f"{p}.rid", sorted(rids))
+    which_sql, which_params = _or([_include_filter(b, i, x, f"{p}.res_type") for i in incs])
+    live_sql, live_params = b.live("r")
+    sql = (
+        f"SELECT DISTINCT r.rid FROM resources {p} JOIN idx_reference {x} ON "
+        f"{x}.target_id = {p}.res_id AND {x}.target_type = {p}.res_type "
+        f"JOIN resources r ON r.rid = {x}.rid "
+        f"WHERE {rid_sql} AND {which_sql} AND {live_sql} ORDER BY r.rid"
+    )
+    return _finish(b, sql, [*rid_params, *which_params, *live_params])
+
+
+def everything_sql(
+    patient_id: str,
+    *,
+    since_us: int | None,
+    types: Sequence[str] | None,
+    count: int,
+    offset: int,
+    dialect: Dialect,
+    restrict: Restrict | None = None,
+) -> Sql:
+    """Rids for ``Patient/{id}/$everything`` — https://hl7.org/fhir/R4/patient-operation-everything.html.
+
+    The Patient itself and every resource in its Patient compartment (the CompartmentDefinition
+    parameters of each type), of ``types`` if given, updated at or after ``since_us`` if
+    given; ordered by rid, exactly ``count`` rows from ``offset`` (ask for one more to learn
+    whether a next page exists). The resources these refer to come from
+    :func:`everything_referenced_sql`.
+    """
+    b = _Builder(dialect, restrict)
+    member_sql, member_params = _member_sql(b, "Patient", patient_id, types or (), "r")
+    conds = [b.live("r"), (member_sql, member_params)]
+    if types:
+        conds.append(b.one_of("r.res_type", list(types)))
+    if since_us is not None:
+        conds.append(("r.last_updated >= ?", [since_us]))
+    where_sql, where_params = _and(conds)
+    sql = f"SELECT r.rid FROM resources r WHERE {where_sql} ORDER BY r.rid LIMIT ? OFFSET ?"
+    return _finish(b, sql, [*where_params, count, offset])
+
+
+@cache
+def _shared_types() -> tuple[str, ...]:
+    """Types that belong to no Patient compartment (Organization, Practitioner, Medication,
+    Location...): the only referenced resources ``$everything`` adds, so it never pulls in
+    another patient's record."""
+    members = _compartment_params("Patient")
+    return tuple(sorted(t for t in resource_types() if t not in members and t != "Patient"))
+
+
+def everything_referenced_sql(
+    rids: Collection[int],
+    dialect: Dialect,
+    *,
+    types: Sequence[str] | None = None,
+    restrict: Restrict | None = None,
+) -> Sql:
+    """Rids of the resources ``rids`` refer to whose type is in no Patient compartment
+    (Organization, Practitioner, Location, Medication...), for ``$everything``; of
+    ``types`` if given. Ordered, distinct; may repeat ``rids``."""
+    b = _Builder(dialect, restrict)
+    if not rids:
+        return _finish(b, "SELECT rid FROM resources WHERE 1 = 0", [])
+    allowed = [t for t in _shared_types() if not types or t in types]
+    x = b.alias("x")
+    rid_sql, rid_params = b.one_of(f"{x}.rid", sorted(rids))
+    type_sql, type_params = b.one_of(f"{x}.target_type", allowed)
+    live_sql, live_params = b.live("r")
+    sql = (
+        f"SELECT DISTINCT r.rid FROM idx_reference {x} JOIN resources r ON "
+        f"r.res_type = {x}.target_type AND r.res_id = {x}.target_id "
+        f"WHERE {rid_sql} AND {type_sql} AND {live_sql} ORDER BY r.rid"
+    )
+    return _finish(b, sql, [*rid_params, *type_params, *live_params])
