@@ -29,7 +29,7 @@ def say(en: str, zh: str) -> None:
 
 
 def ensure_env() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py may be run by an older python3
         sys.exit("Huitong needs Python 3.11 or newer / 汇通需要 Python 3.11 或更高版本")
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and PY.exists():

@@ -28,6 +28,13 @@ def test_configuration_doc_is_generated_from_settings() -> None:
     )
 
 
+def test_api_doc_is_generated_from_the_server_tables() -> None:
+    expected = _load_tool("gen_api_docs").render()
+    assert (ROOT / "docs" / "api.md").read_text() == expected, (
+        "docs/api.md is stale: run python tools/gen_api_docs.py"
+    )
+
+
 def _commands(group, prefix: str = "huitong"):  # type: ignore[no-untyped-def]
     for name, cmd in group.commands.items():
         if hasattr(cmd, "commands"):

@@ -77,11 +77,13 @@ def _serve(settings: Settings, repo: Any) -> None:
         os.environ["HUITONG_DATABASE_URL"] = settings.database_url
         uvicorn.run(
             "huitong.cli:app_from_env", factory=True, workers=settings.workers,
-            host=settings.host, port=settings.port, log_level="warning",
+            host=settings.host, port=settings.port, log_level="warning", access_log=False,
         )
         return
     app = create_app(repo, settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level="warning", access_log=False
+    )
 
 
 @click.group()

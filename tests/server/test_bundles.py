@@ -246,6 +246,12 @@ def test_batch_entries_are_independent(client):
     assert _total(client, "/fhir/Patient") == 1  # the created one; p-1 deleted
 
 
+def test_empty_bundles(client):
+    for kind in ("batch", "transaction"):
+        r = client.post("/fhir", json=_bundle(kind))
+        assert r.json() == {"resourceType": "Bundle", "type": f"{kind}-response"}
+
+
 def test_batch_representation(client):
     r = client.post("/fhir", json=_bundle("batch", _post(patient())),
                     headers={"prefer": "return=representation"})

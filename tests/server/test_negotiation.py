@@ -73,3 +73,19 @@ def test_unknown_routes_and_methods(client):
 def test_landing_and_health(client):
     assert client.get("/").json()["fhir"] == "http://hie.test/fhir"
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_nul_characters_are_rejected_on_every_engine(client):
+    assert_outcome(client.get("/fhir/Patient?name=%00"), 400, "value")
+    body = b'{"resourceType":"Patient","name":[{"family":"a\\u0000b"}]}'
+    assert_outcome(client.post("/fhir/Patient", content=body,
+                               headers={"content-type": "application/fhir+json"}), 400, "value")
+    r = client.post("/fhir/Patient/_search", content=b"name=%00",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert_outcome(r, 400, "value")
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "GET", "url": "Patient?name=%00"}},
+        {"resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                      "subject": {"reference": "Patient?name=%00"}},
+         "request": {"method": "POST", "url": "Observation"}}]}
+    assert_outcome(client.post("/fhir", json=bundle), 400)

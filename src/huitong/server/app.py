@@ -33,7 +33,7 @@ from huitong.server.negotiation import (
     media_type,
 )
 from huitong.server.openapi import openapi_document
-from huitong.server.request import FhirRequest, ServerContext, parse_query
+from huitong.server.request import FhirRequest, ServerContext, parse_query, reject_nul
 from huitong.server.response import FhirResponse, etag, http_date
 from huitong.server.routing import match
 from huitong.store.repository import Repository
@@ -126,6 +126,7 @@ async def _handle(ctx: ServerContext, request: Request) -> Response:
         content_type = request.headers.get("content-type")
         if body and media_type(content_type) in _XML:
             check_body_type(content_type, ("json",))
+        reject_nul(params, body)
         req = FhirRequest(method, path, params, request.headers, body, base)
         interaction, req.path_params = match(method, path)
         resp = await run_in_threadpool(interaction.handler, ctx, req)

@@ -167,7 +167,7 @@ def _run_batch(
         except Exception as exc:  # one entry's bug must not sink the others
             resp = internal_error_response(exc, where=f"batch entry {e.index} {e.method}")
         out.append(_from_response(req.base_url, resp))
-    return {"resourceType": "Bundle", "type": "batch-response", "entry": out}
+    return _response_bundle("batch-response", out)
 
 
 # -- transaction -------------------------------------------------------------------------------
@@ -315,4 +315,11 @@ def _run_transaction(
         raise at_entry(wrapped.error, wrapped.index) from None
     except FhirError as err:
         raise at_entry(err, index) from None
-    return {"resourceType": "Bundle", "type": "transaction-response", "entry": results}
+    return _response_bundle("transaction-response", results)
+
+
+def _response_bundle(kind: str, entries: list[Any]) -> dict[str, Any]:
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": kind}
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
+    return bundle

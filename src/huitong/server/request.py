@@ -26,7 +26,14 @@ from huitong.fhir.errors import Category, FhirError
 from huitong.server.negotiation import check_body_type
 from huitong.store.repository import Repository
 
-__all__ = ["FhirRequest", "ServerContext", "parse_etag", "parse_query", "require_type"]
+__all__ = [
+    "FhirRequest",
+    "ServerContext",
+    "parse_etag",
+    "parse_query",
+    "reject_nul",
+    "require_type",
+]
 
 _TYPE_PREFIX = re.compile(r"^(?:[A-Z][A-Za-z]*)?\?")
 # Parameters that shape the response, not the result: never search criteria.
@@ -161,6 +168,21 @@ class FhirRequest:
             return None
         # The header is a query string; tolerate the full "Patient?identifier=..." form.
         return parse_query(_TYPE_PREFIX.sub("", raw.strip(), count=1))
+
+
+# "\u0000" as JSON writes it, preceded by an even number of backslashes (so not "\\u0000").
+_JSON_NUL = re.compile(rb"(?:^|[^\\])(?:\\\\)*\\u0000")
+
+
+def reject_nul(params: list[tuple[str, str]], body: bytes) -> None:
+    """INVALID for a NUL character in a query parameter or a JSON body. FHIR strings may not
+    contain control characters (https://hl7.org/fhir/R4/datatypes.html#string), and
+    PostgreSQL cannot store NUL at all: refusing it here keeps both engines alike."""
+    if any("\x00" in k or "\x00" in v for k, v in params):
+        raise FhirError(Category.INVALID, "NUL characters are not allowed", code="value")
+    if b"\\u0000" in body and _JSON_NUL.search(body):
+        raise FhirError(Category.INVALID, "NUL characters (\\u0000) are not allowed in FHIR "
+                        "strings", code="value")
 
 
 def require_type(resource: dict[str, Any], resource_type: str) -> None:

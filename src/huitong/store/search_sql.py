@@ -668,12 +668,15 @@ def _includes_of(includes: SearchQuery | Sequence[Include], reverse: bool) -> li
     return list(includes)
 
 
-def _include_filter(b: _Builder, inc: Include, x: str, target: str) -> Sql:
+def _include_filter(b: _Builder, inc: Include, x: str, target: str, *, by_rid: bool) -> Sql:
+    # by_rid: the reference rows are found by their rid; SQLite must not prefer the lookup
+    # index on (res_type, param), which would scan every row of the parameter
+    plus = "+" if by_rid and b.dialect == "sqlite" else ""
     conds: list[Sql] = []
     if inc.source_type != "*":
-        conds.append((f"{x}.res_type = ?", [inc.source_type]))
+        conds.append((f"{plus}{x}.res_type = ?", [inc.source_type]))
     if inc.param != "*":
-        conds.append((f"{x}.param = ?", [inc.param]))
+        conds.append((f"{plus}{x}.param = ?", [inc.param]))
     if inc.target_type is not None:
         conds.append((f"{target} = ?", [inc.target_type]))
     return _and(conds)
@@ -700,12 +703,15 @@ def include_sql(
         return _finish(b, "SELECT rid FROM resources WHERE 1 = 0", [])
     x = b.alias("x")
     rid_sql, rid_params = b.one_of(f"{x}.rid", sorted(rids))
-    which_sql, which_params = _or([_include_filter(b, i, x, f"{x}.target_type") for i in incs])
+    which_sql, which_params = _or(
+        [_include_filter(b, i, x, f"{x}.target_type", by_rid=True) for i in incs]
+    )
     live_sql, live_params = b.live("r")
     sql = (
-        f"SELECT DISTINCT r.rid FROM idx_reference {x} JOIN resources r ON "
-        f"r.res_type = {x}.target_type AND r.res_id = {x}.target_id "
-        f"WHERE {rid_sql} AND {which_sql} AND {live_sql} ORDER BY r.rid"
+        # CROSS JOIN: SQLite keeps this join order (from the given rids outwards)
+        f"SELECT DISTINCT r.rid FROM idx_reference {x} CROSS JOIN resources r "
+        f"WHERE {rid_sql} AND r.res_type = {x}.target_type AND r.res_id = {x}.target_id "
+        f"AND {which_sql} AND {live_sql} ORDER BY r.rid"
     )
     return _finish(b, sql, [*rid_params, *which_params, *live_params])
 
@@ -728,13 +734,15 @@ def revinclude_sql(
         return _finish(b, "SELECT rid FROM resources WHERE 1 = 0", [])
     p, x = b.alias("p"), b.alias("x")
     rid_sql, rid_params = b.one_of(f"{p}.rid", sorted(rids))
-    which_sql, which_params = _or([_include_filter(b, i, x, f"{p}.res_type") for i in incs])
+    which_sql, which_params = _or(
+        [_include_filter(b, i, x, f"{p}.res_type", by_rid=False) for i in incs]
+    )
     live_sql, live_params = b.live("r")
     sql = (
-        f"SELECT DISTINCT r.rid FROM resources {p} JOIN idx_reference {x} ON "
-        f"{x}.target_id = {p}.res_id AND {x}.target_type = {p}.res_type "
-        f"JOIN resources r ON r.rid = {x}.rid "
-        f"WHERE {rid_sql} AND {which_sql} AND {live_sql} ORDER BY r.rid"
+        f"SELECT DISTINCT r.rid FROM resources {p} CROSS JOIN idx_reference {x} "
+        f"CROSS JOIN resources r WHERE {rid_sql} AND {x}.target_id = {p}.res_id "
+        f"AND {x}.target_type = {p}.res_type AND r.rid = {x}.rid "
+        f"AND {which_sql} AND {live_sql} ORDER BY r.rid"
     )
     return _finish(b, sql, [*rid_params, *which_params, *live_params])
 
@@ -797,8 +805,8 @@ def everything_referenced_sql(
     type_sql, type_params = b.one_of(f"{x}.target_type", allowed)
     live_sql, live_params = b.live("r")
     sql = (
-        f"SELECT DISTINCT r.rid FROM idx_reference {x} JOIN resources r ON "
-        f"r.res_type = {x}.target_type AND r.res_id = {x}.target_id "
-        f"WHERE {rid_sql} AND {type_sql} AND {live_sql} ORDER BY r.rid"
+        f"SELECT DISTINCT r.rid FROM idx_reference {x} CROSS JOIN resources r "
+        f"WHERE {rid_sql} AND r.res_type = {x}.target_type AND r.res_id = {x}.target_id "
+        f"AND {type_sql} AND {live_sql} ORDER BY r.rid"
     )
     return _finish(b, sql, [*rid_params, *type_params, *live_params])

@@ -42,7 +42,10 @@ def structures() -> dict[str, dict[str, Any]]:
 
 @cache
 def search_parameters() -> list[dict[str, Any]]:
-    """The R4 SearchParameter registry: ``[{url, code, base, type, expression, target, component?}]``."""
+    """The R4 SearchParameter registry.
+
+    ``[{url, code, base, type, expression, target, component?}]``.
+    """
     return _load("r4-search-parameters.json")  # type: ignore[no-any-return]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from huitong.fhir.errors import Category, FhirError
+from huitong.server.request import reject_nul
 from huitong.store.repository import StoredResource, Transaction
 
 __all__ = ["at_most_one", "search_matches"]
@@ -31,6 +32,7 @@ def search_matches(
     from huitong.fhir.search.parse import parse_search
 
     params = [(k, v) for k, v in criteria if k not in _RESULT_PARAMS]
+    reject_nul(params, b"")
     if not params:
         raise FhirError(Category.INVALID, f"{what} needs search criteria")
     query = parse_search(resource_type, params)

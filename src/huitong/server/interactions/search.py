@@ -15,7 +15,7 @@ UNSUPPORTED_MEDIA (415) for a ``_search`` body that is not a form.
 from __future__ import annotations
 
 from huitong.server.negotiation import check_body_type
-from huitong.server.request import FhirRequest, ServerContext, parse_query
+from huitong.server.request import FhirRequest, ServerContext, parse_query, reject_nul
 from huitong.server.response import FhirResponse
 from huitong.server.result_bundles import query_bundle
 
@@ -39,8 +39,10 @@ def _run(
 ) -> FhirResponse:
     from huitong.fhir.search.parse import parse_search
 
+    params = _params(req)
+    reject_nul(params, b"")
     query = parse_search(
-        resource_type, _params(req), lenient=req.lenient(), compartment=compartment,
+        resource_type, params, lenient=req.lenient(), compartment=compartment,
         default_count=ctx.settings.default_page_size, max_count=ctx.settings.max_page_size,
         base_url=req.base_url,
     )
