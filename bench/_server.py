@@ -47,6 +47,11 @@ class ServerProcess:
         self._stop = threading.Event()
 
     def __enter__(self) -> ServerProcess:
+        # PostgreSQL is never migrated by `serve`; do it as an operator would.
+        subprocess.run(
+            [sys.executable, "-m", "huitong", "db", "upgrade", "--db", self._url],
+            env=self._env, check=True, stdout=subprocess.DEVNULL,
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "huitong", "serve", "--db", self._url, "--port", str(self.port)],
             env=self._env, stdout=subprocess.DEVNULL,

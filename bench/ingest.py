@@ -40,7 +40,7 @@ _UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 def read_bundles(limit: int | None) -> list[bytes]:
     with tarfile.open(ARCHIVE) as tf:
-        members = [m for m in tf.getmembers() if m.isfile() and m.name.endswith(".json")]
+        members = [m for m in tf.getmembers() if m.isfile()]  # some names end in .json"
         first = ("hospitalInformation", "practitionerInformation")
         members.sort(key=lambda m: 0 if m.name.rsplit("/", 1)[-1].startswith(first) else 1)
         if limit:

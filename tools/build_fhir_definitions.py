@@ -78,7 +78,8 @@ def build(tgz: bytes) -> dict[str, object]:
             targets = sorted({p.rsplit("/", 1)[-1] for t in el.get("type", [])
                               for p in t.get("targetProfile", [])})
             elements[path] = [el.get("min", 0), el.get("max", "*"), types,
-                              el.get("contentReference", "").lstrip("#") or None, targets or None]
+                              el.get("contentReference", "").lstrip("#") or None, targets or None,
+                              bool(el.get("isSummary", False))]
             if doc["kind"] == "primitive-type" and path.endswith(".value"):
                 for t in el.get("type", []):
                     for ext in t.get("extension", []):

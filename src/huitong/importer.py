@@ -78,8 +78,10 @@ def _from_ndjson(name: str, data: bytes) -> Iterator[NamedBundle]:
 def _from_bytes(name: str, data: bytes) -> Iterator[NamedBundle]:
     if name.endswith((".ndjson", ".jsonl")):
         yield from _from_ndjson(name, data)
-    elif name.endswith(".json"):
-        yield from _from_json(name, data)
+    elif name.endswith(".json") or data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        # Names are not trusted alone: real archives hold JSON files whose names were
+        # mangled (e.g. a trailing quote), and skipping them would silently lose data.
+        yield from _from_json(name, data.removeprefix(b"\xef\xbb\xbf"))
 
 
 def _from_archive(path: Path) -> Iterator[NamedBundle]:

@@ -67,7 +67,7 @@ _INT_RANGES = {
 _LINEAR_EQUIVALENTS = {
     r"(\s*([0-9a-zA-Z\+/=]){4}\s*)+": r"\s*(?:[0-9a-zA-Z+/=]{4}\s*)+",
 }
-_JSON_TYPES: dict[int, tuple[type | tuple[type, ...], str]] = {
+_JSON_TYPES: dict[int, tuple[Any, str]] = {
     _BOOL: (bool, "true or false"),
     _INT: (int, "an integer"),
     _DEC: ((int, float), "a number"),
@@ -141,7 +141,9 @@ class _Compiler:
         plan = self.plans[path] = _Plan(structure)  # registered first: structures recurse
         is_resource_root = path == structure and self.structures[structure]["kind"] == "resource"
         required = []
-        for name, (min_, max_, types, content_ref, targets) in self._children(structure, path):
+        for name, (min_, max_, types, content_ref, targets, *_) in self._children(
+            structure, path
+        ):
             if max_ == "0":
                 continue
             repeats = max_ != "1"
@@ -233,6 +235,12 @@ def _resource_plan(resource_type: str) -> _Plan:
                 _compiler = _Compiler()
             plan = _resource_plans[resource_type] = _compiler.type_plan(resource_type)
     return plan
+
+
+def _sibling_plan() -> _Plan:
+    """What a primitive's ``_name`` sibling holds: its Element.id and extensions."""
+    assert _compiler is not None  # every plan in use came from it
+    return _compiler.primitive_element
 
 
 # --- checking ---------------------------------------------------------------------------------
@@ -359,7 +367,7 @@ def _walk(obj: dict[str, Any], plan: _Plan, node: _Node, out: list[Issue], depth
 
 def _check(
     spec: _Spec,
-    value: object,
+    value: Any,
     obj: dict[str, Any],
     key: str,
     node: _Node,
@@ -375,16 +383,17 @@ def _check(
         _report(out, "structure", f"{key} must not be null", node, name, index)
         return
     if kind in (_OBJ, _RES, _CONTAINED):
-        if type(value) is not dict or not value:
+        if not isinstance(value, dict) or not value:
             message = f"{key} must be a non-empty object, not {_json_kind(value)}"
             _report(out, "structure", message, node, name, index)
-        elif kind != _OBJ:
+        elif kind == _OBJ:  # a dict subclass; plain dicts took the fast path
+            _walk(value, arg, (node, name, index), out, depth + 1)
+        else:
             _check_resource(value, (node, name, index), out, depth + 1, kind == _CONTAINED)
         return
     if kind == _SIBLING:
-        if type(value) is dict and value:
-            sibling_plan = _compiler.primitive_element  # type: ignore[union-attr]
-            _walk(value, sibling_plan, (node, name, None), out, depth + 1)
+        if isinstance(value, dict) and value:
+            _walk(value, _sibling_plan(), (node, name, None), out, depth + 1)
         else:
             message = f"{key} must be a non-empty object, not {_json_kind(value)}"
             _report(out, "structure", message, node, name, None)
@@ -393,22 +402,22 @@ def _check(
     if not isinstance(value, expected) or (type(value) is bool and kind != _BOOL):
         message = f"{key} ({code}) must be {what}, not {_json_kind(value)}"
         _report(out, "structure", message, node, name, index)
-    elif kind == _INT and not arg[0] <= value <= arg[1]:  # type: ignore[operator]
+    elif kind == _INT and not arg[0] <= value <= arg[1]:
         message = f"{key}: {value} is outside the {code} range {arg[0]}..{arg[1]}"
         _report(out, "value", message, node, name, index)
-    elif kind == _DEC and value - value != 0:  # type: ignore[operator]
+    elif kind == _DEC and value - value != 0:
         _report(out, "value", f"{key}: {value} is not a finite number", node, name, index)
     elif kind in (_STR, _DATE) and (not value or arg(value) is None):
         message = f"{key}: {_shown(value)} is not a valid {code}" if value else f"{key} is empty"
         _report(out, "value", message, node, name, index)
-    elif kind == _DATE and not _real_date(value):  # type: ignore[arg-type]
+    elif kind == _DATE and not _real_date(value):
         _report(out, "value", f"{key}: {_shown(value)} is not a calendar date", node, name, index)
-    elif kind == _XHTML and not value.lstrip().startswith("<div"):  # type: ignore[union-attr]
+    elif kind == _XHTML and not value.lstrip().startswith("<div"):
         _report(out, "value", f"{key} must be XHTML starting with <div", node, name, index)
     elif kind == _REF:
-        message = _reference_problem(value, arg)  # type: ignore[arg-type]
-        if message:
-            _report(out, "value", message, node, name, index)
+        problem = _reference_problem(value, arg)
+        if problem:
+            _report(out, "value", problem, node, name, index)
 
 
 def _shown(value: object) -> str:
@@ -438,7 +447,7 @@ def _check_sibling_array(
         message = f"{key} must be an array as long as {base}"
         _report(out, "structure", message, node, base, None)
         return
-    plan = _compiler.primitive_element  # type: ignore[union-attr]
+    plan = _sibling_plan()
     for i, item in enumerate(items):
         if type(item) is dict and item:
             _walk(item, plan, (node, base, i), out, depth + 1)
@@ -546,7 +555,7 @@ def validate_resource(resource: object, *, expected_type: str | None = None) -> 
 
     Invariants, terminology bindings and profiles are out of scope (see the module docstring).
     """
-    if type(resource) is not dict:
+    if not isinstance(resource, dict):
         message = f"A resource must be a JSON object, not {_json_kind(resource)}"
         raise FhirError(Category.INVALID, message, code="structure")
     resource_type = resource.get("resourceType")

@@ -352,11 +352,13 @@ def _index_cond(
             f"{s}.param = ? AND {body_sql})",
             [*type_params, param, *body_params],
         )
+    # the type is implied by the rid, but lets PostgreSQL weigh the lookup index as well
+    type_sql, type_params = b.one_of(f"{s}.res_type", types) if types else ("", [])
     sql = (
-        f"EXISTS (SELECT 1 FROM {table} {s} WHERE {s}.rid = {r}.rid AND {s}.param = ? "
-        f"AND {body_sql})"
+        f"EXISTS (SELECT 1 FROM {table} {s} WHERE {s}.rid = {r}.rid AND "
+        f"{type_sql + ' AND ' if type_sql else ''}{s}.param = ? AND {body_sql})"
     )
-    return ("NOT " + sql if negate else sql), [param, *body_params]
+    return ("NOT " + sql if negate else sql), [*type_params, param, *body_params]
 
 
 def _clause_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str]) -> Sql:
@@ -391,19 +393,31 @@ def _clause_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[st
         )
     if c.type == "composite":
         return _composite_sql(b, c, r, style, types)
-    if c.modifier == "identifier":
-        return _index_cond(
-            b, "idx_token", types, f"{c.param}:identifier",
-            lambda s: _or([_token_filter(v, s) for v in c.values]), r, style,
-        )  # fmt: skip
-    # what is left of the modifiers: exact/contains (string), text/not/of-type (token),
-    # above/below (uri) and a resource type on a reference
-    param = f"{c.param}:of-type" if c.modifier == "of-type" else c.param
+    table, param, body = _index_parts(b, c)
+    negate = c.modifier == "not"
     return _index_cond(
-        b, _TABLE[c.type], types, param,
+        b, table, types, param, body, r, "exists" if negate else style, negate=negate
+    )
+
+
+def _index_parts(b: _Builder, c: Clause) -> tuple[str, str, Callable[[str], Sql]]:
+    """(table, row param, filter on a row alias) of a clause answered by one index table.
+
+    The modifiers left here: exact/contains (string), text/not/of-type (token), above/below
+    (uri), identifier or a resource type (reference).
+    """
+    if c.modifier == "identifier":
+        return (
+            "idx_token",
+            f"{c.param}:identifier",
+            lambda s: _or([_token_filter(v, s) for v in c.values]),
+        )
+    param = f"{c.param}:of-type" if c.modifier == "of-type" else c.param
+    return (
+        _TABLE[c.type],
+        param,
         lambda s: _or([_value_filter(b, c.type, v, s, c.modifier) for v in c.values]),
-        r, "exists" if c.modifier == "not" else style, negate=c.modifier == "not",
-    )  # fmt: skip
+    )
 
 
 def _composite_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str]) -> Sql:
@@ -566,14 +580,21 @@ def _member_sql(b: _Builder, ctype: str, cid: str, types: Sequence[str], r: str)
 # -- the search ---------------------------------------------------------------
 
 
-def _rank(c: Clause) -> int | None:
-    """How well a clause drives the query through a lookup index (lower is better)."""
+def _rank(c: Clause) -> float | None:
+    """How well a clause drives the query through a lookup index (lower is better); None for
+    clauses that can only be checked per candidate. A guess from the kind of clause: the
+    builders see no statistics."""
     if c.modifier in ("missing", "not", "text", "contains") or c.param == "_lastUpdated":
         return None
     if c.param == "_id":
         return 0
-    if c.has is not None or c.chain is not None:
-        return 8
+    if c.chain is not None:
+        # a chain narrows through the (usually smaller) target type: selective when its
+        # innermost clause is
+        inner = _rank(c.chain.clause)
+        return 1.5 if inner is not None and inner <= 4 else 8
+    if c.has is not None:
+        return 7
     if c.type == "reference":
         return 1 if c.modifier != "identifier" else 2
     if c.type == "token":
@@ -589,26 +610,41 @@ def _rank(c: Clause) -> int | None:
     return 6
 
 
+_COMPARTMENT = -1  # "driver" index meaning: the compartment membership drives
+
+
+def _driver(clauses: Sequence[Clause], compartment: tuple[str, str] | None) -> int | None:
+    """The clause written as ``rid IN (...)`` (the others become ``EXISTS``), or None."""
+    ranked = [(rank, i) for i, c in enumerate(clauses) if (rank := _rank(c)) is not None]
+    best = min(ranked) if ranked else None
+    if compartment is not None and (best is None or best[0] > 1):
+        return _COMPARTMENT
+    return best[1] if best else None
+
+
 def _matching(
     b: _Builder,
     r: str,
     types: Sequence[str],
     clauses: Sequence[Clause],
     compartment: tuple[str, str] | None = None,
+    *,
+    rid_order_scan: bool = False,
 ) -> Sql:
-    """``FROM resources r WHERE ...``: the live resources of ``types`` matching every clause."""
-    ranked = [(rank, i) for i, c in enumerate(clauses) if (rank := _rank(c)) is not None]
-    driver = min(ranked)[1] if ranked else None
-    if compartment is not None and (driver is None or min(ranked)[0] > 1):
-        driver = -1  # the compartment drives
+    """``FROM resources r WHERE ...``: the live resources of ``types`` matching every clause.
+
+    ``rid_order_scan``: no clause drives; every clause is checked per resource, read in rid
+    order so that ``ORDER BY rid LIMIT n`` stops after n matches.
+    """
+    driver = None if rid_order_scan else _driver(clauses, compartment)
     conds: list[Sql] = [b.live(r)]
     if types:
         # SQLite would rather scan resources_type_updated than follow an ``rid IN`` driver;
         # a unary + keeps it off that index (the driver already implies the type)
-        by_index = driver == -1 or (
-            driver is not None and clauses[driver].param != "_id" and clauses[driver].has is None
-        )
-        plus = "+" if by_index and b.dialect == "sqlite" else ""
+        by_rid = rid_order_scan or driver == _COMPARTMENT
+        if driver is not None and driver >= 0:
+            by_rid = clauses[driver].param != "_id" and clauses[driver].has is None
+        plus = "+" if by_rid and b.dialect == "sqlite" else ""
         conds.append(b.one_of(f"{plus}{r}.res_type", types))
     if compartment is not None:
         member = _member_sql(b, compartment[0], compartment[1], types, r)
@@ -617,6 +653,38 @@ def _matching(
         conds.append(_clause_sql(b, c, r, "in" if i == driver else "exists", types))
     where_sql, where_params = _and(conds)
     return f"FROM resources {r} WHERE {where_sql}", where_params
+
+
+# A _has driver costs in proportion to its matching source resources (all of them are read
+# to find their targets); checking each candidate in rid order instead costs in proportion to
+# the candidates read before the page fills. Past this many sources, the page is read the
+# second way. The count always takes the first.
+_HAS_DENSE = 2000
+
+
+def _has_guard(b: _Builder, c: Clause) -> Sql | None:
+    """``(SELECT COUNT(*) FROM (... LIMIT n))``: how many index rows (up to n) match the inner
+    clause of a ``_has`` — cheap, from the lookup index alone. None when the inner clause is
+    not a plain index clause."""
+    assert c.has is not None
+    inner = c.has.clause
+    plain = (
+        inner.chain is None
+        and inner.has is None
+        and inner.type in _TABLE
+        and inner.param not in ("_id", "_lastUpdated", "_list")
+        and inner.modifier not in ("missing", "not")
+    )
+    if not plain:
+        return None
+    table, param, body = _index_parts(b, inner)
+    g = b.alias("g")
+    body_sql, body_params = body(g)
+    return (
+        f"(SELECT COUNT(*) FROM (SELECT 1 FROM {table} {g} WHERE {g}.res_type = ? AND "
+        f"{g}.param = ? AND {body_sql} LIMIT ?) {g}n)",
+        [c.has.source_type, param, *body_params, _HAS_DENSE],
+    )
 
 
 def _sort_sql(b: _Builder, key: SortKey, r: str) -> Sql:
@@ -646,12 +714,39 @@ def search_page_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | No
     descending (https://hl7.org/fhir/R4/search.html#sort); resources without one sort last.
     """
     b = _Builder(dialect, restrict)
+    driver = _driver(q.clauses, q.compartment)
+    if not q.sort and driver is not None and driver >= 0 and q.clauses[driver].has is not None:
+        guard = _has_guard(b, q.clauses[driver])
+        if guard is not None:
+            return _finish(b, *_adaptive_page(b, q, guard))
     where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
     order = [_sort_sql(b, key, "r") for key in q.sort]
     order_sql = ", ".join([s for s, _ in order] + ["r.rid"])
     sql = f"SELECT r.rid {where_sql} ORDER BY {order_sql} LIMIT ? OFFSET ?"
     params = [*where_params, *(v for _, p in order for v in p), q.count + 1, q.offset]
     return _finish(b, sql, params)
+
+
+def _adaptive_page(b: _Builder, q: SearchQuery, guard: Sql) -> Sql:
+    """A page led by a ``_has``: two arms, of which ``guard`` lets exactly one run (the other
+    gets ``LIMIT 0``, which both engines answer without reading anything)."""
+    guard_sql, guard_params = guard
+    few_sql, few_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
+    many_sql, many_params = _matching(
+        b, "r", q.resource_types, q.clauses, q.compartment, rid_order_scan=True
+    )
+    page = [q.count + 1, q.offset]
+    sql = (
+        f"SELECT rid FROM (SELECT r.rid {few_sql} ORDER BY r.rid "
+        f"LIMIT (CASE WHEN {guard_sql} < ? THEN ? ELSE 0 END) OFFSET ?) few "
+        f"UNION ALL SELECT rid FROM (SELECT r.rid {many_sql} ORDER BY r.rid "
+        f"LIMIT (CASE WHEN {guard_sql} >= ? THEN ? ELSE 0 END) OFFSET ?) many ORDER BY 1"
+    )
+    params = [
+        *few_params, *guard_params, _HAS_DENSE, *page,
+        *many_params, *guard_params, _HAS_DENSE, *page,
+    ]  # fmt: skip
+    return sql, params
 
 
 def search_count_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | None = None) -> Sql:

@@ -35,7 +35,8 @@ def structures() -> dict[str, dict[str, Any]]:
     """Every resource and data type: ``{name: {kind, abstract, base, elements, regex?}}``.
 
     ``elements`` maps an element path (``Patient.name``) to
-    ``[min, max, [type codes], contentReference | None, [reference target types] | None]``.
+    ``[min, max, [type codes], contentReference | None, [reference target types] | None,
+    isSummary]``.
     """
     return _load("r4-structures.json")  # type: ignore[no-any-return]
 

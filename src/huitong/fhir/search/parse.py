@@ -276,12 +276,16 @@ def _resolve(code: str, types: tuple[str, ...], name: str, *, narrow: bool) -> _
     return _Resolved(first, tuple(present), targets)
 
 
-def _clause(name: str, raw: str, types: tuple[str, ...], depth: int = 0) -> Clause:
-    """A clause for parameter ``name`` (with modifier and chain) on ``types``."""
+def _clause(
+    name: str, raw: str, types: tuple[str, ...], depth: int = 0, full: str | None = None
+) -> Clause:
+    """A clause for parameter ``name`` (with modifier and chain) on ``types``; ``full`` is
+    the whole parameter name when ``name`` is the rest of a chain."""
+    full = full or name
     if depth > _MAX_CHAIN:
-        raise _invalid(f"Parameter '{name}' chains more than {_MAX_CHAIN} levels", name)
+        raise _invalid(f"Parameter '{full}' chains more than {_MAX_CHAIN} levels", full)
     if name.startswith("_has:") or name == "_has":
-        return _has_clause(name, raw, types, depth)
+        return _has_clause(name, raw, types, depth, full)
     head, dot, rest = name.partition(".")
     code, colon, modifier_text = head.partition(":")
     modifier = modifier_text if colon else None
@@ -302,7 +306,7 @@ def _clause(name: str, raw: str, types: tuple[str, ...], depth: int = 0) -> Clau
     elif modifier is not None:
         _check_modifier(definition, modifier, name)
     if dot:
-        return _chain_clause(name, raw, resolved, type_modifier, rest, modifier, depth)
+        return _chain_clause(name, raw, resolved, type_modifier, rest, modifier, depth, full)
     values = _values(raw, definition, name, modifier)
     return Clause(
         param=code,
@@ -339,6 +343,7 @@ def _chain_clause(
     rest: str,
     modifier: str | None,
     depth: int,
+    full: str,
 ) -> Clause:
     definition = resolved.definition
     if definition.type != "reference":
@@ -360,7 +365,7 @@ def _chain_clause(
             f"'{definition.code}' may refer to any resource type",
             name,
         )
-    inner = _clause(rest, raw, targets, depth + 1)
+    inner = _clause(rest, raw, targets, depth + 1, full)
     return Clause(
         param=definition.code,
         type="reference",
@@ -370,7 +375,7 @@ def _chain_clause(
     )
 
 
-def _has_clause(name: str, raw: str, types: tuple[str, ...], depth: int) -> Clause:
+def _has_clause(name: str, raw: str, types: tuple[str, ...], depth: int, full: str) -> Clause:
     pieces = name.split(":", 3)
     if len(pieces) != 4 or not all(pieces[1:]):
         raise _invalid(
@@ -388,7 +393,7 @@ def _has_clause(name: str, raw: str, types: tuple[str, ...], depth: int) -> Clau
     reachable = tuple(t for t in types if not ref.targets or t in ref.targets)
     if not reachable:
         raise _invalid(f"{source}.{ref_code} cannot refer to {'/'.join(types)} (in '{name}')", name)
-    inner = _clause(rest, raw, (source,), depth + 1)
+    inner = _clause(rest, raw, (source,), depth + 1, full)
     return Clause(
         param="_has",
         type="reference",
@@ -425,8 +430,9 @@ def _include(raw: str, name: str, reverse: bool) -> Include:
         )
     source, code = pieces[0], pieces[1]
     target = pieces[2] if len(pieces) == 3 else None
-    if source not in resource_types():
-        raise _invalid(f"Unknown resource type '{source}' in {base_name}={raw}", name)
+    for t in (source, target):
+        if t is not None and t not in resource_types():
+            raise _invalid(f"Unknown resource type '{t}' in {base_name}={raw}", name)
     if code != "*":
         ref = param_for(source, code)
         if ref is None or ref.type != "reference":
@@ -438,8 +444,6 @@ def _include(raw: str, name: str, reverse: bool) -> Include:
             raise _invalid(
                 f"'{target}' is not a target of {source}:{code} (in {base_name}={raw})", name
             )
-    if target is not None and target not in resource_types():
-        raise _invalid(f"Unknown resource type '{target}' in {base_name}={raw}", name)
     return Include(source, code, target, iterate)
 
 
