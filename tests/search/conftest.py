@@ -73,7 +73,7 @@ class SearchDb:
                 updated or rid * 1_000_000,
                 deleted if self.dialect == "postgresql" else int(deleted),
                 patient_key,
-                '{"resourceType": "%s", "id": "%s"}' % (res_type, res_id),
+                f'{{"resourceType": "{res_type}", "id": "{res_id}"}}',
             ),
         )
         for kind, entries in rows.items():

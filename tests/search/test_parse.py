@@ -28,7 +28,7 @@ def only(url: str, **kwargs: Any) -> Clause:
     return q.clauses[0]
 
 
-def V(text: str, prefix: str = "eq", *parts: Value) -> Value:  # noqa: N802
+def V(text: str, prefix: str = "eq", *parts: Value) -> Value:
     return Value(text, prefix, tuple(parts))  # type: ignore[arg-type]
 
 
@@ -49,31 +49,60 @@ CLAUSES: list[tuple[str, Clause]] = [
     (
         "Observation?code=http://loinc.org|1234-5",
         Clause(
-            "code", "token",
+            "code",
+            "token",
             (V("http://loinc.org|1234-5", "eq", V("http://loinc.org"), V("1234-5")),),
-            None, OBS,
+            None,
+            OBS,
         ),
-    ),  # fmt: skip
-    ("Observation?code=|1234-5", Clause("code", "token", (V("|1234-5", "eq", V(""), V("1234-5")),), None, OBS)),
-    ("Observation?code=sys|", Clause("code", "token", (V("sys|", "eq", V("sys"), V("")),), None, OBS)),
+    ),
+    (
+        "Observation?code=|1234-5",
+        Clause("code", "token", (V("|1234-5", "eq", V(""), V("1234-5")),), None, OBS),
+    ),
+    (
+        "Observation?code=sys|",
+        Clause("code", "token", (V("sys|", "eq", V("sys"), V("")),), None, OBS),
+    ),
     (r"Observation?code=a\|b", Clause("code", "token", (V("a|b"),), None, OBS)),
-    (r"Observation?code=s|a\|b", Clause("code", "token", (V("s|a|b", "eq", V("s"), V("a|b")),), None, OBS)),
-    ("Observation?code:text=Blood pressure", Clause("code", "token", (V("Blood pressure"),), "text", OBS)),
+    (
+        r"Observation?code=s|a\|b",
+        Clause("code", "token", (V("s|a|b", "eq", V("s"), V("a|b")),), None, OBS),
+    ),
+    (
+        "Observation?code:text=Blood pressure",
+        Clause("code", "token", (V("Blood pressure"),), "text", OBS),
+    ),
     ("Observation?code:not=1234-5", Clause("code", "token", (V("1234-5"),), "not", OBS)),
     (
         "Patient?identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|446053",
         Clause(
-            "identifier", "token",
-            (V("http://terminology.hl7.org/CodeSystem/v2-0203|MR|446053", "eq",
-               V("http://terminology.hl7.org/CodeSystem/v2-0203"), V("MR"), V("446053")),),
-            "of-type", PAT,
+            "identifier",
+            "token",
+            (
+                V(
+                    "http://terminology.hl7.org/CodeSystem/v2-0203|MR|446053",
+                    "eq",
+                    V("http://terminology.hl7.org/CodeSystem/v2-0203"),
+                    V("MR"),
+                    V("446053"),
+                ),
+            ),
+            "of-type",
+            PAT,
         ),
-    ),  # fmt: skip
+    ),
     ("Patient?gender:missing=false", Clause("gender", "token", (V("false"),), "missing", PAT)),
     # reference
-    ("Observation?subject=Patient/123", Clause("subject", "reference", (V("Patient/123"),), None, OBS)),
+    (
+        "Observation?subject=Patient/123",
+        Clause("subject", "reference", (V("Patient/123"),), None, OBS),
+    ),
     ("Observation?subject=123", Clause("subject", "reference", (V("123"),), None, OBS)),
-    ("Observation?subject:Patient=123", Clause("subject", "reference", (V("123"),), "Patient", OBS)),
+    (
+        "Observation?subject:Patient=123",
+        Clause("subject", "reference", (V("123"),), "Patient", OBS),
+    ),
     (
         "Observation?subject=http://other.org/fhir/Patient/1",
         Clause("subject", "reference", (V("http://other.org/fhir/Patient/1"),), None, OBS),
@@ -81,74 +110,152 @@ CLAUSES: list[tuple[str, Clause]] = [
     (
         "QuestionnaireResponse?questionnaire=http://a.org/Q/1|2.0",
         Clause(
-            "questionnaire", "reference",
+            "questionnaire",
+            "reference",
             (V("http://a.org/Q/1|2.0", "eq", V("http://a.org/Q/1"), V("2.0")),),
-            None, ("QuestionnaireResponse",),
+            None,
+            ("QuestionnaireResponse",),
         ),
-    ),  # fmt: skip
+    ),
     (
         "Observation?subject:identifier=urn:oid:1.2|99",
-        Clause("subject", "reference", (V("urn:oid:1.2|99", "eq", V("urn:oid:1.2"), V("99")),), "identifier", OBS),
+        Clause(
+            "subject",
+            "reference",
+            (V("urn:oid:1.2|99", "eq", V("urn:oid:1.2"), V("99")),),
+            "identifier",
+            OBS,
+        ),
     ),
     # date: every prefix
     *[
         (f"Observation?date={p}2020-01", Clause("date", "date", (V("2020-01", p),), None, OBS))
         for p in ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
     ],
-    ("Observation?date=2020-01-02T10:00:00Z", Clause("date", "date", (V("2020-01-02T10:00:00Z"),), None, OBS)),
-    ("Observation?date=2020,ge2021", Clause("date", "date", (V("2020"), V("2021", "ge")), None, OBS)),
+    (
+        "Observation?date=2020-01-02T10:00:00Z",
+        Clause("date", "date", (V("2020-01-02T10:00:00Z"),), None, OBS),
+    ),
+    (
+        "Observation?date=2020,ge2021",
+        Clause("date", "date", (V("2020"), V("2021", "ge")), None, OBS),
+    ),
     # number: every prefix
     *[
-        (f"RiskAssessment?probability={p}0.8", Clause("probability", "number", (V("0.8", p),), None, ("RiskAssessment",)))
+        (
+            f"RiskAssessment?probability={p}0.8",
+            Clause("probability", "number", (V("0.8", p),), None, ("RiskAssessment",)),
+        )
         for p in ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
     ],
-    ("RiskAssessment?probability=1e2", Clause("probability", "number", (V("1e2"),), None, ("RiskAssessment",))),
-    ("RiskAssessment?probability=-5", Clause("probability", "number", (V("-5"),), None, ("RiskAssessment",))),
+    (
+        "RiskAssessment?probability=1e2",
+        Clause("probability", "number", (V("1e2"),), None, ("RiskAssessment",)),
+    ),
+    (
+        "RiskAssessment?probability=-5",
+        Clause("probability", "number", (V("-5"),), None, ("RiskAssessment",)),
+    ),
     # quantity
-    ("Observation?value-quantity=5.4", Clause("value-quantity", "quantity", (V("5.4"),), None, OBS)),
+    (
+        "Observation?value-quantity=5.4",
+        Clause("value-quantity", "quantity", (V("5.4"),), None, OBS),
+    ),
     (
         "Observation?value-quantity=le5.4|http://unitsofmeasure.org|mg",
         Clause(
-            "value-quantity", "quantity",
-            (V("5.4|http://unitsofmeasure.org|mg", "le", V("5.4"), V("http://unitsofmeasure.org"), V("mg")),),
-            None, OBS,
+            "value-quantity",
+            "quantity",
+            (
+                V(
+                    "5.4|http://unitsofmeasure.org|mg",
+                    "le",
+                    V("5.4"),
+                    V("http://unitsofmeasure.org"),
+                    V("mg"),
+                ),
+            ),
+            None,
+            OBS,
         ),
-    ),  # fmt: skip
+    ),
     (
         "Observation?value-quantity=ap5.4||mg",
-        Clause("value-quantity", "quantity", (V("5.4||mg", "ap", V("5.4"), V(""), V("mg")),), None, OBS),
+        Clause(
+            "value-quantity", "quantity", (V("5.4||mg", "ap", V("5.4"), V(""), V("mg")),), None, OBS
+        ),
     ),
     # uri
-    ("ValueSet?url=http://a.org/vs", Clause("url", "uri", (V("http://a.org/vs"),), None, ("ValueSet",))),
-    ("ValueSet?url:below=http://a.org/", Clause("url", "uri", (V("http://a.org/"),), "below", ("ValueSet",))),
-    ("ValueSet?url:above=http://a.org/x/y", Clause("url", "uri", (V("http://a.org/x/y"),), "above", ("ValueSet",))),
+    (
+        "ValueSet?url=http://a.org/vs",
+        Clause("url", "uri", (V("http://a.org/vs"),), None, ("ValueSet",)),
+    ),
+    (
+        "ValueSet?url:below=http://a.org/",
+        Clause("url", "uri", (V("http://a.org/"),), "below", ("ValueSet",)),
+    ),
+    (
+        "ValueSet?url:above=http://a.org/x/y",
+        Clause("url", "uri", (V("http://a.org/x/y"),), "above", ("ValueSet",)),
+    ),
     # composite: one part per component, each parsed as its type
     (
         "Observation?code-value-quantity=http://loinc.org|8480-6$gt150|http://unitsofmeasure.org|mm[Hg]",
         Clause(
-            "code-value-quantity", "composite",
-            (V("http://loinc.org|8480-6$gt150|http://unitsofmeasure.org|mm[Hg]", "eq",
-               V("http://loinc.org|8480-6", "eq", V("http://loinc.org"), V("8480-6")),
-               V("150|http://unitsofmeasure.org|mm[Hg]", "gt", V("150"), V("http://unitsofmeasure.org"), V("mm[Hg]"))),),
-            None, OBS, components=("token", "quantity"),
+            "code-value-quantity",
+            "composite",
+            (
+                V(
+                    "http://loinc.org|8480-6$gt150|http://unitsofmeasure.org|mm[Hg]",
+                    "eq",
+                    V("http://loinc.org|8480-6", "eq", V("http://loinc.org"), V("8480-6")),
+                    V(
+                        "150|http://unitsofmeasure.org|mm[Hg]",
+                        "gt",
+                        V("150"),
+                        V("http://unitsofmeasure.org"),
+                        V("mm[Hg]"),
+                    ),
+                ),
+            ),
+            None,
+            OBS,
+            components=("token", "quantity"),
         ),
-    ),  # fmt: skip
+    ),
     (
         r"Observation?code-value-string=abc$x\$y",
         Clause(
-            "code-value-string", "composite", (V("abc$x$y", "eq", V("abc"), V("x$y")),), None, OBS,
+            "code-value-string",
+            "composite",
+            (V("abc$x$y", "eq", V("abc"), V("x$y")),),
+            None,
+            OBS,
             components=("token", "string"),
         ),
-    ),  # fmt: skip
+    ),
     (
         "Observation?code-value-quantity:missing=true",
-        Clause("code-value-quantity", "composite", (V("true"),), "missing", OBS, components=("token", "quantity")),
+        Clause(
+            "code-value-quantity",
+            "composite",
+            (V("true"),),
+            "missing",
+            OBS,
+            components=("token", "quantity"),
+        ),
     ),
     # Resource-level parameters
     ("Patient?_id=a,b", Clause("_id", "token", (V("a"), V("b")), None, PAT)),
     ("Patient?_id:not=a", Clause("_id", "token", (V("a"),), "not", PAT)),
-    ("Patient?_lastUpdated=gt2020-01-01", Clause("_lastUpdated", "date", (V("2020-01-01", "gt"),), None, PAT)),
-    ("Patient?_tag=http://t|vip", Clause("_tag", "token", (V("http://t|vip", "eq", V("http://t"), V("vip")),), None, PAT)),
+    (
+        "Patient?_lastUpdated=gt2020-01-01",
+        Clause("_lastUpdated", "date", (V("2020-01-01", "gt"),), None, PAT),
+    ),
+    (
+        "Patient?_tag=http://t|vip",
+        Clause("_tag", "token", (V("http://t|vip", "eq", V("http://t"), V("vip")),), None, PAT),
+    ),
     ("Patient?_security=R", Clause("_security", "token", (V("R"),), None, PAT)),
     ("Patient?_profile=http://p", Clause("_profile", "uri", (V("http://p"),), None, PAT)),
     ("Patient?_source=urn:src", Clause("_source", "uri", (V("urn:src"),), None, PAT)),
@@ -156,53 +263,138 @@ CLAUSES: list[tuple[str, Clause]] = [
     # chains
     (
         "Observation?subject:Patient.name=peter",
-        Clause("subject", "reference", (), None, OBS,
-               chain=Chain(PAT, Clause("name", "string", (V("peter"),), None, PAT))),
-    ),  # fmt: skip
+        Clause(
+            "subject",
+            "reference",
+            (),
+            None,
+            OBS,
+            chain=Chain(PAT, Clause("name", "string", (V("peter"),), None, PAT)),
+        ),
+    ),
     (
         # clinical-patient (shared by Observation and others) targets Group and Patient
         "Observation?patient.identifier=urn:x|1",
-        Clause("patient", "reference", (), None, OBS,
-               chain=Chain(("Group", "Patient"), Clause("identifier", "token", (V("urn:x|1", "eq", V("urn:x"), V("1")),), None, ("Group", "Patient")))),
-    ),  # fmt: skip
+        Clause(
+            "patient",
+            "reference",
+            (),
+            None,
+            OBS,
+            chain=Chain(
+                ("Group", "Patient"),
+                Clause(
+                    "identifier",
+                    "token",
+                    (V("urn:x|1", "eq", V("urn:x"), V("1")),),
+                    None,
+                    ("Group", "Patient"),
+                ),
+            ),
+        ),
+    ),
     (
         # Patient.general-practitioner targets Organization, Practitioner, PractitionerRole:
         # the chain keeps the types that define `name`
         "Patient?general-practitioner.name=who",
-        Clause("general-practitioner", "reference", (), None, PAT,
-               chain=Chain(("Organization", "Practitioner"),
-                           Clause("name", "string", (V("who"),), None, ("Organization", "Practitioner")))),
-    ),  # fmt: skip
+        Clause(
+            "general-practitioner",
+            "reference",
+            (),
+            None,
+            PAT,
+            chain=Chain(
+                ("Organization", "Practitioner"),
+                Clause("name", "string", (V("who"),), None, ("Organization", "Practitioner")),
+            ),
+        ),
+    ),
     (
         "Encounter?patient.organization.name=acme",
-        Clause("patient", "reference", (), None, ("Encounter",),
-               chain=Chain(PAT, Clause("organization", "reference", (), None, PAT,
-                                       chain=Chain(("Organization",), Clause("name", "string", (V("acme"),), None, ("Organization",)))))),
-    ),  # fmt: skip
+        Clause(
+            "patient",
+            "reference",
+            (),
+            None,
+            ("Encounter",),
+            chain=Chain(
+                PAT,
+                Clause(
+                    "organization",
+                    "reference",
+                    (),
+                    None,
+                    PAT,
+                    chain=Chain(
+                        ("Organization",),
+                        Clause("name", "string", (V("acme"),), None, ("Organization",)),
+                    ),
+                ),
+            ),
+        ),
+    ),
     (
         "Observation?subject:Patient.birthdate=ge1970",
-        Clause("subject", "reference", (), None, OBS,
-               chain=Chain(PAT, Clause("birthdate", "date", (V("1970", "ge"),), None, PAT))),
-    ),  # fmt: skip
+        Clause(
+            "subject",
+            "reference",
+            (),
+            None,
+            OBS,
+            chain=Chain(PAT, Clause("birthdate", "date", (V("1970", "ge"),), None, PAT)),
+        ),
+    ),
     # reverse chains
     (
         "Patient?_has:Observation:patient:code=1234-5",
-        Clause("_has", "reference", (), None, PAT,
-               has=Has("Observation", "patient", Clause("code", "token", (V("1234-5"),), None, OBS))),
-    ),  # fmt: skip
+        Clause(
+            "_has",
+            "reference",
+            (),
+            None,
+            PAT,
+            has=Has("Observation", "patient", Clause("code", "token", (V("1234-5"),), None, OBS)),
+        ),
+    ),
     (
         "Patient?_has:Observation:patient:_has:AuditEvent:entity:agent=MyUserId",
-        Clause("_has", "reference", (), None, PAT,
-               has=Has("Observation", "patient",
-                       Clause("_has", "reference", (), None, OBS,
-                              has=Has("AuditEvent", "entity",
-                                      Clause("agent", "reference", (V("MyUserId"),), None, ("AuditEvent",)))))),
-    ),  # fmt: skip
+        Clause(
+            "_has",
+            "reference",
+            (),
+            None,
+            PAT,
+            has=Has(
+                "Observation",
+                "patient",
+                Clause(
+                    "_has",
+                    "reference",
+                    (),
+                    None,
+                    OBS,
+                    has=Has(
+                        "AuditEvent",
+                        "entity",
+                        Clause("agent", "reference", (V("MyUserId"),), None, ("AuditEvent",)),
+                    ),
+                ),
+            ),
+        ),
+    ),
     (
         "Patient?_has:Observation:subject:code:text=glucose",
-        Clause("_has", "reference", (), None, PAT,
-               has=Has("Observation", "subject", Clause("code", "token", (V("glucose"),), "text", OBS))),
-    ),  # fmt: skip
+        Clause(
+            "_has",
+            "reference",
+            (),
+            None,
+            PAT,
+            has=Has(
+                "Observation", "subject", Clause("code", "token", (V("glucose"),), "text", OBS)
+            ),
+        ),
+    ),
 ]
 
 
@@ -273,7 +465,9 @@ def test_count(url: str, kwargs: dict[str, Any], count: int) -> None:
 
 
 def test_include_forms() -> None:
-    q = parse("Observation?_include=*&_revinclude=*&_include=Observation:*&_include:recurse=Observation:subject")
+    q = parse(
+        "Observation?_include=*&_revinclude=*&_include=Observation:*&_include:recurse=Observation:subject"
+    )
     assert q.include == [
         Include("*", "*"),
         Include("Observation", "*"),
@@ -313,9 +507,15 @@ def test_compartment_search() -> None:
 
 
 def test_base_url_makes_local_references_relative() -> None:
-    c = only("Observation?subject=https://hie.example/fhir/Patient/1", base_url="https://hie.example/fhir/")
+    c = only(
+        "Observation?subject=https://hie.example/fhir/Patient/1",
+        base_url="https://hie.example/fhir/",
+    )
     assert c.values == (V("Patient/1"),)
-    c = only("Observation?subject=https://other.example/fhir/Patient/1", base_url="https://hie.example/fhir")
+    c = only(
+        "Observation?subject=https://other.example/fhir/Patient/1",
+        base_url="https://hie.example/fhir",
+    )
     assert c.values[0].text == "https://other.example/fhir/Patient/1"
 
 
@@ -333,67 +533,175 @@ ERRORS: list[tuple[str, str]] = [
     ("Patient?_content=x", "Search parameter '_content' (type string) is not supported"),
     ("Patient?_query=x", "Search parameter '_query' (type token) is not supported"),
     ("?name=x", "Unknown search parameter 'name' for a system-wide search"),
-    ("?_type=Patient,Observation&name=x", "Unknown search parameter 'name' for resource type Observation/Patient"),
-    ("Patient?name:text=x", "Modifier ':text' is not supported for parameter 'name' of type string"),
-    ("Observation?code:exact=x", "Modifier ':exact' is not supported for parameter 'code' of type token"),
-    ("Observation?code:in=http://vs", "Modifier ':in' is not supported for parameter 'code' of type token"),
-    ("Observation?code:below=x", "Modifier ':below' is not supported for parameter 'code' of type token"),
-    ("Observation?date:exact=2020", "Modifier ':exact' is not supported for parameter 'date' of type date"),
-    ("Observation?status:of-type=a|b|c", "Modifier ':of-type' applies only to Identifier parameters, not 'status'"),
-    ("Patient?_id:missing=true", "Modifier ':missing' is not supported for parameter '_id' of type token"),
+    (
+        "?_type=Patient,Observation&name=x",
+        "Unknown search parameter 'name' for resource type Observation/Patient",
+    ),
+    (
+        "Patient?name:text=x",
+        "Modifier ':text' is not supported for parameter 'name' of type string",
+    ),
+    (
+        "Observation?code:exact=x",
+        "Modifier ':exact' is not supported for parameter 'code' of type token",
+    ),
+    (
+        "Observation?code:in=http://vs",
+        "Modifier ':in' is not supported for parameter 'code' of type token",
+    ),
+    (
+        "Observation?code:below=x",
+        "Modifier ':below' is not supported for parameter 'code' of type token",
+    ),
+    (
+        "Observation?date:exact=2020",
+        "Modifier ':exact' is not supported for parameter 'date' of type date",
+    ),
+    (
+        "Observation?status:of-type=a|b|c",
+        "Modifier ':of-type' applies only to Identifier parameters, not 'status'",
+    ),
+    (
+        "Patient?_id:missing=true",
+        "Modifier ':missing' is not supported for parameter '_id' of type token",
+    ),
     ("Patient?name:=x", "Empty modifier in parameter 'name:'"),
     ("Patient?name:missing=maybe", "Parameter 'name:missing' needs the value true or false"),
     ("Patient?name=a,,b", "Empty value in the list 'a,,b' for parameter 'name'"),
-    ("Observation?date=2020-13", "Invalid date '2020-13' for parameter 'date': month out of range in '2020-13'"),
-    ("Observation?date=xx2020", "Invalid date 'xx2020' for parameter 'date': not a FHIR date/dateTime: 'xx2020'"),
-    ("Observation?date=ge", "Invalid date 'ge' for parameter 'date': not a FHIR date/dateTime: 'ge'"),
+    (
+        "Observation?date=2020-13",
+        "Invalid date '2020-13' for parameter 'date': month out of range in '2020-13'",
+    ),
+    (
+        "Observation?date=xx2020",
+        "Invalid date 'xx2020' for parameter 'date': not a FHIR date/dateTime: 'xx2020'",
+    ),
+    (
+        "Observation?date=ge",
+        "Invalid date 'ge' for parameter 'date': not a FHIR date/dateTime: 'ge'",
+    ),
     ("RiskAssessment?probability=gtabc", "Invalid number 'gtabc' for parameter 'probability'"),
     ("RiskAssessment?probability=NaN", "Invalid number 'NaN' for parameter 'probability'"),
-    ("Observation?value-quantity=5|mg", "Invalid quantity '5|mg' for parameter 'value-quantity': expected number, number|system|code or number||code"),
+    (
+        "Observation?value-quantity=5|mg",
+        "Invalid quantity '5|mg' for parameter 'value-quantity': expected number, number|system|code or number||code",
+    ),
     ("Observation?value-quantity=x||mg", "Invalid number 'x' for parameter 'value-quantity'"),
     ("Observation?code=a|b|c", "Invalid token 'a|b|c' for parameter 'code': more than one '|'"),
-    ("Patient?identifier:of-type=a|b", "Invalid value 'a|b' for 'identifier:of-type': :of-type needs system|code|value"),
-    ("Observation?subject=Foo/1", "Invalid reference 'Foo/1' for parameter 'subject': expected [id], [type]/[id] or an absolute URL"),
-    ("Observation?subject=Patient/", "Invalid reference 'Patient/' for parameter 'subject': expected [id], [type]/[id] or an absolute URL"),
-    ("Observation?subject:Medication=1", "Resource type 'Medication' is not a target of reference parameter 'subject' (targets: Device, Group, Location, Patient)"),
-    ("Observation?code-value-quantity=8480-6", "Invalid value '8480-6' for composite parameter 'code-value-quantity': expected 2 components separated by '$'"),
-    ("Observation?code-value-quantity=8480-6$", "Empty component in '8480-6$' for parameter 'code-value-quantity'"),
+    (
+        "Patient?identifier:of-type=a|b",
+        "Invalid value 'a|b' for 'identifier:of-type': :of-type needs system|code|value",
+    ),
+    (
+        "Observation?subject=Foo/1",
+        "Invalid reference 'Foo/1' for parameter 'subject': expected [id], [type]/[id] or an absolute URL",
+    ),
+    (
+        "Observation?subject=Patient/",
+        "Invalid reference 'Patient/' for parameter 'subject': expected [id], [type]/[id] or an absolute URL",
+    ),
+    (
+        "Observation?subject:Medication=1",
+        "Resource type 'Medication' is not a target of reference parameter 'subject' (targets: Device, Group, Location, Patient)",
+    ),
+    (
+        "Observation?code-value-quantity=8480-6",
+        "Invalid value '8480-6' for composite parameter 'code-value-quantity': expected 2 components separated by '$'",
+    ),
+    (
+        "Observation?code-value-quantity=8480-6$",
+        "Empty component in '8480-6$' for parameter 'code-value-quantity'",
+    ),
     # chains
     ("Observation?code.name=x", "Cannot chain on 'code': only reference parameters can be chained"),
-    ("Observation?subject:missing.name=x", "Modifier ':missing' cannot be used in a chain ('subject:missing.name')"),
+    (
+        "Observation?subject:missing.name=x",
+        "Modifier ':missing' cannot be used in a chain ('subject:missing.name')",
+    ),
     ("Observation?subject.=x", "Empty chained parameter in 'subject.'"),
-    ("Observation?subject:Patient.foo=x", "Unknown search parameter 'foo' for resource type Patient"),
-    ("DiagnosticReport?assessed-condition.code=x", "Chained parameter 'assessed-condition.code' needs a target type ('assessed-condition:[type].…'): 'assessed-condition' may refer to any resource type"),
+    (
+        "Observation?subject:Patient.foo=x",
+        "Unknown search parameter 'foo' for resource type Patient",
+    ),
+    (
+        "DiagnosticReport?assessed-condition.code=x",
+        "Chained parameter 'assessed-condition.code' needs a target type ('assessed-condition:[type].…'): 'assessed-condition' may refer to any resource type",
+    ),
     (
         "Patient?organization.partof.partof.partof.partof.partof.name=x",
         "Parameter 'organization.partof.partof.partof.partof.partof.name' chains more than 4 levels",
     ),
     # reverse chains
-    ("Patient?_has:Observation:patient=x", "Invalid reverse chain '_has:Observation:patient': expected _has:[type]:[reference]:[parameter]"),
+    (
+        "Patient?_has:Observation:patient=x",
+        "Invalid reverse chain '_has:Observation:patient': expected _has:[type]:[reference]:[parameter]",
+    ),
     ("Patient?_has:Foo:patient:code=x", "Unknown resource type 'Foo' in '_has:Foo:patient:code'"),
-    ("Patient?_has:Observation:code:code=x", "'code' is not a reference parameter of Observation (in '_has:Observation:code:code')"),
-    ("Organization?_has:Observation:patient:code=x", "Observation.patient cannot refer to Organization (in '_has:Observation:patient:code')"),
-    ("?_has:Observation:patient:code=x", "'_has:Observation:patient:code' needs a resource type: _has is not a system-wide search"),
-    ("Patient?_has:Observation:patient:foo=x", "Unknown search parameter 'foo' for resource type Observation"),
+    (
+        "Patient?_has:Observation:code:code=x",
+        "'code' is not a reference parameter of Observation (in '_has:Observation:code:code')",
+    ),
+    (
+        "Organization?_has:Observation:patient:code=x",
+        "Observation.patient cannot refer to Organization (in '_has:Observation:patient:code')",
+    ),
+    (
+        "?_has:Observation:patient:code=x",
+        "'_has:Observation:patient:code' needs a resource type: _has is not a system-wide search",
+    ),
+    (
+        "Patient?_has:Observation:patient:foo=x",
+        "Unknown search parameter 'foo' for resource type Observation",
+    ),
     # result parameters
     ("Patient?_count=-1", "Parameter '_count' needs a whole number from 0 to 999999999, not '-1'"),
-    ("Patient?_count=ten", "Parameter '_count' needs a whole number from 0 to 999999999, not 'ten'"),
-    ("Patient?_offset=1.5", "Parameter '_offset' needs a whole number from 0 to 999999999, not '1.5'"),
+    (
+        "Patient?_count=ten",
+        "Parameter '_count' needs a whole number from 0 to 999999999, not 'ten'",
+    ),
+    (
+        "Patient?_offset=1.5",
+        "Parameter '_offset' needs a whole number from 0 to 999999999, not '1.5'",
+    ),
     ("Patient?_count=1&_count=2", "Parameter '_count' may appear only once"),
     ("Patient?_count:exact=1", "Parameter '_count' takes no modifier ('_count:exact')"),
     ("Patient?_total=some", "_total must be none, estimate or accurate, not 'some'"),
     ("Patient?_summary=short", "_summary must be true, text, data, count or false, not 'short'"),
     ("Patient?_elements=name,1x", "Invalid element name '1x' in _elements"),
-    ("Patient?_sort=foo", "Cannot sort on 'foo': Unknown search parameter '_sort=foo' for resource type Patient"),
+    (
+        "Patient?_sort=foo",
+        "Cannot sort on 'foo': Unknown search parameter '_sort=foo' for resource type Patient",
+    ),
     ("Patient?_sort=-", "Empty sort key in _sort=-"),
-    ("Observation?_sort=code-value-quantity", "Cannot sort on 'code-value-quantity': parameters of type composite are not sortable"),
-    ("Observation?_sort=_list", "Cannot sort on '_list': parameters of type special are not sortable"),
-    ("Patient?_include=Patient", "Invalid _include 'Patient': expected [type]:[parameter] or [type]:[parameter]:[target type]"),
+    (
+        "Observation?_sort=code-value-quantity",
+        "Cannot sort on 'code-value-quantity': parameters of type composite are not sortable",
+    ),
+    (
+        "Observation?_sort=_list",
+        "Cannot sort on '_list': parameters of type special are not sortable",
+    ),
+    (
+        "Patient?_include=Patient",
+        "Invalid _include 'Patient': expected [type]:[parameter] or [type]:[parameter]:[target type]",
+    ),
     ("Patient?_include=Foo:bar", "Unknown resource type 'Foo' in _include=Foo:bar"),
-    ("Patient?_include=Patient:name", "'name' is not a reference parameter of Patient (in _include=Patient:name)"),
-    ("Patient?_include=Patient:organization:Patient", "'Patient' is not a target of Patient:organization (in _include=Patient:organization:Patient)"),
-    ("Patient?_include:deep=Patient:organization", "Unknown modifier in '_include:deep': only :iterate is allowed"),
-    ("Patient?_revinclude=Provenance:target:Nope", "Unknown resource type 'Nope' in _revinclude=Provenance:target:Nope"),
+    (
+        "Patient?_include=Patient:name",
+        "'name' is not a reference parameter of Patient (in _include=Patient:name)",
+    ),
+    (
+        "Patient?_include=Patient:organization:Patient",
+        "'Patient' is not a target of Patient:organization (in _include=Patient:organization:Patient)",
+    ),
+    (
+        "Patient?_include:deep=Patient:organization",
+        "Unknown modifier in '_include:deep': only :iterate is allowed",
+    ),
+    (
+        "Patient?_revinclude=Provenance:target:Nope",
+        "Unknown resource type 'Nope' in _revinclude=Provenance:target:Nope",
+    ),
     ("Patient?_type=Patient", "_type is only allowed in a system-wide search"),
     ("?_type=Patient,Nope", "Unknown resource type 'Nope' in _type"),
     ("Patient?_contained=true", "_contained is not supported (only _contained=false)"),
@@ -421,7 +729,11 @@ def test_error_names_the_parameter() -> None:
     [
         ("Nope", {}, "Unknown resource type 'Nope'"),
         ("Observation", {"compartment": ("Nope", "1")}, "'Nope' is not a compartment type"),
-        ("Organization", {"compartment": ("Patient", "1")}, "Resource type Organization is not in the Patient compartment"),
+        (
+            "Organization",
+            {"compartment": ("Patient", "1")},
+            "Resource type Organization is not in the Patient compartment",
+        ),
         ("Observation", {"compartment": ("Patient", "a/b")}, "Invalid compartment id 'a/b'"),
     ],
 )
@@ -441,15 +753,29 @@ def test_bad_values_are_errors_even_when_lenient() -> None:
 
 def test_registry_shapes() -> None:
     code = param_for("Observation", "code")
-    assert code is not None and (code.type, code.url) == ("token", "http://hl7.org/fhir/SearchParameter/clinical-code")
+    assert code is not None and (code.type, code.url) == (
+        "token",
+        "http://hl7.org/fhir/SearchParameter/clinical-code",
+    )
     cvq = param_for("Observation", "code-value-quantity")
     assert cvq is not None
-    assert [(c.code, c.type) for c in cvq.components] == [("code", "token"), ("value-quantity", "quantity")]
+    assert [(c.code, c.type) for c in cvq.components] == [
+        ("code", "token"),
+        ("value-quantity", "quantity"),
+    ]
     subject = param_for("Observation", "subject")
     assert subject is not None and subject.targets == ("Group", "Device", "Patient", "Location")
     assert param_for("Patient", "_id") is param_for(None, "_id")
     assert param_for("Patient", "nope") is None
-    assert set(params_for(None)) >= {"_id", "_lastUpdated", "_tag", "_profile", "_security", "_source", "_list"}
+    assert set(params_for(None)) >= {
+        "_id",
+        "_lastUpdated",
+        "_tag",
+        "_profile",
+        "_security",
+        "_source",
+        "_list",
+    }
 
 
 def test_supported_params_exclude_what_cannot_run() -> None:

@@ -74,7 +74,12 @@ def build_world(db: SearchDb) -> None:
     add = db.add
     # organisations, practitioners, medications -------------------------------------------
     add("Organization", "O3", string=name("name", "Acme Health Network"))
-    add("Organization", "O1", string=name("name", "Acme Hospital"), reference=[ref("partof", "Organization/O3")])
+    add(
+        "Organization",
+        "O1",
+        string=name("name", "Acme Hospital"),
+        reference=[ref("partof", "Organization/O3")],
+    )
     add("Organization", "O2", string=name("name", "General Clinic"))
     add("Practitioner", "D1", string=name("name", "Dr Who", "Who"))
     add("Medication", "M1", token=[("code", 0, RXNORM, "1000", "aspirin 100 mg")])
@@ -174,14 +179,29 @@ def build_world(db: SearchDb) -> None:
         quantity=[*q9a, *q9b],
     )  # fmt: skip
     # encounters ----------------------------------------------------------------------------
-    add("Encounter", "E1", reference=subject("P1"), date=[period("date", "2020-01-15", "2020-01-16")])
+    add(
+        "Encounter",
+        "E1",
+        reference=subject("P1"),
+        date=[period("date", "2020-01-15", "2020-01-16")],
+    )
     add("Encounter", "E2", reference=subject("P1"), date=[date("date", "2021-03-01")])
     add("Encounter", "E3", reference=subject("P1"), date=[date("date", "2019-05-05")])
     add("Encounter", "E4", reference=subject("P2"), date=[date("date", "2020-02-02")])
     add("Encounter", "E5", reference=subject("P2"))
     # conditions, medication requests, provenance, lists, audit -----------------------------
-    add("Condition", "C1", reference=subject("P1"), token=[("code", 0, SNOMED, "44054006", "diabetes")])
-    add("Condition", "C2", reference=subject("P2"), token=[("code", 0, SNOMED, "38341003", "hypertension")])
+    add(
+        "Condition",
+        "C1",
+        reference=subject("P1"),
+        token=[("code", 0, SNOMED, "44054006", "diabetes")],
+    )
+    add(
+        "Condition",
+        "C2",
+        reference=subject("P2"),
+        token=[("code", 0, SNOMED, "38341003", "hypertension")],
+    )
     add("MedicationRequest", "MR1", reference=[*subject("P1"), ref("medication", "Medication/M1")])
     add("MedicationRequest", "MR2", reference=[*subject("P1"), ref("medication", "Medication/M2")])
     add(
@@ -311,7 +331,10 @@ CASES: list[tuple[str, list[str]]] = [
     ("Patient?birthdate=1980-03-05", []),
     # _lastUpdated against resources.last_updated (the world's rid n was updated at n seconds)
     ("Patient?_lastUpdated=lt1970-01-01T00:00:10Z", ["P1", "P2", "P3"]),
-    ("Patient?_lastUpdated=ge1970-01-01T00:00:10Z&_lastUpdated=le1970-01-01T00:00:13Z", ["P5", "P6"]),
+    (
+        "Patient?_lastUpdated=ge1970-01-01T00:00:10Z&_lastUpdated=le1970-01-01T00:00:13Z",
+        ["P5", "P6"],
+    ),
     ("Patient?_lastUpdated=1970-01-01T00:00:09Z", ["P3"]),
     ("Patient?_lastUpdated=1970-01-01", ["P1", "P2", "P3", "P5", "P6"]),
     # number: implicit precision for eq/ne/ap, exact for the comparisons
@@ -398,7 +421,10 @@ CASES: list[tuple[str, list[str]]] = [
     ("?_tag=vip", ["P1", "OB1"]),
     ("?_type=Observation&_tag=vip", ["OB1"]),
     ("?_id=P1,OB2,M2", ["P1", "OB2"]),
-    ("?_type=Patient,Group&_lastUpdated=lt1970-01-01T00:00:20Z", ["P1", "P2", "P3", "P5", "P6", "G1"]),
+    (
+        "?_type=Patient,Group&_lastUpdated=lt1970-01-01T00:00:20Z",
+        ["P1", "P2", "P3", "P5", "P6", "G1"],
+    ),
     # sort: min ascending / max descending, missing values last, rid breaks ties
     ("Encounter?patient=P1&_sort=-date", ["E2", "E1", "E3"]),
     ("Encounter?_sort=date", ["E3", "E1", "E4", "E2", "E5"]),
@@ -409,7 +435,10 @@ CASES: list[tuple[str, list[str]]] = [
     ("Patient?_sort=-name", ["P3", "P2", "P1", "P5", "P6"]),
     ("Patient?_sort=-_id", ["P6", "P5", "P3", "P2", "P1"]),
     ("Patient?_sort=-_lastUpdated&_count=2", ["P6", "P5", "P3"]),
-    ("Observation?code=http://loinc.org|&_sort=code,-date", ["OB8", "OB4", "OB2", "OB1", "OB3", "OB9"]),
+    (
+        "Observation?code=http://loinc.org|&_sort=code,-date",
+        ["OB8", "OB4", "OB2", "OB1", "OB3", "OB9"],
+    ),
     ("Observation?_sort=-value-quantity,_id&_count=3", ["OB3", "OB1", "OB2", "OB4"]),
     ("Observation?_sort=subject&_count=4", ["OB6", "OB1", "OB2", "OB4", "OB3"]),
     ("ValueSet?_sort=-url", ["VS3", "VS2", "VS1"]),
@@ -521,7 +550,9 @@ INCLUDE_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("url", "matches", "included"), INCLUDE_CASES, ids=[c[0] for c in INCLUDE_CASES])
+@pytest.mark.parametrize(
+    ("url", "matches", "included"), INCLUDE_CASES, ids=[c[0] for c in INCLUDE_CASES]
+)
 def test_include(db: SearchDb, url: str, matches: list[str], included: list[str]) -> None:
     q = query(url)
     rids = db.rids(search_page_sql(q, db.dialect))
@@ -574,7 +605,9 @@ def test_everything_paging_and_filters(
 def test_everything_of_a_deleted_or_unknown_patient_is_empty_of_its_record(db: SearchDb) -> None:
     sql = everything_sql("P4", since_us=None, types=None, count=10, offset=0, dialect=db.dialect)
     assert db.ids(sql) == ["OB7"]  # its own resource is deleted; OB7 still points at it
-    sql = everything_sql("nobody", since_us=None, types=None, count=10, offset=0, dialect=db.dialect)
+    sql = everything_sql(
+        "nobody", since_us=None, types=None, count=10, offset=0, dialect=db.dialect
+    )
     assert db.ids(sql) == []
 
 

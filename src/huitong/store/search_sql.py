@@ -352,8 +352,10 @@ def _index_cond(
             f"{s}.param = ? AND {body_sql})",
             [*type_params, param, *body_params],
         )
-    # the type is implied by the rid, but lets PostgreSQL weigh the lookup index as well
-    type_sql, type_params = b.one_of(f"{s}.res_type", types) if types else ("", [])
+    # the type is implied by the rid; PostgreSQL is told anyway so that it can weigh the
+    # lookup index, SQLite is not (it would take the lookup index for every probe)
+    with_type = types and b.dialect == "postgresql"
+    type_sql, type_params = b.one_of(f"{s}.res_type", types) if with_type else ("", [])
     sql = (
         f"EXISTS (SELECT 1 FROM {table} {s} WHERE {s}.rid = {r}.rid AND "
         f"{type_sql + ' AND ' if type_sql else ''}{s}.param = ? AND {body_sql})"
