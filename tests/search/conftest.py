@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from huitong.store.search_sql import Dialect
+
 MIGRATIONS = Path(__file__).resolve().parents[2] / "src" / "huitong" / "store" / "migrations"
 ADMIN_URL = os.environ.get(
     "HUITONG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -37,7 +39,7 @@ _INDEX_COLUMNS = {
 class SearchDb:
     """A migrated database on one engine, with helpers to add rows and run ``(sql, params)``."""
 
-    def __init__(self, dialect: str, conn: Any) -> None:
+    def __init__(self, dialect: Dialect, conn: Any) -> None:
         self.dialect = dialect
         self.conn = conn
         self._next_rid = 1
@@ -123,7 +125,7 @@ def scratch_postgres() -> Iterator[psycopg.Connection[Any]]:
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     conn = psycopg.connect(url, autocommit=True)
     try:
-        conn.execute(_migration("postgresql"))  # type: ignore[arg-type]
+        conn.execute(_migration("postgresql"))  # type: ignore[arg-type,unused-ignore]
         yield conn
     finally:
         conn.close()
@@ -131,7 +133,7 @@ def scratch_postgres() -> Iterator[psycopg.Connection[Any]]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def open_search_db(dialect: str, request: pytest.FixtureRequest) -> SearchDb:
+def open_search_db(dialect: Dialect, request: pytest.FixtureRequest) -> SearchDb:
     """An empty migrated database on ``dialect`` (PostgreSQL: the module's scratch database)."""
     if dialect == "sqlite":
         conn = sqlite3.connect(":memory:")

@@ -3,17 +3,28 @@ and query → error (category and exact message)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import pytest
 
 from huitong.fhir.definitions import resource_types
 from huitong.fhir.errors import Category, FhirError
-from huitong.fhir.search.model import Chain, Clause, Has, Include, SearchQuery, SortKey, Value
+from huitong.fhir.search.model import (
+    Chain,
+    Clause,
+    Has,
+    Include,
+    Prefix,
+    SearchQuery,
+    SortKey,
+    Value,
+)
 from huitong.fhir.search.params import param_for, params_for, supported_params
 from huitong.fhir.search.parse import PAGING_PARAM, parse_search
-from huitong.store.search_sql import search_count_sql, search_page_sql
+from huitong.store.search_sql import Dialect, search_count_sql, search_page_sql
+
+DIALECTS: tuple[Dialect, ...] = ("sqlite", "postgresql")
 
 
 def parse(url: str, **kwargs: Any) -> SearchQuery:
@@ -29,7 +40,8 @@ def only(url: str, **kwargs: Any) -> Clause:
 
 
 def V(text: str, prefix: str = "eq", *parts: Value) -> Value:
-    return Value(text, prefix, tuple(parts))  # type: ignore[arg-type]
+    """A Value, briefly."""
+    return Value(text, cast(Prefix, prefix), tuple(parts))
 
 
 OBS = ("Observation",)
@@ -802,8 +814,8 @@ def test_every_supported_parameter_parses_and_compiles(resource_type: str) -> No
                 parse_search(resource_type, pairs)
             continue
         q = parse_search(resource_type, pairs)
-        for dialect in ("sqlite", "postgresql"):
-            sql, params = search_page_sql(q, dialect)  # type: ignore[arg-type]
+        for dialect in DIALECTS:
+            sql, params = search_page_sql(q, dialect)
             assert sql.count("?" if dialect == "sqlite" else "%s") == len(params)
-            sql, params = search_count_sql(q, dialect)  # type: ignore[arg-type]
+            sql, params = search_count_sql(q, dialect)
             assert sql.count("?" if dialect == "sqlite" else "%s") == len(params)

@@ -16,6 +16,7 @@ from huitong.fhir.dates import parse_date_range
 from huitong.fhir.index_model import normalize_string
 from huitong.fhir.search.model import Include, SearchQuery
 from huitong.fhir.search.parse import parse_search
+from huitong.store import search_sql
 from huitong.store.search_sql import (
     everything_referenced_sql,
     everything_sql,
@@ -56,7 +57,9 @@ def subject(patient: str) -> list[tuple[Any, ...]]:
     return [ref("subject", f"Patient/{patient}"), ref("patient", f"Patient/{patient}")]
 
 
-def qty(param: str, value: float, code: str | None, unit: str | None = None, grp: int = 0):
+def qty(
+    param: str, value: float, code: str | None, unit: str | None = None, grp: int = 0
+) -> tuple[Any, ...]:
     half = 0.05 if value != int(value) else 0.5
     system = UCUM if code else None
     return (param, grp, system, code, unit or code, value, value - half, value + half)
@@ -401,6 +404,9 @@ CASES: list[tuple[str, list[str]]] = [
     ("Patient?_has:Observation:subject:subject.name=petra", ["P2"]),
     ("Practitioner?_has:Observation:performer:code=8480-6", ["D1"]),
     ("Organization?_has:Patient:organization:name=pet", ["O1", "O2"]),
+    ("Patient?_has:Observation:patient:code=http://loinc.org|&_count=1&_offset=1", ["P2"]),
+    ("Patient?_has:Observation:patient:code=http://loinc.org|&_sort=-name", ["P2", "P1"]),
+    ("Patient?_has:Observation:patient:code:not=8480-6", ["P1", "P2"]),
     # _list
     ("Observation?_list=L1", ["OB1", "OB3"]),
     ("Observation?_list=L1&code=8480-6&patient=P2", ["OB3"]),
@@ -453,7 +459,61 @@ CASES: list[tuple[str, list[str]]] = [
 @pytest.mark.parametrize(("url", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_search(db: SearchDb, url: str, expected: list[str]) -> None:
     q = query(url)
-    assert db.ids(search_page_sql(q, db.dialect)) == expected
+    sql, params = search_page_sql(q, db.dialect)
+    assert sql.count("?" if db.dialect == "sqlite" else "%s") == len(params)
+    assert db.ids((sql, params)) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "adaptive"),
+    [
+        ("Patient?_has:Observation:patient:code=x", True),
+        ("Patient?_has:Observation:patient:code=x&gender=male", True),
+        ("Patient?_has:Observation:patient:code=x&_sort=name", False),
+        ("Patient?_has:Observation:patient:_has:AuditEvent:entity:agent=x", False),
+        ("Patient?_has:Observation:patient:code=x&_id=P1", False),
+    ],
+)
+def test_which_has_pages_are_adaptive(url: str, adaptive: bool) -> None:
+    sql, _ = search_page_sql(query(url), "sqlite")
+    assert ("UNION ALL" in sql) is adaptive
+
+
+HAS_CASES = [case for case in CASES if "_has:" in case[0]]
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["many-sources", "few-sources"])
+@pytest.mark.parametrize(("url", "expected"), HAS_CASES, ids=[c[0] for c in HAS_CASES])
+def test_has_read_either_way(
+    db: SearchDb, monkeypatch: pytest.MonkeyPatch, url: str, expected: list[str], dense: bool
+) -> None:
+    """A page led by ``_has`` is read from the sources (few) or candidate by candidate in rid
+    order (many); both give the same rids."""
+    monkeypatch.setattr(search_sql, "_HAS_DENSE", 1 if dense else 10**9)
+    q = query(url)
+    sql, params = search_page_sql(q, db.dialect)
+    assert db.ids((sql, params)) == expected
+
+
+@pytest.mark.parametrize("dense", [True, False], ids=["many-sources", "few-sources"])
+@pytest.mark.parametrize(
+    ("url", "hidden", "expected"),
+    [
+        ("Patient?_has:Observation:patient:code=http://loinc.org|", ["P1"], ["P2"]),
+        ("Patient?_has:Observation:patient:code=http://loinc.org|", ["OB3", "OB9"], ["P1"]),
+        ("Organization?_has:Patient:organization:name=pet", ["P1"], ["O2"]),
+    ],
+)
+def test_has_keeps_to_the_restriction(
+    db: SearchDb,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    hidden: list[str],
+    expected: list[str],
+    dense: bool,
+) -> None:
+    monkeypatch.setattr(search_sql, "_HAS_DENSE", 1 if dense else 10**9)
+    assert db.ids(search_page_sql(query(url), db.dialect, restrict=_hide(*hidden))) == expected
 
 
 @pytest.mark.parametrize(
@@ -611,9 +671,11 @@ def test_everything_of_a_deleted_or_unknown_patient_is_empty_of_its_record(db: S
     assert db.ids(sql) == []
 
 
-def _hide(hidden: str):
+def _hide(*hidden: str) -> Any:
+    """An access restriction that hides the resources with these ids."""
+
     def restrict(alias: str) -> tuple[str, list[Any]]:
-        return f"{alias}.res_id <> ?", [hidden]
+        return f"{alias}.res_id NOT IN ({', '.join('?' * len(hidden))})", list(hidden)
 
     return restrict
 

@@ -83,7 +83,7 @@ _TABLE = {
     "quantity": "idx_quantity",
     "uri": "idx_uri",
 }
-# aggregated column for _sort per type (MIN ascending, MAX descending)
+# the column _sort aggregates per type: (ascending → MIN, descending → MAX)
 _SORT_COLUMN = {
     "string": ("norm", "norm"),
     "token": ("code", "code"),
@@ -690,15 +690,20 @@ def _has_guard(b: _Builder, c: Clause) -> Sql | None:
 
 
 def _sort_sql(b: _Builder, key: SortKey, r: str) -> Sql:
+    """One ``ORDER BY`` term. Text compares by code point on both engines (PostgreSQL is told
+    ``COLLATE "C"``, SQLite's BINARY already does), so pages come in the same order."""
     direction = "DESC" if key.descending else "ASC"
+    collate = ' COLLATE "C"' if b.dialect == "postgresql" else ""
     if key.param == "_id":
-        return f"{r}.res_id {direction}", []
+        return f"{r}.res_id{collate} {direction}", []
     if key.param == "_lastUpdated":
         return f"{r}.last_updated {direction}", []
     s = b.alias("s")
     agg = "MAX" if key.descending else "MIN"
     if key.type == "reference":
-        expr = f"COALESCE({s}.target_type || '/' || {s}.target_id, {s}.url)"
+        expr = f"COALESCE({s}.target_type || '/' || {s}.target_id, {s}.url){collate}"
+    elif key.type in ("string", "token", "uri"):
+        expr = f"{s}.{_SORT_COLUMN[key.type][0]}{collate}"
     else:
         expr = f"{s}.{_SORT_COLUMN[key.type][1 if key.descending else 0]}"
     return (
