@@ -11,7 +11,11 @@ selective clause (an ``_id``, the compartment, a reference or a token value...) 
 ``r.rid IN (SELECT rid FROM idx_x WHERE res_type = ? AND param = ? AND ...)`` so it drives the
 query through the lookup indexes; every other clause is a correlated ``EXISTS`` probed per
 candidate through the ``idx_*_rid`` indexes. A chain joins the reference rows to the target
-resources that match the inner clause; ``_has`` goes the other way.
+resources that match the inner clause; ``_has`` goes the other way. A page led by ``_has``
+picks its reading at run time: from the matching sources when they are few, else candidate
+by candidate in rid order, stopping once the page is full (:func:`search_page_sql`). The
+choice of driver is a fixed ranking (the builders see no statistics); SQLite gets unary ``+``
+and ``CROSS JOIN`` hints where its planner would otherwise scan a whole parameter.
 
 Matching, per parameter type (https://hl7.org/fhir/R4/search.html#ptypes):
 

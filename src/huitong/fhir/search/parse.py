@@ -47,7 +47,7 @@ from huitong.fhir.search.model import (
 )
 from huitong.fhir.search.params import SearchParamDef, param_for
 
-__all__ = ["PAGING_PARAM", "parse_date_value", "parse_search"]
+__all__ = ["PAGING_PARAM", "parse_search"]
 
 PAGING_PARAM = "_offset"
 
@@ -116,15 +116,6 @@ def _unescape(raw: str) -> str:
     return re.sub(r"\\([,|$\\])", r"\1", raw)
 
 
-def parse_date_value(text: str) -> tuple[int, int]:
-    """The inclusive µs range a search date stands for (``2020-03`` → the whole month).
-
-    Raises ValueError for a malformed date; delegates to
-    :func:`huitong.fhir.dates.parse_date_range`.
-    """
-    return parse_date_range(text)
-
-
 def _check_number(text: str, name: str) -> None:
     try:
         number = Decimal(text)
@@ -156,7 +147,7 @@ def _value(raw: str, ptype: str, name: str, modifier: str | None) -> Value:
     text = _unescape(rest)
     if ptype == "date":
         try:
-            parse_date_value(text)
+            parse_date_range(text)  # the compiler widens it again; here it is checked
         except ValueError as exc:
             raise _invalid(f"Invalid date '{raw}' for parameter '{name}': {exc}", name) from None
         return Value(text, prefix)
@@ -187,12 +178,10 @@ def _value(raw: str, ptype: str, name: str, modifier: str | None) -> Value:
     if ptype == "reference":
         if ":" in text:  # absolute URL, urn: or canonical url|version
             return Value(text, "eq", _pipe_parts(rest))
-        pieces = text.split("/")
-        if len(pieces) == 1 or (len(pieces) in (2, 4) and pieces[0] in resource_types()):
-            if len(pieces) == 4 and pieces[2] != "_history":
-                raise _invalid(f"Invalid reference '{raw}' for parameter '{name}'", name)
-            if all(pieces[:2]):
-                return Value(text)
+        pieces = text.split("/")  # id, Type/id or Type/id/_history/version
+        typed = len(pieces) == 2 or (len(pieces) == 4 and pieces[2] == "_history")
+        if all(pieces) and (len(pieces) == 1 or (typed and pieces[0] in resource_types())):
+            return Value(text)
         raise _invalid(
             f"Invalid reference '{raw}' for parameter '{name}': expected [id], [type]/[id] "
             "or an absolute URL",
