@@ -31,12 +31,12 @@ def _settings(db: str | None, **overrides: Any) -> Settings:
     return Settings.from_env(database_url=db, **overrides)
 
 
-def _open(url: str, *, upgrade: bool = True) -> Any:
+def _open(url: str, *, upgrade: bool = True, local_base: str | None = None) -> Any:
     from huitong.fhir.errors import FhirError
     from huitong.store import open_repository
 
     try:
-        return open_repository(url, upgrade=upgrade)
+        return open_repository(url, upgrade=upgrade, local_base=local_base)
     except FhirError as exc:
         _err(f"Cannot open the database: {exc.message}", f"无法打开数据库：{exc.message}")
         sys.exit(1)
@@ -52,7 +52,9 @@ def app_from_env() -> Any:
     from huitong.server.app import create_app
 
     settings = Settings.from_env()
-    return create_app(_open(settings.database_url, upgrade=False), settings)
+    return create_app(
+        _open(settings.database_url, upgrade=False, local_base=settings.base_url), settings
+    )
 
 
 def _serve(settings: Settings, repo: Any) -> None:
@@ -101,7 +103,10 @@ def serve(db: str | None, host: str | None, port: int | None, workers: int | Non
     """Run the FHIR server / 启动 FHIR 服务."""
     settings = _settings(db, host=host, port=port, workers=workers)
     is_sqlite = settings.database_url.startswith("sqlite:")
-    _serve(settings, _open(settings.database_url, upgrade=is_sqlite))
+    _serve(
+        settings,
+        _open(settings.database_url, upgrade=is_sqlite, local_base=settings.base_url),
+    )
 
 
 @main.group()
@@ -137,7 +142,7 @@ def demo(db: str | None, residents: int, seed: int, port: int | None, no_serve: 
 
     url = db or f"sqlite:///{Path(user_data_dir('huitong')) / 'demo.db'}"
     settings = _settings(url, port=port)
-    repo = _open(settings.database_url)
+    repo = _open(settings.database_url, local_base=settings.base_url)
     click.echo(
         f"Generating a synthetic region with {residents} residents…\n"
         f"正在生成含 {residents} 名居民的模拟区域数据……"
@@ -166,7 +171,7 @@ def import_(paths: tuple[Path, ...], db: str | None, server: str | None) -> None
     if server:
         target: Any = HttpTarget(server)
     else:
-        repo = _open(settings.database_url)
+        repo = _open(settings.database_url, local_base=settings.base_url)
         target = InProcessTarget(repo, settings)
     counts = load_bundles(target, iter_bundles(paths), label="import / 导入")
     _print_summary(counts)

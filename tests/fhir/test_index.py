@@ -288,6 +288,9 @@ def test_encounter_period() -> None:
          [(0, "Patient", "123", "https://hie.example/fhir/Patient/123")], []),
         ({"reference": "https://hie.example/fhir/Patient/123/_history/2"},
          [(0, "Patient", "123", "https://hie.example/fhir/Patient/123")], []),
+        # another server's Patient/123 is not ours: URL only
+        ({"reference": "https://other.example/fhir/Patient/123"},
+         [(0, None, None, "https://other.example/fhir/Patient/123")], []),
         ({"reference": "urn:uuid:2a3c1b0e-1111-4222-8333-444455556666"},
          [(0, None, None, "urn:uuid:2a3c1b0e-1111-4222-8333-444455556666")], []),
         ({"reference": "#p1"}, [], []),
@@ -301,9 +304,27 @@ def test_encounter_period() -> None:
 def test_reference_forms(
     subject: dict[str, Any], references: list[tuple[Any, ...]], tokens: list[tuple[Any, ...]]
 ) -> None:
-    entries = index_resource({"resourceType": "Condition", "subject": subject})
+    entries = index_resource(
+        {"resourceType": "Condition", "subject": subject}, local_base="https://hie.example/fhir"
+    )
     assert rows(entries, "reference", "subject") == references
     assert rows(entries, "token", "subject:identifier") == tokens
+
+
+@pytest.mark.parametrize("local_base", [None, "https://hie.example/fhir/", "https://hie.example/fhi"])
+def test_absolute_references_outside_this_server_stay_out_of_the_compartment(
+    local_base: str | None,
+) -> None:
+    # Without a base every absolute URL is remote; a base is matched as a whole path segment.
+    condition = {"resourceType": "Condition",
+                 "subject": {"reference": "https://hie.example/fhir/Patient/123"}}
+    entries = index_resource(condition, local_base=local_base)
+    local = local_base == "https://hie.example/fhir/"
+    assert entries.patients == (["123"] if local else [])
+    assert rows(entries, "reference", "subject") == [
+        (0, "Patient" if local else None, "123" if local else None,
+         "https://hie.example/fhir/Patient/123")
+    ]
 
 
 def test_canonical_reference_drops_the_version() -> None:

@@ -59,7 +59,8 @@ class SearchDb:
         **rows: Sequence[tuple[Any, ...]],
     ) -> int:
         """Insert a current resource and its index rows (``string=[(param, grp, norm, exact)]``
-        ... in the shapes of :mod:`huitong.fhir.index_model`); returns its rid."""
+        ... in the shapes of :mod:`huitong.fhir.index_model`); returns its rid. A deleted
+        resource gets no index rows, as in the store: deleting removes them."""
         rid = self._next_rid
         self._next_rid += 1
         self.names[rid] = res_id
@@ -78,7 +79,7 @@ class SearchDb:
                 f'{{"resourceType": "{res_type}", "id": "{res_id}"}}',
             ),
         )
-        for kind, entries in rows.items():
+        for kind, entries in ({} if deleted else rows).items():
             columns = _INDEX_COLUMNS[kind]
             marks = ", ".join("?" * (5 + len(columns)))
             sql = (
@@ -105,7 +106,9 @@ class SearchDb:
 
 
 def _migration(dialect: str) -> str:
-    return (MIGRATIONS / dialect / "0001_initial.sql").read_text(encoding="utf-8")
+    """The whole schema: every shipped migration of ``dialect``, in order."""
+    files = sorted((MIGRATIONS / dialect).glob("[0-9][0-9][0-9][0-9]_*.sql"))
+    return "\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ https://hl7.org/fhir/R4/search.html."""
 
 from __future__ import annotations
 
+import pytest
 from server_helpers import BASE, assert_outcome, create, patient
 
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
@@ -119,3 +120,39 @@ def test_strict_and_lenient_handling(client):
     assert "nonsense" not in r.json()["link"][0]["url"]
     assert_outcome(client.get("/fhir/Patient?birthdate=notadate"), 400)
     assert_outcome(client.get("/fhir/Patient?_count=x"), 400)
+
+
+def test_references_to_other_servers_never_reach_a_local_patient(client, repo):
+    # This server's base is BASE; "Patient/p1" on another server is somebody else.
+    repo.local_base = BASE
+    client.put("/fhir/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
+    mine = {"resourceType": "Observation", "status": "final", "code": {"text": "bp"},
+            "subject": {"reference": f"{BASE}/Patient/p1"}}
+    theirs = {**mine, "subject": {"reference": "https://other.example/fhir/Patient/p1"}}
+    ids = {name: client.post("/fhir/Observation", json=body).json()["id"]
+           for name, body in (("mine", mine), ("theirs", theirs))}
+
+    def found(url: str) -> set[str]:
+        resp = client.get(url)
+        assert resp.status_code == 200, resp.text
+        return {e["resource"]["id"] for e in resp.json().get("entry", [])
+                if e["resource"]["resourceType"] == "Observation"}
+
+    assert found("/fhir/Observation?patient=p1") == {ids["mine"]}
+    assert found("/fhir/Patient/p1/Observation") == {ids["mine"]}
+    assert found("/fhir/Patient/p1/$everything") == {ids["mine"]}
+    assert found("/fhir/Observation?subject=https://other.example/fhir/Patient/p1") == {ids["theirs"]}
+
+
+@pytest.mark.parametrize(
+    ("count", "offset", "total"),
+    [(2, 0, 5), (5, 0, 5), (10, 0, 5), (2, 4, 5), (2, 5, 5), (2, 9, 5), (0, 0, 5)],
+)
+def test_total_is_exact_whether_or_not_the_page_is_full(client, count, offset, total):
+    # A short page gives the total without a COUNT query; full pages and pages past the end
+    # still count. Every combination must report the same number.
+    for i in range(total):
+        client.post("/fhir/Basic", json={"resourceType": "Basic", "code": {"text": f"t{i}"}})
+    resp = client.get(f"/fhir/Basic?_count={count}&_offset={offset}")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["total"] == total

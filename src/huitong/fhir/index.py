@@ -20,8 +20,9 @@ Decisions the store and the search compiler rely on:
   ``type.text`` (or first type coding's display); a ContactPoint gives ``(None, value, None)``.
 - Reference.identifier gives a token row named ``"<param>:identifier"``; a contained
   reference (``#x``) gives no reference row; ``urn:uuid:``/``urn:oid:`` and other
-  unparseable references are kept in ``url`` only; absolute ``.../Type/id`` URLs set
-  ``target_type``/``target_id`` and keep the URL (without ``/_history/n``) in ``url``.
+  unparseable references are kept in ``url`` only; absolute ``.../Type/id`` URLs under this
+  server's base set ``target_type``/``target_id`` and keep the URL (without ``/_history/n``)
+  in ``url``; absolute URLs of other servers keep the URL only.
 - canonical values (reference params) keep only the URL before ``|version``; a uri
   parameter on a versioned canonical gets both forms.
 - Numbers, quantities and Ranges may store ``-inf``/``inf`` bounds: an open Range end, or a
@@ -618,8 +619,14 @@ def _select(plan: _Plan, resource: dict[str, Any]) -> tuple[_Param, ...]:
     return selected
 
 
-def index_resource(resource: dict[str, Any]) -> IndexEntries:
+def index_resource(resource: dict[str, Any], *, local_base: str | None = None) -> IndexEntries:
     """Compute the search index rows of ``resource`` and its Patient compartments.
+
+    An absolute reference is this server's own resource only when it starts with
+    ``local_base`` (this server's FHIR base URL); any other ``https://host/fhir/Patient/1``
+    names a resource on another server and is indexed by its URL alone. Treating it as the
+    local ``Patient/1`` would put a stranger's data in that patient's compartment and search
+    results, so without a ``local_base`` every absolute reference counts as remote.
 
     Every R4 registry parameter whose base is the resource's type (or Resource /
     DomainResource) is evaluated; see the module docstring for what is skipped. ``patients``
@@ -649,9 +656,21 @@ def index_resource(resource: dict[str, Any]) -> IndexEntries:
                 handler(entries, code, 0, value)
             else:
                 _add(entries, kind, code, 0, value, type_name)
+    if entries.reference:
+        _externalise(entries, local_base.rstrip("/") + "/" if local_base else None)
     _dedupe(entries)
     entries.patients = _patients(resource, resource_type, plan, entries)
     return entries
+
+
+def _externalise(e: IndexEntries, local_prefix: str | None) -> None:
+    """Absolute references to other servers keep only their URL (see index_resource)."""
+    rows = e.reference
+    for i, (param, grp, _target_type, target_id, url) in enumerate(rows):
+        if url is not None and target_id is not None and not (
+            local_prefix is not None and url.startswith(local_prefix)
+        ):
+            rows[i] = (param, grp, None, None, url)
 
 
 def _dedupe(e: IndexEntries) -> None:

@@ -197,7 +197,8 @@ class BaseTransaction:
         content = self._stamp(resource, res_id, version, now)
         # Validate after stamping: meta and id are then exactly what will be stored.
         validate_resource(content)
-        return content, orjson.dumps(content), index_resource(content), now
+        entries = index_resource(content, local_base=self._repo.local_base)
+        return content, orjson.dumps(content), entries, now
 
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
@@ -299,9 +300,18 @@ class BaseRepository:
     ops: EngineOps
     dialect: str
 
-    def __init__(self, *, clock: Clock | None = None, new_id: IdFactory | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        new_id: IdFactory | None = None,
+        local_base: str | None = None,
+    ) -> None:
         self.clock: Clock = clock or MonotonicClock()
         self.new_id: IdFactory = new_id or new_uuid
+        # This server's FHIR base URL: absolute references under it are local resources,
+        # any other absolute reference points at another server (see index_resource).
+        self.local_base = local_base
 
     # Engines implement these two.
     @contextmanager
@@ -438,17 +448,29 @@ class BaseRepository:
     def _search(self, cur: Any, query: SearchQuery) -> SearchPage:
         d = self.dialect
         total = None
-        if query.total != "none" or query.summary == "count":
-            sql, params = search_sql.search_count_sql(query, d)
-            cur.execute(sql, params)
-            total = int(cur.fetchone()[0])
         if query.count == 0 or query.summary == "count":
+            if query.total != "none" or query.summary == "count":
+                total = self._count(cur, query)
             return SearchPage([], [], total, has_next=False)
         rids = self._rids(cur, search_sql.search_page_sql(query, d))
         has_next = len(rids) > query.count
         rids = rids[: query.count]
+        if query.total != "none":
+            # The page query already fetched one row past the page: when it came back short
+            # (or empty past the end) the total is known exactly without a COUNT, which is
+            # the costly half of most selective searches. A page that came back short
+            # right after the offset means nothing lies past it.
+            if not has_next and (rids or query.offset == 0):
+                total = query.offset + len(rids)
+            else:
+                total = self._count(cur, query)
         included = self._includes(cur, query, rids)
         return SearchPage(self._load(cur, rids), self._load(cur, included), total, has_next)
+
+    def _count(self, cur: Any, query: SearchQuery) -> int:
+        sql, params = search_sql.search_count_sql(query, self.dialect)
+        cur.execute(sql, params)
+        return int(cur.fetchone()[0])
 
     def _includes(self, cur: Any, query: SearchQuery, rids: list[int]) -> list[int]:
         if not rids or not (query.include or query.revinclude):

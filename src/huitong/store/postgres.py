@@ -63,14 +63,23 @@ class PostgresRepository(BaseRepository):
         upgrade: bool = True,
         clock: Clock | None = None,
         new_id: IdFactory | None = None,
+        local_base: str | None = None,
         min_size: int = 1,
         max_size: int = 10,
     ) -> None:
-        super().__init__(clock=clock, new_id=new_id)
+        super().__init__(clock=clock, new_id=new_id, local_base=local_base)
         self.ops = PostgresOps()
         self._pool = ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, timeout=30,
-            kwargs={"application_name": "huitong"},
+            kwargs={
+                "application_name": "huitong",
+                # JIT compilation costs tens of milliseconds on the first run of a costly
+                # plan, which is exactly the p95 tail of searches; plans here are short.
+                # Prepared statements (psycopg prepares after 5 runs) must not fall back to
+                # a generic plan: index values are skewed (one LOINC code in 30% of rows,
+                # another in 0.01%), so each execution is planned for its own parameters.
+                "options": "-c jit=off -c plan_cache_mode=force_custom_plan",
+            },
         )
         try:
             self._pool.open(wait=True, timeout=30)

@@ -504,12 +504,19 @@ def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str])
     has = c.has
     x, o = b.alias("x"), b.alias("o")
     if style == "in":
-        inner_sql, inner_params = _matching(b, o, (has.source_type,), [has.clause])
-        # follow the matching sources' own reference rows (by rid), not every row of the param
         plus = "+" if b.dialect == "sqlite" else ""
+        direct = _index_only_rids(b, has.clause, o, has.source_type)
+        if direct is not None:
+            # Index rows exist only for live current versions, so with no access restriction
+            # the sources' rids come straight from the index without visiting resources.
+            sources_sql, inner_params = direct
+        else:
+            inner_sql, inner_params = _matching(b, o, (has.source_type,), [has.clause])
+            sources_sql = f"SELECT {o}.rid {inner_sql}"
+        # follow the matching sources' own reference rows (by rid), not every row of the param
         refs = (
             f"FROM idx_reference {x} WHERE {plus}{x}.res_type = ? AND {plus}{x}.param = ? "
-            f"AND {x}.rid IN (SELECT {o}.rid {inner_sql})"
+            f"AND {x}.rid IN ({sources_sql})"
         )
         params = [has.source_type, has.reference_param, *inner_params]
         if len(types) == 1:
@@ -520,6 +527,15 @@ def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str])
         return f"({r}.res_type, {r}.res_id) IN (SELECT {x}.target_type, {x}.target_id {refs})", (
             params
         )
+    if _index_only_rids(b, has.clause, o, has.source_type) is not None:
+        # As above: the source's index rows are enough, keyed by the reference row's rid.
+        inner_sql, inner_params = _clause_sql(b, has.clause, x, "exists", (has.source_type,))
+        return (
+            f"EXISTS (SELECT 1 FROM idx_reference {x} "
+            f"WHERE {x}.target_id = {r}.res_id AND {x}.target_type = {r}.res_type "
+            f"AND {x}.res_type = ? AND {x}.param = ? AND {inner_sql})",
+            [has.source_type, has.reference_param, *inner_params],
+        )
     live_sql, live_params = b.live(o)
     inner_sql, inner_params = _clause_sql(b, has.clause, o, "exists", (has.source_type,))
     return (
@@ -528,6 +544,21 @@ def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str])
         f"AND {x}.res_type = ? AND {x}.param = ? AND {live_sql} AND {inner_sql})",
         [has.source_type, has.reference_param, *live_params, *inner_params],
     )
+
+
+def _index_only_rids(b: _Builder, c: Clause, o: str, source_type: str) -> Sql | None:
+    """``SELECT rid FROM idx_…`` for a plain value clause, or None when the clause needs the
+    resources table (an access restriction, ``:missing``, ``:not``, chains, nested ``_has``)."""
+    if b.restrict is not None or c.chain is not None or c.has is not None:
+        return None
+    if c.modifier in ("missing", "not") or c.param in ("_id", "_lastUpdated"):
+        return None
+    sql, params = _clause_sql(b, c, o, "in", (source_type,))
+    prefix = f"{o}.rid IN ("
+    if not (sql.startswith(prefix) and sql.endswith(")")):
+        return None
+    inner = sql[len(prefix) : -1]
+    return (inner, params) if inner.startswith("SELECT ") else None
 
 
 def _list_sql(b: _Builder, c: Clause, r: str) -> Sql:

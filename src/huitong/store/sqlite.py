@@ -57,8 +57,9 @@ class SQLiteRepository(BaseRepository):
         upgrade: bool = True,
         clock: Clock | None = None,
         new_id: IdFactory | None = None,
+        local_base: str | None = None,
     ) -> None:
-        super().__init__(clock=clock, new_id=new_id)
+        super().__init__(clock=clock, new_id=new_id, local_base=local_base)
         self.ops = SQLiteOps()
         self._memory = path in (":memory:", "")
         if self._memory:
