@@ -1,0 +1,122 @@
+"""Normalising a FHIR Quantity to the preferred UCUM unit, keeping the original.
+
+https://hl7.org/fhir/R4/datatypes.html#Quantity. The preferred unit is the analyte's (by
+the LOINC code of the observation, see :mod:`.analytes`) or, for physical measurements, the
+one unit this region reports each dimension in (kg, cm, Cel, mm[Hg]). The normalised
+Quantity carries ``system`` UCUM, ``code`` and ``unit`` set to the preferred unit and the
+untouched original in an extension at :data:`ORIGINAL_QUANTITY_URL`; the value keeps the
+original's significant digits (at least three). Units written the way instruments and
+spreadsheets write them (``mmHg``, ``mg/dl``, ``℃``, ``µmol/L``) are read through a small
+alias table; anything else must be valid UCUM or the quantity is left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from huitong.terminology.units.analytes import analyte_for, convert_analyte
+from huitong.terminology.units.ucum import UCUM_SYSTEM, dimension, is_valid_unit, same_unit
+
+__all__ = [
+    "ORIGINAL_QUANTITY_URL", "UNIT_ALIASES", "normalise_quantity", "preferred_unit", "ucum_code_of",
+]
+
+# The lead may move this under the deployment's canonical base; nothing else depends on it.
+ORIGINAL_QUANTITY_URL = "http://huitong.example/fhir/StructureDefinition/original-quantity"
+
+UNIT_ALIASES: dict[str, str] = {
+    "mmhg": "mm[Hg]", "mg/dl": "mg/dL", "g/dl": "g/dL", "mmol/l": "mmol/L",
+    "umol/l": "umol/L", "µmol/l": "umol/L", "μmol/l": "umol/L", "g/l": "g/L",
+    "mg/l": "mg/L", "°c": "Cel", "℃": "Cel", "degc": "Cel", "°f": "[degF]", "℉": "[degF]",
+    "bpm": "/min", "beats/min": "/min", "次/分": "/min", "kg/m²": "kg/m2", "kg/m^2": "kg/m2",
+    "lbs": "[lb_av]", "lb": "[lb_av]", "in": "[in_i]", "公斤": "kg", "千克": "kg",
+    "厘米": "cm", "毫米汞柱": "mm[Hg]", "iu/l": "[IU]/L", "u/l": "U/L", "pmol/l": "pmol/L",
+    "nmol/l": "nmol/L", "mmol/mol": "mmol/mol",
+}
+
+_PREFERRED_BY_DIMENSION: dict[str, str] = {
+    "[mass]": "kg", "[length]": "cm", "[temperature]": "Cel",
+    "[mass] / [length] / [time] ** 2": "mm[Hg]",
+}
+
+
+def ucum_code_of(quantity: dict[str, Any]) -> str | None:
+    """The UCUM code a Quantity means: its ``code`` when the system is UCUM, else its
+    ``unit`` if that is valid UCUM or a known alias; None when it cannot be read."""
+    if quantity.get("system") == UCUM_SYSTEM and quantity.get("code"):
+        return str(quantity["code"]) if is_valid_unit(str(quantity["code"])) else None
+    for text in (quantity.get("code"), quantity.get("unit")):
+        if not isinstance(text, str) or not text.strip():
+            continue
+        alias = UNIT_ALIASES.get(text.strip().casefold())
+        if alias:
+            return alias
+        if is_valid_unit(text.strip()):
+            return text.strip()
+    return None
+
+
+def _significant(value: float, like: Any) -> float | int:
+    digits = max(3, len(Decimal(str(like)).normalize().as_tuple().digits))
+    if value == 0:
+        return 0
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+@lru_cache(maxsize=4096)
+def _affine(code: str, target: str, loinc_code: str | None) -> tuple[float, float] | None:
+    # Every conversion here is y = a·x + b (temperatures and HbA1c have an offset), so two
+    # evaluations through pint give the coefficients once per unit pair and test.
+    try:
+        b = convert_analyte(0.0, code, target, loinc_code)
+        a = convert_analyte(1.0, code, target, loinc_code) - b
+    except Exception:
+        return None
+    return a, b
+
+
+@lru_cache(maxsize=4096)
+def preferred_unit(code: str, loinc_code: str | None) -> str | None:
+    analyte = analyte_for(loinc_code)
+    if analyte is not None:
+        return analyte.preferred_unit
+    try:
+        return _PREFERRED_BY_DIMENSION.get(dimension(code))
+    except Exception:
+        return None
+
+
+def normalise_quantity(
+    quantity: dict[str, Any], *, loinc_code: str | None = None
+) -> dict[str, Any] | None:
+    """A new Quantity in the preferred unit with the original kept in an extension, or None
+    when there is nothing to do (no value, unreadable unit, no preference, already there)."""
+    value = quantity.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    code = ucum_code_of(quantity)
+    if code is None:
+        return None
+    target = preferred_unit(code, loinc_code)
+    if target is None:
+        return None
+    if code == target or same_unit(code, target):
+        if quantity.get("system") == UCUM_SYSTEM and quantity.get("code") == target:
+            return None
+        converted: float | int = value  # only the coding of the unit changes
+    else:
+        coefficients = _affine(code, target, loinc_code)
+        if coefficients is None:
+            return None
+        a, b = coefficients
+        converted = _significant(a * float(value) + b, value)
+    out = {k: v for k, v in quantity.items() if k not in ("value", "unit", "system", "code")}
+    out["extension"] = [*quantity.get("extension", []), {
+        "url": ORIGINAL_QUANTITY_URL, "valueQuantity": copy.deepcopy(quantity),
+    }]
+    out.update({"value": converted, "unit": target, "system": UCUM_SYSTEM, "code": target})
+    return out
