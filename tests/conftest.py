@@ -23,10 +23,14 @@ ADMIN_URL = os.environ.get(
     "HUITONG_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 ENGINES = ["sqlite", "postgresql"]
-_TABLES = (
-    "resources, resource_history, idx_string, idx_token, idx_reference, idx_date, "
-    "idx_number, idx_quantity, idx_uri"
-)
+# Every table but the migration record is emptied between tests (components add tables).
+_EMPTY_ALL = """
+DO $$ DECLARE t text; BEGIN
+  SELECT string_agg(quote_ident(tablename), ', ') INTO t FROM pg_tables
+   WHERE schemaname = current_schema() AND tablename <> 'schema_migrations';
+  IF t IS NOT NULL THEN EXECUTE 'TRUNCATE ' || t || ' RESTART IDENTITY'; END IF;
+END $$;
+"""
 
 
 def _postgres_skipped() -> bool:
@@ -61,7 +65,7 @@ def engine_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'huitong.db'}"
     url: str = request.getfixturevalue("postgres_url")
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {_TABLES} RESTART IDENTITY")
+        conn.execute(_EMPTY_ALL)
     return url
 
 

@@ -32,3 +32,12 @@ def synthea_bundles(limit: int | None = None, *, patients_only: bool = False) ->
             f = tf.extractfile(m)
             assert f is not None
             yield f.read()
+
+
+def source_patients(repo: object) -> int:
+    """Patients as institutions sent them: every Patient but the identity service's golden
+    records (tag ``urn:huitong:mpi|golden``)."""
+    from huitong.fhir.search.parse import parse_search
+
+    q = parse_search("Patient", [("_tag:not", "urn:huitong:mpi|golden"), ("_summary", "count")])
+    return int(repo.search(q).total or 0)  # type: ignore[attr-defined]

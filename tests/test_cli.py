@@ -8,6 +8,8 @@ from click.testing import CliRunner
 
 from huitong.cli import main
 from huitong.store import open_repository
+from huitong.store.migrate import migrations_for
+from huitong_testdata import source_patients
 
 
 def test_demo_loads_a_region_through_the_api_and_is_idempotent(tmp_path: Path) -> None:
@@ -18,7 +20,7 @@ def test_demo_loads_a_region_through_the_api_and_is_idempotent(tmp_path: Path) -
     assert "Total" in first.output and "合计" in first.output
     repo = open_repository(db)
     counts = repo.counts_by_type()
-    assert counts["Patient"] == 8
+    assert source_patients(repo) == 8  # plus a golden record per resident (identity service)
     assert counts["Organization"] >= 8  # 3+ hospitals and 5+ community health centres
     assert counts["Observation"] > 0 and counts["Encounter"] > 0
     repo.close()
@@ -34,7 +36,8 @@ def test_db_upgrade_reports_applied_then_up_to_date(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'u.db'}"
     first = CliRunner().invoke(main, ["db", "upgrade", "--db", db])
     assert first.exit_code == 0
-    assert "Applied migrations [1]" in first.output and "已执行迁移" in first.output
+    shipped = [m.version for m in migrations_for("sqlite")]
+    assert f"Applied migrations {shipped}" in first.output and "已执行迁移" in first.output
     second = CliRunner().invoke(main, ["db", "upgrade", "--db", db])
     assert "up to date" in second.output and "已是最新" in second.output
 

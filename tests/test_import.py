@@ -15,7 +15,7 @@ from huitong.cli import main
 from huitong.config import Settings
 from huitong.importer import InProcessTarget, iter_bundles, load_bundles
 from huitong.store import Repository
-from huitong_testdata import synthea_bundles
+from huitong_testdata import source_patients, synthea_bundles
 
 
 def _types(bundle: dict) -> Counter[str]:
@@ -37,13 +37,18 @@ def test_synthea_sample_loads_with_exact_per_type_counts(
         target.close()
     assert counts.pop("__errors__") == 0
     assert counts == expected
-    # Every resource is in the database, counted per type by the store itself.
-    assert repo.counts_by_type() == dict(expected)
-    # urn:uuid references were rewritten and are searchable: each Patient's Observations
-    # are found through the patient search parameter.
     from huitong.fhir.search.parse import parse_search
 
-    patients = repo.search(parse_search("Patient", [("_count", "1000")])).matches
+    # Every resource is in the database, counted per type by the store itself; the identity
+    # service added one golden Patient per person (Synthea people are all different).
+    golden = repo.search(parse_search("Patient", [("_tag", "urn:huitong:mpi|golden"),
+                                                  ("_summary", "count")])).total
+    assert golden == expected["Patient"]
+    assert repo.counts_by_type() == {**expected, "Patient": expected["Patient"] + golden}
+    # urn:uuid references were rewritten and are searchable: each Patient's Observations
+    # are found through the patient search parameter.
+    patients = repo.search(parse_search("Patient", [("_count", "1000"),
+                                                    ("_tag:not", "urn:huitong:mpi|golden")])).matches
     total_obs = 0
     for p in patients:
         q = parse_search("Observation", [("patient", p.id), ("_summary", "count")])
@@ -93,7 +98,7 @@ def test_import_command_loads_and_summarises(tmp_path: Path) -> None:
     from huitong.store import open_repository
 
     r = open_repository(db)
-    assert r.counts_by_type() == {"Patient": 3}
+    assert source_patients(r) == 3 and set(r.counts_by_type()) == {"Patient"}
     assert r.read("Patient", "p1").version_id == 2
     r.close()
 

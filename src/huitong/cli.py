@@ -74,9 +74,14 @@ def _serve(settings: Settings, repo: Any) -> None:
     url = f"http://{settings.host}:{settings.port}/fhir"
     click.secho(NO_AUTH_BANNER, fg="yellow")
     click.echo(f"Huitong {__version__} FHIR R4 server: {url}\n汇通 FHIR R4 服务地址：{url}")
+    if settings.mllp_port:
+        where = f"{settings.host}:{settings.mllp_port}"
+        click.echo(f"HL7 v2 MLLP listener: {where}\nHL7 v2 MLLP 监听地址：{where}")
     if settings.workers > 1:
         repo.close()
         os.environ["HUITONG_DATABASE_URL"] = settings.database_url
+        # Each worker opens the MLLP port too (SO_REUSEPORT): the kernel spreads connections.
+        os.environ["HUITONG_MLLP_PORT"] = str(settings.mllp_port)
         uvicorn.run(
             "huitong.cli:app_from_env", factory=True, workers=settings.workers,
             host=settings.host, port=settings.port, log_level="warning", access_log=False,
@@ -99,9 +104,13 @@ def main() -> None:
 @click.option("--host", help="Bind address / 监听地址 (loopback only).")
 @click.option("--port", type=int, help="HTTP port / 端口.")
 @click.option("--workers", type=int, help="Server processes / 服务进程数.")
-def serve(db: str | None, host: str | None, port: int | None, workers: int | None) -> None:
+@click.option("--mllp-port", type=int, help="HL7 v2 MLLP listener port / MLLP 监听端口.")
+def serve(
+    db: str | None, host: str | None, port: int | None, workers: int | None,
+    mllp_port: int | None,
+) -> None:
     """Run the FHIR server / 启动 FHIR 服务."""
-    settings = _settings(db, host=host, port=port, workers=workers)
+    settings = _settings(db, host=host, port=port, workers=workers, mllp_port=mllp_port)
     is_sqlite = settings.database_url.startswith("sqlite:")
     _serve(
         settings,
@@ -197,3 +206,127 @@ def _print_summary(counts: Counter[str]) -> None:
             f"{errors} 个 Bundle 导入失败，见上文。",
         )
     counts["__errors__"] = errors
+
+
+# -- integration engine -------------------------------------------------------------------
+def _ingest_service(settings: Settings) -> Any:
+    """The integration engine over the configured database, writing through the same
+    transaction executor the FHIR server uses."""
+    from huitong.ingest.service import IngestService, IngestSettings
+    from huitong.server.bundle import run_transaction
+    from huitong.server.request import ServerContext
+
+    repo = _open(settings.database_url, local_base=settings.base_url)
+    ctx = ServerContext(repo, settings, repo.clock, repo.new_id)
+    return IngestService(
+        repo,
+        lambda bundle, before_commit: run_transaction(
+            ctx, bundle, before_commit, base_url=settings.base_url or ""
+        ),
+        repo.clock, repo.new_id, IngestSettings(retention_days=settings.ingest_retention_days),
+    )
+
+
+@main.group()
+def channel() -> None:
+    """Integration channels / 数据接入通道."""
+
+
+@channel.command("list")
+@click.option("--db", help="Database URL / 数据库地址.")
+def channel_list(db: str | None) -> None:
+    """List channels and their message counts / 列出通道及消息数量."""
+    service = _ingest_service(_settings(db))
+    totals: dict[str, dict[str, int]] = {}
+    for cid, status, n in service.store.totals():
+        totals.setdefault(cid, {})[status] = n
+    states = service.store.channels()
+    if not states:
+        click.echo("No channels yet: `huitong channel load FILE`.\n尚无通道：请运行 "
+                   "`huitong channel load 文件`。")
+    for state in states:
+        c = state.channel
+        flag = "on  / 运行" if state.enabled else "off / 停止"
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(totals.get(c.id, {}).items())) or "-"
+        click.echo(f"{c.id:<24} {flag}  {c.transport}/{c.format:<7} {c.organization:<32} "
+                   f"{counts}")
+    service.repo.close()
+
+
+@channel.command("load")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--db", help="Database URL / 数据库地址.")
+def channel_load(path: Path, db: str | None) -> None:
+    """Create or replace channels from a TOML file / 从 TOML 文件创建或更新通道."""
+    from huitong.ingest.channels import ChannelConfigError, channels_from_toml
+
+    try:
+        channels = channels_from_toml(path)
+    except ChannelConfigError as exc:
+        _err(f"Invalid channel file: {exc.field}: {exc.en}", f"通道文件无效：{exc.field}：{exc.zh}")
+        sys.exit(2)
+    service = _ingest_service(_settings(db))
+    for c in channels:
+        service.put_channel(c)
+        click.echo(f"channel {c.id} saved / 通道 {c.id} 已保存")
+    service.repo.close()
+
+
+def _toggle(channel_id: str, db: str | None, enabled: bool) -> None:
+    from huitong.fhir.errors import FhirError
+
+    service = _ingest_service(_settings(db))
+    try:
+        service.set_enabled(channel_id, enabled)
+    except FhirError:
+        _err(f"No channel '{channel_id}'.", f"没有名为“{channel_id}”的通道。")
+        sys.exit(1)
+    finally:
+        service.repo.close()
+    if enabled:
+        click.echo(f"channel {channel_id} started / 通道 {channel_id} 已启动")
+    else:
+        click.echo(f"channel {channel_id} stopped / 通道 {channel_id} 已停止")
+
+
+@channel.command("start")
+@click.argument("channel_id")
+@click.option("--db", help="Database URL / 数据库地址.")
+def channel_start(channel_id: str, db: str | None) -> None:
+    """Start (enable) a channel / 启动通道."""
+    _toggle(channel_id, db, True)
+
+
+@channel.command("stop")
+@click.argument("channel_id")
+@click.option("--db", help="Database URL / 数据库地址.")
+def channel_stop(channel_id: str, db: str | None) -> None:
+    """Stop (disable) a channel: its senders get AE and resend later / 停止通道."""
+    _toggle(channel_id, db, False)
+
+
+@main.group()
+def ingest() -> None:
+    """Feed files into the integration engine / 将文件送入数据接入引擎."""
+
+
+@ingest.command("hl7v2")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--channel", "channel_id", help="Channel id (default: route by MSH-4) / 通道.")
+@click.option("--db", help="Database URL / 数据库地址.")
+def ingest_hl7v2(paths: tuple[Path, ...], channel_id: str | None, db: str | None) -> None:
+    """Process HL7 v2 message files (one message per file) / 处理 HL7 v2 消息文件."""
+    service = _ingest_service(_settings(db))
+    files = sorted(p for path in paths for p in ([path] if path.is_file() else path.rglob("*"))
+                   if p.is_file())
+    codes: dict[str, int] = {}
+    for f in files:
+        result = service.receive_hl7v2(f.read_bytes(), channel_id=channel_id)
+        codes[result.ack_code] = codes.get(result.ack_code, 0) + 1
+        if result.ack_code != "AA":
+            click.echo(f"{f.name}: {result.ack_code}", err=True)
+    service.repo.close()
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(codes.items()))
+    click.echo(f"{len(files)} messages: {summary}\n共 {len(files)} 条消息：{summary}")
+    if codes.get("AE") or codes.get("AR"):
+        sys.exit(1)

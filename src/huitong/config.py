@@ -57,6 +57,19 @@ SETTINGS: dict[str, Setting] = {
         "未指定 _count 时的检索分页大小。"),
     "max_page_size": Setting(
         "HUITONG_MAX_PAGE_SIZE", "1000", "Largest _count honoured.", "_count 的最大取值。"),
+    "mllp_port": Setting(
+        "HUITONG_MLLP_PORT", "0",
+        "Port of the HL7 v2 MLLP listener (0: no listener). Binds the same address as HTTP.",
+        "HL7 v2 MLLP 监听端口（0：不监听）。与 HTTP 使用相同的监听地址。"),
+    "mpi": Setting(
+        "HUITONG_MPI", "on",
+        "Master patient index in the write pipeline: 'on' matches every Patient write and "
+        "keeps golden records; 'off' runs a plain FHIR repository.",
+        "写入时的主索引匹配：on 对每次患者写入进行匹配并维护主索引记录；off 仅作为 FHIR 存储库运行。"),
+    "ingest_retention_days": Setting(
+        "HUITONG_INGEST_RETENTION_DAYS", "90",
+        "Days the raw content of finished inbound messages is kept (channels may override).",
+        "已处理入站消息原文的保留天数（各通道可单独设置）。"),
 }
 
 
@@ -70,6 +83,9 @@ class Settings:
     max_body_bytes: int
     default_page_size: int
     max_page_size: int
+    mllp_port: int
+    mpi: str
+    ingest_retention_days: int
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -9,7 +9,11 @@ OperationOutcome (:mod:`huitong.server.errors`); no input produces an unhandled 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -24,7 +28,13 @@ import huitong
 from huitong.clock import Clock, IdFactory, MonotonicClock, new_uuid
 from huitong.config import Settings
 from huitong.fhir.errors import Category, FhirError
+from huitong.ingest.channels import Channel
+from huitong.ingest.hl7v2.mapping import MergeRequest
+from huitong.ingest.service import IngestService, IngestSettings
+from huitong.mpi.service import IdentityService
+from huitong.server.bundle import run_transaction
 from huitong.server.errors import error_response, internal_error_response, status_error
+from huitong.server.ingest_api import ingest_routes
 from huitong.server.negotiation import (
     FHIR_JSON,
     check_accept,
@@ -77,18 +87,89 @@ def create_app(
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "database": repo.dialect})
 
+    def submit(bundle: dict[str, Any], before_commit: Any) -> dict[str, Any]:
+        # Every non-FHIR source writes through the same transaction executor as POST /fhir.
+        return run_transaction(ctx, bundle, before_commit, base_url=settings.base_url or "")
+
+    identity = IdentityService(repo, clock=ctx.clock, new_id=ctx.new_id)
+    if settings.mpi != "off":
+        identity.install()
+
+    def merge(request: MergeRequest, channel: Channel) -> bool:
+        return identity.merge_by_identifiers(
+            request.surviving, request.merged, by=f"hl7v2:{channel.id}",
+            reason=request.reason or "HL7 v2 merge",
+        )
+
+    ingest = IngestService(
+        repo, submit, ctx.clock, ctx.new_id,
+        IngestSettings(retention_days=settings.ingest_retention_days), on_merge=merge,
+    )
+
     routes = [
         Route("/", landing, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route(f"{FHIR_PATH}/openapi.json", openapi, methods=["GET"]),
         Route(FHIR_PATH, fhir, methods=_METHODS),
         Route(FHIR_PATH + "/{path:path}", fhir, methods=_METHODS),
+        *ingest_routes(ingest),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         middleware=[Middleware(_OutcomeOnCrash)],
+        lifespan=lambda app: _lifespan(ingest, settings),
     )
+    app.state.ingest = ingest
+    app.state.identity = identity
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(ingest: IngestService, settings: Settings) -> AsyncIterator[None]:
+    """Background work of a running server: the ingest retry worker (queued messages whose
+    time has come, stale ones, raw-content retention) and the MLLP listener if configured."""
+    from huitong.ingest.mllp import start_mllp_server
+
+    stop = asyncio.Event()
+    worker = asyncio.create_task(_retry_worker(ingest, stop))
+    listener = None
+    if settings.mllp_port:
+        async def handle(payload: bytes, peer: object) -> list[bytes] | bytes | None:
+            result = await run_in_threadpool(ingest.receive_hl7v2, payload)
+            return result.acks or None
+
+        listener = await start_mllp_server(handle, settings.host, settings.mllp_port,
+                                           reuse_port=True)
+        log.info("MLLP listener on %s:%s", settings.host, listener.port)
+    try:
+        yield
+    finally:
+        stop.set()
+        if listener is not None:
+            listener.close()
+            await listener.wait_closed()
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
+async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:
+    rounds = 0
+    while not stop.is_set():
+        try:
+            tried = await run_in_threadpool(ingest.run_due)
+            if rounds % 3600 == 0:
+                await run_in_threadpool(ingest.purge)
+        except FhirError as err:  # database away: keep trying, quietly
+            log.warning("ingest retry worker: %s", err.category.value)
+            tried = 0
+        except Exception:
+            log.exception("ingest retry worker failed")
+            tried = 0
+        rounds += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=0.2 if tried else 1.0)
 
 
 def _base_url(ctx: ServerContext, request: Request) -> str:

@@ -27,6 +27,7 @@ by default; ``Prefer: return=representation`` adds each written resource, and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -289,8 +290,33 @@ def _read(ctx: ServerContext, tx: Transaction, req: FhirRequest, e: PlannedEntry
     return _from_response(req.base_url, resp)
 
 
+def run_transaction(
+    ctx: ServerContext,
+    bundle: dict[str, Any],
+    before_commit: Callable[[Transaction, dict[str, Any]], None] | None = None,
+    *,
+    base_url: str = "",
+) -> dict[str, Any]:
+    """Run a ``transaction`` Bundle from another source (HL7 v2, feeds, devices) through
+    the same processing as ``POST /fhir``, and return its transaction-response.
+
+    ``before_commit(tx, response)`` runs inside the database transaction after every
+    entry succeeded, so a caller's own bookkeeping (the message store marking the message
+    processed) commits together with the resources, or not at all.
+    """
+    plan = plan_bundle(bundle, base_url=base_url, new_id=ctx.new_id)
+    if plan.kind != "transaction":
+        raise FhirError(Category.INVALID, "expected a transaction Bundle")
+    req = FhirRequest("POST", "", base_url=base_url, parsed=bundle)
+    return _run_transaction(ctx, req, plan, "minimal", before_commit)
+
+
 def _run_transaction(
-    ctx: ServerContext, req: FhirRequest, plan: BundlePlan, prefer: str
+    ctx: ServerContext,
+    req: FhirRequest,
+    plan: BundlePlan,
+    prefer: str,
+    before_commit: Callable[[Transaction, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     results: list[dict[str, Any] | None] = [None] * len(plan.entries)
     index = 0
@@ -311,11 +337,14 @@ def _run_transaction(
                     results[i] = _write(tx, base, e, prefer)
                 else:
                     results[i] = _read(ctx, tx, req, e)
+            response = _response_bundle("transaction-response", results)
+            if before_commit is not None:
+                before_commit(tx, response)
     except _AtEntry as wrapped:
         raise at_entry(wrapped.error, wrapped.index) from None
     except FhirError as err:
         raise at_entry(err, index) from None
-    return _response_bundle("transaction-response", results)
+    return response
 
 
 def _response_bundle(kind: str, entries: list[Any]) -> dict[str, Any]:

@@ -12,7 +12,8 @@ transaction bundle then costs a handful of statements instead of thousands of ro
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -99,6 +100,19 @@ class EngineOps:
         raise NotImplementedError
 
 
+# hook(tx, stored, content): see BaseRepository.add_write_hook.
+WriteHook = Callable[["BaseTransaction", StoredResource, "dict[str, Any] | None"], None]
+
+_FHIR_TABLES = re.compile(r"\b(resources|resource_history|idx_[a-z]+)\b", re.IGNORECASE)
+
+
+def _check_component_sql(sql: str) -> None:
+    """Component SQL never touches the FHIR tables: those change only through the write
+    pipeline (validation, indexing, history), or the index would drift from the content."""
+    if _FHIR_TABLES.search(sql):
+        raise ValueError("component SQL must not touch the FHIR resource or index tables")
+
+
 def _sql(ops: EngineOps, text: str) -> str:
     return text if ops.ph == "?" else text.replace("?", ops.ph)
 
@@ -129,6 +143,14 @@ class BaseTransaction:
             self._rids.reverse()
         self._last_rid = self._rids.pop()
         return self._last_rid
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        _check_component_sql(sql)
+        self.flush()
+        self._cur.execute(_sql(self._ops, sql), tuple(params))
+        if self._cur.description is None:
+            return []
+        return [tuple(row) for row in self._cur.fetchall()]
 
     def flush(self) -> None:
         """Write every buffered row. Called before reads and at commit."""
@@ -201,19 +223,23 @@ class BaseTransaction:
         return content, orjson.dumps(content), entries, now
 
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
+        return self._create(resource, id, "POST")
+
+    def _create(self, resource: dict[str, Any], id: str | None, method: str) -> WriteOutcome:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
             validate_resource(resource)  # raises the precise INVALID error
         res_type = resource["resourceType"]
         res_id = id or self._repo.new_id()
-        _content, data, entries, now = self._prepare(resource, res_id, 1)
+        content, data, entries, now = self._prepare(resource, res_id, 1)
         rid = self._next_rid()
         patient_key = entries.patients[0] if entries.patients else None
         self._buffer.resources.append(
-            (rid, res_type, res_id, 1, now, False, "POST", patient_key, data.decode())
+            (rid, res_type, res_id, 1, now, False, method, patient_key, data.decode())
         )
         self._buffer.keys.add((res_type, res_id))
         self._buffer.add_index(rid, res_type, patient_key, entries)
-        stored = StoredResource(res_type, res_id, 1, now, False, "POST", data)
+        stored = StoredResource(res_type, res_id, 1, now, False, method, data)
+        self._after_write(stored, content)
         return WriteOutcome(stored, created=True)
 
     def update(
@@ -238,13 +264,8 @@ class BaseTransaction:
                     Category.PRECONDITION_FAILED,
                     f"If-Match version {if_match} given but {res_type}/{res_id} does not exist",
                 )
-            outcome = self.create(resource, id=res_id)
-            # update-as-create: record the PUT method for history
-            self._buffer.resources[-1] = (*self._buffer.resources[-1][:6], method,
-                                          *self._buffer.resources[-1][7:])
-            s = outcome.stored
-            stored = StoredResource(s.resource_type, s.id, 1, s.last_updated, False, method, s.json)
-            return WriteOutcome(stored, created=True)
+            # update-as-create: the version records the PUT (or PATCH) for history
+            return self._create(resource, res_id, method)
         rid, current = row[0], int(row[3])
         if if_match is not None and if_match != current:
             raise FhirError(
@@ -252,7 +273,7 @@ class BaseTransaction:
                 f"version conflict: If-Match {if_match} but current version is {current}",
             )
         version = current + 1
-        _content, data, entries, now = self._prepare(resource, res_id, version)
+        content, data, entries, now = self._prepare(resource, res_id, version)
         patient_key = entries.patients[0] if entries.patients else None
         self._supersede(rid)
         self._cur.execute(
@@ -262,7 +283,14 @@ class BaseTransaction:
         )
         self._buffer.add_index(rid, res_type, patient_key, entries)
         stored = StoredResource(res_type, res_id, version, now, False, method, data)
+        self._after_write(stored, content)
         return WriteOutcome(stored, created=bool(self._ops.to_bool(row[5])))
+
+    def _after_write(self, stored: StoredResource, content: dict[str, Any] | None) -> None:
+        hooks = self._repo._hooks.get(stored.resource_type)
+        if hooks:
+            for hook in list(hooks.values()):
+                hook(self, stored, content)
 
     def _supersede(self, rid: int) -> None:
         """Move the current version to history and drop its index rows."""
@@ -291,7 +319,9 @@ class BaseTransaction:
                  "method = 'DELETE', content = ? WHERE rid = ?"),
             (version, now, True, data.decode(), rid),
         )
-        return StoredResource(resource_type, id, version, now, True, "DELETE", data)
+        stored = StoredResource(resource_type, id, version, now, True, "DELETE", data)
+        self._after_write(stored, None)
+        return stored
 
 
 class BaseRepository:
@@ -312,6 +342,17 @@ class BaseRepository:
         # This server's FHIR base URL: absolute references under it are local resources,
         # any other absolute reference points at another server (see index_resource).
         self.local_base = local_base
+        self._hooks: dict[str, dict[str, WriteHook]] = {}
+
+    def add_write_hook(self, name: str, resource_types: Iterable[str], hook: WriteHook) -> None:
+        """Run ``hook(tx, stored, content)`` after every write of these types, inside the
+        writing transaction (``content`` is None for a delete). Components that must change
+        with a resource — identity links for a Patient — commit with it or not at all.
+        Registering a ``name`` again replaces the earlier hook (one app, one matcher)."""
+        for hooks in self._hooks.values():
+            hooks.pop(name, None)
+        for rtype in resource_types:
+            self._hooks.setdefault(rtype, {})[name] = hook
 
     # Engines implement these two.
     @contextmanager
@@ -531,6 +572,12 @@ class BaseRepository:
             else:
                 extra = self._load(cur, referenced)
             return SearchPage(self._load(cur, rids), extra, None, has_next)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        _check_component_sql(sql)
+        with self._read_cursor() as cur:
+            cur.execute(_sql(self.ops, sql), tuple(params))
+            return [tuple(row) for row in cur.fetchall()]
 
     def counts_by_type(self) -> dict[str, int]:
         with self._read_cursor() as cur:

@@ -14,7 +14,7 @@ search failed to parse), UNAVAILABLE (the database could not be reached).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -106,6 +106,13 @@ class Transaction(Protocol):
         """The current version (possibly a deleted one), or None if it never existed."""
         ...
 
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one statement on a component's own table (the message store, identity links,
+        the audit log…) inside this transaction, so it commits or rolls back with the
+        resources written beside it. Placeholders are ``?`` on both engines; rows a
+        ``SELECT`` or ``RETURNING`` produces are returned. Never for FHIR tables."""
+        ...
+
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
         """Store a new resource with a server-assigned id (``id`` forces one: used when a
         transaction bundle pre-assigns ids for ``urn:uuid:`` references)."""
@@ -185,6 +192,22 @@ class Repository(Protocol):
     ) -> SearchPage:
         """``Patient/{id}/$everything``: the patient, every resource in its compartment and the
         resources those reference. NOT_FOUND/GONE for the patient as for read."""
+        ...
+
+    def add_write_hook(
+        self,
+        name: str,
+        resource_types: Iterable[str],
+        hook: Callable[[Transaction, StoredResource, dict[str, Any] | None], None],
+    ) -> None:
+        """Run ``hook(tx, stored, content)`` inside the writing transaction after every write
+        of ``resource_types`` (``content`` None for a delete); a name registered again
+        replaces its earlier hook."""
+        ...
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run one read-only statement on a component's own table (see
+        ``Transaction.execute``) and return its rows."""
         ...
 
     def counts_by_type(self) -> dict[str, int]:

@@ -1,0 +1,3 @@
+"""Message maps (one module per message structure family)."""
+
+__all__: list[str] = []

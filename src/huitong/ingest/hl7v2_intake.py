@@ -1,0 +1,361 @@
+"""HL7 v2 intake: one inbound message from receipt to acknowledgement.
+
+    bytes ─> parse ─> route to a channel ─> store raw (committed) ─> map to FHIR
+          ─> write through the one pipeline, marking the message processed in the same
+             database transaction ─> ACK
+
+The ACK is only sent after the step it vouches for: a stored message that could not be
+written answers AE (the sender resends, and the resend finds the stored message instead of
+creating a second one); a message that can never succeed (unsupported type, content error)
+is stored with its errors in the error queue and answered AR/AE with an ERR segment saying
+why. A resend of a message already processed gets AA again without processing it twice.
+
+The FHIR write is injected (``submit``): the composition root passes the FHIR server's
+transaction-bundle executor, so HL7 v2 and REST writes are validated, indexed and stored by
+the same code.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from huitong.clock import Clock, IdFactory
+from huitong.fhir.errors import CATEGORY_INFO, Category, FhirError
+from huitong.ingest.channels import Channel
+from huitong.ingest.hl7v2 import (
+    Condition,
+    ErrorLocation,
+    Hl7v2Error,
+    Hl7v2Issue,
+    MessageHeader,
+    Outcome,
+    ParsedMessage,
+    Severity,
+    build_acks,
+    issue_from_fhir_error,
+    parse,
+)
+from huitong.ingest.hl7v2.mapping import (
+    MappingContext,
+    MappingError,
+    MappingResult,
+    MergeRequest,
+    UnsupportedMessage,
+    map_message,
+)
+from huitong.ingest.message_store import MessageStatus, MessageStore, StoredMessage
+from huitong.store.repository import Transaction
+
+__all__ = ["UNROUTED", "Hl7v2Intake", "IntakeResult", "Submit"]
+
+log = logging.getLogger("huitong.ingest")
+
+# submit(bundle, before_commit) -> transaction-response Bundle; raises FhirError.
+Submit = Callable[[dict[str, Any], Callable[[Transaction, dict[str, Any]], None]], dict[str, Any]]
+# Messages no channel claims are still stored (so an operator can see them), under this id.
+UNROUTED = "unrouted"
+_TRANSIENT = (Category.UNAVAILABLE, Category.INTERNAL, Category.TOO_MANY_REQUESTS,
+              Category.PRECONDITION_FAILED)
+_CONDITION_BY_CODE = {c.value: c for c in Condition}
+_MERGE_NOT_APPLIED = Hl7v2Issue(
+    Condition.UNKNOWN_KEY_IDENTIFIER,
+    "Merge not applied: a patient in it is not known to the identity service yet",
+    "未执行合并：其中的患者尚未被身份服务识别",
+    ErrorLocation("MRG", 1, 1), severity=Severity.WARNING,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeResult:
+    """What became of a message: its ACK payloads (encoded, in order) and its store row."""
+
+    acks: list[bytes]
+    message: StoredMessage | None
+    ack_code: str
+
+
+def _issue_dict(issue: Hl7v2Issue) -> dict[str, Any]:
+    return {"code": issue.condition.value, "location": str(issue.location),
+            "severity": issue.severity.value, "en": issue.en, "zh": issue.zh,
+            "category": issue.effective_category.value}
+
+
+def _location(text: str) -> ErrorLocation:
+    """``OBX[3].6`` (the mapping's notation) as an ERR location."""
+    segment, _, rest = text.partition("[")
+    sequence, _, field_part = rest.partition("].")
+    try:
+        return ErrorLocation(segment_id=segment[:3], sequence=int(sequence or 1),
+                             field=int(field_part.split(".")[0]) if field_part else 0)
+    except (TypeError, ValueError):
+        return ErrorLocation(segment_id=segment[:3])
+
+
+def _sender(header: MessageHeader) -> str:
+    return f"{header.sending_application}^{header.sending_facility}"
+
+
+class Hl7v2Intake:
+    """Takes raw HL7 v2 messages in (from MLLP, HTTP or a file drop) and answers ACKs."""
+
+    def __init__(
+        self,
+        store: MessageStore,
+        submit: Submit,
+        *,
+        clock: Clock,
+        new_id: IdFactory,
+        on_merge: Callable[[MergeRequest, Channel], bool] | None = None,
+    ) -> None:
+        self.store = store
+        self.submit = submit
+        self.on_merge = on_merge
+        self.clock = clock
+        self.new_id = new_id
+        self._channels: list[Channel] = []
+        self._enabled: dict[str, bool] = {}
+        self._loaded_at = 0.0
+
+    # -- routing -------------------------------------------------------------------------
+    def _refresh_channels(self) -> None:
+        # Channels change rarely (CLI or API); re-read them every few seconds, not per message.
+        if time.monotonic() - self._loaded_at < 2.0:
+            return
+        states = self.store.channels()
+        self._channels = [s.channel for s in states if s.channel.format == "hl7v2"]
+        self._enabled = {s.channel.id: s.enabled for s in states}
+        self._loaded_at = time.monotonic()
+
+    def reload_channels(self) -> None:
+        self._loaded_at = 0.0
+        self._refresh_channels()
+
+    def route(self, header: MessageHeader) -> Channel | None:
+        self._refresh_channels()
+        app = header.sending_application.namespace_id or header.sending_application.raw
+        facility = header.sending_facility.namespace_id or header.sending_facility.raw
+        for channel in self._channels:
+            if channel.accepts_sender(app, facility):
+                return channel
+        return None
+
+    # -- the pipeline ----------------------------------------------------------------------
+    def handle(self, raw: bytes, *, channel: Channel | None = None) -> IntakeResult:
+        """Process one message. Never raises for bad input: the answer is an ACK."""
+        started = time.perf_counter_ns()
+        try:
+            parsed = parse(raw)
+        except Hl7v2Error as err:
+            return self._rejected_unparsed(raw, err, channel)
+        header = parsed.header
+        if channel is None:
+            channel = self.route(header)
+        if channel is None:
+            issue = Hl7v2Issue(
+                Condition.UNKNOWN_KEY_IDENTIFIER,
+                f"No channel accepts messages from {_sender(header)}",
+                f"没有通道接收来自 {_sender(header)} 的消息",
+                ErrorLocation("MSH", 1, 4), category=Category.NOT_SUPPORTED,
+            )
+            return self._fail_before_processing(raw, parsed, UNROUTED, issue)
+        self._refresh_channels()
+        if not self._enabled.get(channel.id, channel.enabled):
+            issue = Hl7v2Issue(
+                Condition.APPLICATION_INTERNAL_ERROR,
+                f"Channel {channel.id} is stopped; resend later",
+                f"通道 {channel.id} 已停止，请稍后重发",
+                category=Category.UNAVAILABLE,
+            )
+            return self._answer(parsed, Outcome.failed((issue,), stored=False), None)
+        try:
+            message, new = self.store.receive(
+                channel.id, sender=_sender(header), control_id=header.control_id or None,
+                message_type=header.message_type, raw=raw, encoding=parsed.codec,
+            )
+        except FhirError as err:  # the database is down: nothing stored, the sender retries
+            log.warning("message store unavailable: %s", err.category.value)
+            return self._answer(parsed, Outcome.failed((issue_from_fhir_error(err),),
+                                                        stored=False), None)
+        if not new and message.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
+            # A resend of what we already took: same answer, no second processing.
+            return self._answer(parsed, Outcome.processed(parsed.warnings), message)
+        return self.process(message, parsed, channel, started_ns=started)
+
+    def process(
+        self,
+        message: StoredMessage,
+        parsed: ParsedMessage,
+        channel: Channel,
+        *,
+        started_ns: int | None = None,
+    ) -> IntakeResult:
+        """Map and write a stored message; record the outcome; build the ACKs."""
+        started = started_ns or time.perf_counter_ns()
+        ctx = MappingContext(
+            organization=channel.organization,
+            identifier_namespace=channel.identifier_namespace,
+            now=_utc(self.clock()),
+        )
+        try:
+            result = map_message(parsed.message, ctx)
+        except UnsupportedMessage as exc:
+            condition = (Condition.UNSUPPORTED_EVENT_CODE if exc.code == 201
+                         else Condition.UNSUPPORTED_MESSAGE_TYPE)
+            issue = Hl7v2Issue(condition, exc.en, exc.zh, ErrorLocation("MSH", 1, 9),
+                               category=Category.NOT_SUPPORTED)
+            return self._failed(message, parsed, channel, issue, transient=False)
+        except MappingError as exc:
+            condition = _CONDITION_BY_CODE.get(str(exc.code), Condition.DATA_TYPE)
+            issue = Hl7v2Issue(condition, exc.en, exc.zh, _location(exc.location),
+                               category=Category.INVALID)
+            return self._failed(message, parsed, channel, issue, transient=False)
+        warnings = [
+            Hl7v2Issue(Condition.DATA_TYPE, w.en, w.zh, _location(w.location),
+                       severity=Severity.WARNING)
+            for w in result.warnings
+        ]
+        merge_pending = result.merge is not None and self.on_merge is None
+        outcome = Outcome.processed((*parsed.warnings, *warnings))
+        patients = _identifiers(result)
+
+        def before_commit(tx: Transaction, response: dict[str, Any]) -> None:
+            produced = _produced(response)
+            self.store.record_processed(
+                tx, message.id, produced=produced,
+                warnings=[_issue_dict(w) for w in outcome.issues]
+                + ([{"merge": _merge_dict(result)}] if result.merge else []),
+                patients=[*patients, *(p.split("/_history")[0] for p in produced
+                                       if p.startswith("Patient/"))],
+                ack_code="AA", latency_us=(time.perf_counter_ns() - started) // 1000,
+            )
+
+        try:
+            self.submit(result.bundle, before_commit)
+        except FhirError as err:
+            issue = issue_from_fhir_error(err)
+            return self._failed(message, parsed, channel, issue,
+                                transient=err.category in _TRANSIENT, patients=patients)
+        if result.merge is not None and self.on_merge is not None:
+            # The identity service merges golden records; the patients' own source records
+            # stay as the institution sent them. An unknown side is kept as a warning.
+            try:
+                merged = self.on_merge(result.merge, channel)
+            except FhirError as err:
+                merged = False
+                log.warning("merge for message %s not applied: %s", message.id,
+                            err.category.value)
+            if not merged:
+                outcome = Outcome.processed((*outcome.issues, _MERGE_NOT_APPLIED))
+        elif merge_pending:
+            outcome = Outcome.processed((*outcome.issues, _MERGE_NOT_APPLIED))
+        return self._answer(parsed, outcome, message)
+
+    # -- outcomes ----------------------------------------------------------------------
+    def _failed(
+        self,
+        message: StoredMessage,
+        parsed: ParsedMessage,
+        channel: Channel,
+        issue: Hl7v2Issue,
+        *,
+        transient: bool,
+        patients: list[str] | None = None,
+    ) -> IntakeResult:
+        outcome = Outcome.failed((*parsed.warnings, issue), stored=True)
+        code = outcome.application_code.value
+        try:
+            stored = self.store.record_failure(
+                message.id, errors=[_issue_dict(issue)], transient=transient, ack_code=code,
+                max_attempts=channel.max_attempts, patients=patients or (),
+            )
+        except FhirError:
+            stored = message  # still "received": the retry worker picks it up
+            if not transient:
+                outcome = Outcome.failed((issue_from_fhir_error(
+                    FhirError(Category.UNAVAILABLE, "database unavailable")),), stored=True)
+        if transient:
+            # Stored but not processed: AE so the sender keeps it until we succeed.
+            outcome = Outcome.failed((issue,), stored=True)
+        return self._answer(parsed, outcome, stored)
+
+    def _fail_before_processing(
+        self, raw: bytes, parsed: ParsedMessage, channel_id: str, issue: Hl7v2Issue
+    ) -> IntakeResult:
+        stored = self._store_rejected(raw, parsed.header, channel_id, issue, parsed.codec)
+        return self._answer(parsed, Outcome.failed((issue,), stored=stored is not None), stored)
+
+    def _rejected_unparsed(
+        self, raw: bytes, err: Hl7v2Error, channel: Channel | None
+    ) -> IntakeResult:
+        channel_id = channel.id if channel else UNROUTED
+        if channel is None and err.header.sending_facility.raw:
+            routed = self.route(err.header)
+            channel_id = routed.id if routed else UNROUTED
+        stored = self._store_rejected(raw, err.header, channel_id, err.issues[0], err.codec)
+        outcome = Outcome.failed(err.issues, stored=stored is not None)
+        acks = build_acks(err.header, outcome, clock=self.clock, new_id=self.new_id,
+                          codec=err.codec)
+        code = outcome.application_code.value
+        return IntakeResult([a.encode() for a in acks], stored, code)
+
+    def _store_rejected(
+        self, raw: bytes, header: MessageHeader, channel_id: str, issue: Hl7v2Issue,
+        codec: str,
+    ) -> StoredMessage | None:
+        """Keep a message we cannot take, with why, in the error queue (never silently
+        dropped). Returns None when even that failed (the database is down)."""
+        try:
+            message, new = self.store.receive(
+                channel_id, sender=_sender(header), control_id=header.control_id or None,
+                message_type=header.message_type or None, raw=raw, encoding=codec,
+            )
+            if new or message.status is not MessageStatus.PROCESSED:
+                code = CATEGORY_INFO[issue.effective_category].hl7v2_ack
+                message = self.store.record_failure(
+                    message.id, errors=[_issue_dict(issue)], transient=False, ack_code=code
+                )
+            return message
+        except FhirError:
+            return None
+
+    def _answer(
+        self, parsed: ParsedMessage, outcome: Outcome, message: StoredMessage | None
+    ) -> IntakeResult:
+        acks = build_acks(parsed.header, outcome, clock=self.clock, new_id=self.new_id,
+                          codec=parsed.codec)
+        return IntakeResult([a.encode() for a in acks], message,
+                            outcome.application_code.value)
+
+
+def _utc(micros: int) -> datetime:
+    return datetime.fromtimestamp(micros / 1_000_000, UTC)
+
+
+def _identifiers(result: MappingResult | None) -> list[str]:
+    if result is None:
+        return []
+    return [f"{system}|{value}" for system, value in result.patient_identifiers]
+
+
+def _merge_dict(result: MappingResult) -> dict[str, Any]:
+    merge = result.merge
+    assert merge is not None
+    return {"surviving": list(merge.surviving), "merged": [list(m) for m in merge.merged],
+            "reason": merge.reason}
+
+
+def _produced(response: dict[str, Any]) -> list[str]:
+    """``Type/id/_history/v`` of every entry the transaction wrote."""
+    out = []
+    for entry in response.get("entry", []):
+        location = entry.get("response", {}).get("location")
+        if isinstance(location, str):
+            tail = location.split("/fhir/")[-1] if "/fhir/" in location else location
+            out.append(tail)
+    return out
+

@@ -1,0 +1,412 @@
+"""The message store: every inbound message, raw, written durably before it is acknowledged.
+
+A message moves through statuses::
+
+    received ──> processed          (its resources committed)
+             ├─> filtered           (nothing to do by design, e.g. a test message)
+             ├─> queued ──> ...     (transient failure: retried with back-off)
+             └─> error              (permanent failure, or retries exhausted: the error queue)
+
+``(channel, sender, control id)`` is unique: a message resent by its sender is the same
+message, so it is never processed twice (the resend gets the answer of the first). Raw
+content is kept for the channel's retention period, then purged (the row, its status and its
+produced resources stay). Operators search messages by status, channel, time, control id
+and patient, read the raw input beside what it produced, and reprocess.
+
+Everything here runs through the repository's component-SQL seam (``Transaction.execute``,
+``Repository.query``): the same statements on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from huitong.clock import Clock
+from huitong.fhir.errors import Category, FhirError
+from huitong.ingest.channels import Channel, channel_from_config
+from huitong.store.repository import Repository, Transaction
+
+__all__ = [
+    "ChannelState",
+    "MessageQuery",
+    "MessageStatus",
+    "MessageStore",
+    "StoredMessage",
+    "retry_delay_us",
+]
+
+_HOUR_US = 3_600_000_000
+_DAY_US = 24 * _HOUR_US
+
+
+class MessageStatus(StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FILTERED = "filtered"
+    QUEUED = "queued"
+    ERROR = "error"
+
+
+def retry_delay_us(attempts: int) -> int:
+    """Back-off before retry number ``attempts`` + 1: 2 s, 4 s, 8 s … capped at 10 minutes."""
+    return min(2 ** max(attempts, 1), 600) * 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelState:
+    channel: Channel
+    enabled: bool
+    updated_at: int
+
+
+@dataclass(slots=True)
+class StoredMessage:
+    id: int
+    channel_id: str
+    received_at: int
+    sender: str
+    control_id: str | None
+    message_type: str | None
+    status: MessageStatus
+    attempts: int = 0
+    next_attempt_at: int | None = None
+    processed_at: int | None = None
+    raw: bytes | None = None
+    raw_purged_at: int | None = None
+    encoding: str | None = None
+    ack_code: str | None = None
+    produced: list[str] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    latency_us: int | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON an operator sees in a message list (no raw content)."""
+        return {
+            "id": self.id, "channel": self.channel_id, "receivedAt": self.received_at,
+            "sender": self.sender, "controlId": self.control_id, "type": self.message_type,
+            "status": str(self.status), "attempts": self.attempts, "ack": self.ack_code,
+            "produced": len(self.produced), "errors": len(self.errors),
+            "warnings": len(self.warnings), "latencyUs": self.latency_us,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MessageQuery:
+    """Filters for :meth:`MessageStore.search`; ``patient`` is a Patient id or an
+    identifier ``system|value`` the message carried."""
+
+    status: MessageStatus | None = None
+    channel: str | None = None
+    since: int | None = None
+    until: int | None = None
+    control_id: str | None = None
+    patient: str | None = None
+    message_type: str | None = None
+    count: int = 50
+    offset: int = 0
+
+
+_COLUMNS = (
+    "id, channel_id, received_at, sender, control_id, message_type, status, attempts, "
+    "next_attempt_at, processed_at, raw, raw_purged_at, encoding, ack_code, produced, "
+    "warnings, errors, latency_us"
+)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _loads(text: Any) -> Any:
+    return orjson.loads(text) if text else []
+
+
+def _message(row: Sequence[Any]) -> StoredMessage:
+    raw = row[10]
+    return StoredMessage(
+        id=int(row[0]), channel_id=row[1], received_at=int(row[2]), sender=row[3],
+        control_id=row[4], message_type=row[5], status=MessageStatus(row[6]),
+        attempts=int(row[7]), next_attempt_at=row[8], processed_at=row[9],
+        raw=bytes(raw) if raw is not None else None, raw_purged_at=row[11], encoding=row[12],
+        ack_code=row[13], produced=_loads(row[14]), warnings=_loads(row[15]),
+        errors=_loads(row[16]), latency_us=row[17],
+    )
+
+
+class MessageStore:
+    """Channels and messages on the repository's database."""
+
+    def __init__(self, repo: Repository, clock: Clock) -> None:
+        self.repo = repo
+        self.clock = clock
+
+    # -- channels ----------------------------------------------------------------------
+    def put_channel(self, channel: Channel, *, enabled: bool | None = None) -> ChannelState:
+        """Create or replace a channel (its enabled flag kept unless given)."""
+        now = self.clock()
+        flag = channel.enabled if enabled is None else enabled
+        with self.repo.transaction() as tx:
+            tx.execute(
+                "INSERT INTO ingest_channels (id, config, enabled, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET config = excluded.config, updated_at = "
+                "excluded.updated_at" + (", enabled = excluded.enabled" if enabled is not None
+                                          else ""),
+                (channel.id, _json(channel.to_config()), int(flag), now),
+            )
+            row = tx.execute("SELECT enabled FROM ingest_channels WHERE id = ?", (channel.id,))
+        return ChannelState(channel, bool(row[0][0]), now)
+
+    def channels(self) -> list[ChannelState]:
+        rows = self.repo.query(
+            "SELECT config, enabled, updated_at FROM ingest_channels ORDER BY id"
+        )
+        return [ChannelState(channel_from_config(orjson.loads(c)), bool(e), int(u))
+                for c, e, u in rows]
+
+    def channel(self, channel_id: str) -> ChannelState:
+        rows = self.repo.query(
+            "SELECT config, enabled, updated_at FROM ingest_channels WHERE id = ?", (channel_id,)
+        )
+        if not rows:
+            raise FhirError(
+                Category.NOT_FOUND,
+                f"no channel '{channel_id}' / 没有名为“{channel_id}”的通道",
+            )
+        config, enabled, updated = rows[0]
+        return ChannelState(channel_from_config(orjson.loads(config)), bool(enabled), int(updated))
+
+    def set_enabled(self, channel_id: str, enabled: bool) -> ChannelState:
+        self.channel(channel_id)  # NOT_FOUND first
+        with self.repo.transaction() as tx:
+            tx.execute(
+                "UPDATE ingest_channels SET enabled = ?, updated_at = ? WHERE id = ?",
+                (int(enabled), self.clock(), channel_id),
+            )
+        return self.channel(channel_id)
+
+    # -- messages: the write side ----------------------------------------------------------
+    def receive(
+        self,
+        channel_id: str,
+        *,
+        sender: str,
+        control_id: str | None,
+        message_type: str | None,
+        raw: bytes,
+        encoding: str | None = None,
+    ) -> tuple[StoredMessage, bool]:
+        """Store a message raw (committed before this returns). Returns the stored message
+        and whether it is new; a resend (same channel, sender and control id) returns the
+        first one untouched."""
+        now = self.clock()
+        with self.repo.transaction() as tx:
+            rows = tx.execute(
+                "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, "
+                "message_type, status, raw, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel_id, sender, control_id) DO NOTHING RETURNING id",
+                (channel_id, now, sender, control_id or None, message_type,
+                 str(MessageStatus.RECEIVED), raw, encoding),
+            )
+            if rows:
+                message_id, new = int(rows[0][0]), True
+            else:
+                found = tx.execute(
+                    "SELECT id FROM ingest_messages WHERE channel_id = ? AND sender = ? "
+                    "AND control_id = ?",
+                    (channel_id, sender, control_id),
+                )
+                message_id, new = int(found[0][0]), False
+        return self.get(message_id), new
+
+    def record_processed(
+        self,
+        tx: Transaction,
+        message_id: int,
+        *,
+        produced: Sequence[str],
+        warnings: Sequence[dict[str, Any]],
+        patients: Iterable[str],
+        ack_code: str,
+        latency_us: int | None,
+        status: MessageStatus = MessageStatus.PROCESSED,
+    ) -> None:
+        """Mark a message processed inside ``tx`` — the transaction that wrote its resources,
+        so the status and the data commit together."""
+        now = self.clock()
+        tx.execute(
+            "UPDATE ingest_messages SET status = ?, processed_at = ?, produced = ?, "
+            "warnings = ?, errors = NULL, ack_code = ?, latency_us = ?, next_attempt_at = NULL, "
+            "attempts = attempts + 1 WHERE id = ?",
+            (str(status), now, _json(list(produced)), _json(list(warnings)), ack_code,
+             latency_us, message_id),
+        )
+        self._index_patients(tx, message_id, patients)
+
+    def record_failure(
+        self,
+        message_id: int,
+        *,
+        errors: Sequence[dict[str, Any]],
+        transient: bool,
+        ack_code: str,
+        max_attempts: int = 8,
+        patients: Iterable[str] = (),
+    ) -> StoredMessage:
+        """A failed attempt. Transient failures are queued for a retry with back-off until
+        ``max_attempts``; permanent ones (and exhausted retries) land in the error queue."""
+        current = self.get(message_id)
+        attempts = current.attempts + 1
+        now = self.clock()
+        retry = transient and attempts < max_attempts
+        status = MessageStatus.QUEUED if retry else MessageStatus.ERROR
+        with self.repo.transaction() as tx:
+            tx.execute(
+                "UPDATE ingest_messages SET status = ?, attempts = ?, errors = ?, ack_code = ?, "
+                "next_attempt_at = ?, processed_at = ? WHERE id = ?",
+                (str(status), attempts, _json(list(errors)), ack_code,
+                 now + retry_delay_us(attempts) if retry else None, now, message_id),
+            )
+            self._index_patients(tx, message_id, patients)
+        return self.get(message_id)
+
+    def _index_patients(self, tx: Transaction, message_id: int, patients: Iterable[str]) -> None:
+        wanted = sorted(set(patients))
+        tx.execute("DELETE FROM ingest_message_patients WHERE message_id = ?", (message_id,))
+        for patient in wanted:
+            tx.execute(
+                "INSERT INTO ingest_message_patients (message_id, patient) VALUES (?, ?)",
+                (message_id, patient),
+            )
+
+    def requeue(self, message_ids: Sequence[int]) -> int:
+        """Send messages back for processing now (after a mapping fix). Returns how many."""
+        if not message_ids:
+            return 0
+        marks = ", ".join("?" * len(message_ids))
+        with self.repo.transaction() as tx:
+            rows = tx.execute(
+                f"UPDATE ingest_messages SET status = ?, next_attempt_at = ? "
+                f"WHERE id IN ({marks}) AND raw IS NOT NULL RETURNING id",
+                (str(MessageStatus.QUEUED), self.clock(), *message_ids),
+            )
+        return len(rows)
+
+    def due(self, limit: int = 100, *, stale_after_us: int = 30_000_000) -> list[int]:
+        """Messages to (re)process now, oldest first: queued ones whose retry time has come,
+        and ones still ``received`` well after arrival (the process that stored them died
+        before finishing; processing is idempotent, so taking one twice is harmless)."""
+        now = self.clock()
+        rows = self.repo.query(
+            "SELECT id FROM ingest_messages WHERE (status = ? AND next_attempt_at <= ?) "
+            "OR (status = ? AND received_at <= ?) ORDER BY id LIMIT ?",
+            (str(MessageStatus.QUEUED), now, str(MessageStatus.RECEIVED),
+             now - stale_after_us, limit),
+        )
+        return [int(r[0]) for r in rows]
+
+    def purge_raw(self, retention_days: dict[str, int], default_days: int) -> int:
+        """Drop the raw content of finished messages older than their channel's retention
+        (``retention_days`` per channel id, else ``default_days``). Unfinished messages keep
+        theirs: they still need it. Returns how many were purged."""
+        now = self.clock()
+        purged = 0
+        finished = (str(MessageStatus.PROCESSED), str(MessageStatus.FILTERED),
+                    str(MessageStatus.ERROR))
+        channel_ids = [r[0] for r in self.repo.query(
+            "SELECT DISTINCT channel_id FROM ingest_messages WHERE raw IS NOT NULL")]
+        with self.repo.transaction() as tx:
+            for cid in channel_ids:
+                cutoff = now - retention_days.get(cid, default_days) * _DAY_US
+                rows = tx.execute(
+                    "UPDATE ingest_messages SET raw = NULL, raw_purged_at = ? "
+                    "WHERE channel_id = ? AND received_at < ? AND raw IS NOT NULL "
+                    "AND status IN (?, ?, ?) RETURNING id",
+                    (now, cid, cutoff, *finished),
+                )
+                purged += len(rows)
+        return purged
+
+    # -- messages: the read side --------------------------------------------------------
+    def get(self, message_id: int) -> StoredMessage:
+        rows = self.repo.query(f"SELECT {_COLUMNS} FROM ingest_messages WHERE id = ?",
+                               (message_id,))
+        if not rows:
+            raise FhirError(Category.NOT_FOUND,
+                            f"no message {message_id} / 没有编号为 {message_id} 的消息")
+        return _message(rows[0])
+
+    def patients_of(self, message_id: int) -> list[str]:
+        rows = self.repo.query(
+            "SELECT patient FROM ingest_message_patients WHERE message_id = ? ORDER BY patient",
+            (message_id,),
+        )
+        return [r[0] for r in rows]
+
+    def search(self, q: MessageQuery) -> tuple[list[StoredMessage], int]:
+        """Messages matching ``q``, newest first, with the total count."""
+        conds: list[str] = []
+        params: list[Any] = []
+        for column, value in (("status", q.status and str(q.status)), ("channel_id", q.channel),
+                              ("control_id", q.control_id), ("message_type", q.message_type)):
+            if value:
+                conds.append(f"{column} = ?")
+                params.append(value)
+        if q.since is not None:
+            conds.append("received_at >= ?")
+            params.append(q.since)
+        if q.until is not None:
+            conds.append("received_at < ?")
+            params.append(q.until)
+        if q.patient:
+            conds.append("id IN (SELECT message_id FROM ingest_message_patients WHERE patient = ?)")
+            params.append(q.patient)
+        where = f" WHERE {' AND '.join(conds)}" if conds else ""
+        total = int(self.repo.query(f"SELECT COUNT(*) FROM ingest_messages{where}", params)[0][0])
+        rows = self.repo.query(
+            f"SELECT {_COLUMNS} FROM ingest_messages{where} ORDER BY received_at DESC, id DESC "
+            f"LIMIT ? OFFSET ?",
+            [*params, max(0, min(q.count, 1000)), max(0, q.offset)],
+        )
+        return [_message(r) for r in rows], total
+
+    def counts(self, *, since: int, channel: str | None = None) -> list[dict[str, Any]]:
+        """Per channel and hour since ``since``: received, processed, filtered, errors,
+        queued, and the mean and max latency of processed messages (µs)."""
+        where = "received_at >= ?"
+        params: list[Any] = [since]
+        if channel:
+            where += " AND channel_id = ?"
+            params.append(channel)
+        rows = self.repo.query(
+            f"SELECT channel_id, (received_at / {_HOUR_US}) * {_HOUR_US} AS hour, "
+            "COUNT(*), "
+            "SUM(CASE WHEN status = 'processed' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN status = 'filtered' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN status = 'error' THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN status = 'queued' THEN 1 ELSE 0 END), "
+            "AVG(latency_us), MAX(latency_us) "
+            f"FROM ingest_messages WHERE {where} GROUP BY channel_id, hour "
+            "ORDER BY channel_id, hour",
+            params,
+        )
+        return [
+            {"channel": c, "hour": int(h), "received": int(n), "processed": int(p or 0),
+             "filtered": int(f or 0), "errors": int(e or 0), "queued": int(qd or 0),
+             "meanLatencyUs": round(float(avg)) if avg is not None else None,
+             "maxLatencyUs": int(mx) if mx is not None else None}
+            for c, h, n, p, f, e, qd, avg, mx in rows
+        ]
+
+    def totals(self) -> list[tuple[str, str, int]]:
+        """(channel, status, count) over all time: the Prometheus counters' source."""
+        rows = self.repo.query(
+            "SELECT channel_id, status, COUNT(*) FROM ingest_messages "
+            "GROUP BY channel_id, status ORDER BY channel_id, status"
+        )
+        return [(c, s, int(n)) for c, s, n in rows]

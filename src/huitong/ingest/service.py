@@ -1,0 +1,134 @@
+"""The integration engine as one object: channels, the message store, the HL7 v2 intake,
+reprocessing and the retry worker's unit of work.
+
+The HTTP API, the MLLP listener and the CLI all call this; none of them reaches into the
+store or the intake directly, so each behaves the same whichever door a message came in by.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from huitong.clock import Clock, IdFactory
+from huitong.fhir.errors import Category, FhirError
+from huitong.ingest.channels import Channel
+from huitong.ingest.hl7v2 import Hl7v2Error, parse
+from huitong.ingest.hl7v2.mapping import MergeRequest
+from huitong.ingest.hl7v2_intake import UNROUTED, Hl7v2Intake, IntakeResult, Submit
+from huitong.ingest.message_store import (
+    ChannelState,
+    MessageStatus,
+    MessageStore,
+    StoredMessage,
+)
+from huitong.store.repository import Repository
+
+__all__ = ["IngestService", "IngestSettings"]
+
+log = logging.getLogger("huitong.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestSettings:
+    """``retention_days``: how long raw content of finished messages is kept, unless a
+    channel sets its own."""
+
+    retention_days: int = 90
+    retry_batch: int = 100
+
+
+@dataclass
+class IngestService:
+    repo: Repository
+    submit: Submit
+    clock: Clock
+    new_id: IdFactory
+    settings: IngestSettings = field(default_factory=IngestSettings)
+    # The identity service's merge (ADT^A40 and friends); None leaves merges as warnings.
+    on_merge: Callable[[MergeRequest, Channel], bool] | None = None
+
+    def __post_init__(self) -> None:
+        self.store = MessageStore(self.repo, self.clock)
+        self.hl7v2 = Hl7v2Intake(self.store, self.submit, clock=self.clock, new_id=self.new_id,
+                                 on_merge=self.on_merge)
+
+    # -- channels --------------------------------------------------------------------------
+    def put_channel(self, channel: Channel) -> ChannelState:
+        state = self.store.put_channel(channel)
+        self.hl7v2.reload_channels()
+        return state
+
+    def set_enabled(self, channel_id: str, enabled: bool) -> ChannelState:
+        state = self.store.set_enabled(channel_id, enabled)
+        self.hl7v2.reload_channels()
+        return state
+
+    # -- messages --------------------------------------------------------------------------
+    def receive_hl7v2(self, raw: bytes, *, channel_id: str | None = None) -> IntakeResult:
+        """One HL7 v2 message from any door (MLLP, HTTP, a file). ``channel_id`` pins the
+        channel (an HTTP endpoint per channel); otherwise MSH-3/MSH-4 route it."""
+        channel = self.store.channel(channel_id).channel if channel_id else None
+        return self.hl7v2.handle(raw, channel=channel)
+
+    def reprocess(self, message_id: int) -> StoredMessage:
+        """Run a stored message through mapping and writing again (after a mapping fix, or
+        a transient failure). Idempotent mapping makes this safe to repeat."""
+        message = self.store.get(message_id)
+        if message.raw is None:
+            raise FhirError(
+                Category.GONE,
+                f"message {message_id}'s raw content was purged (retention) / "
+                f"消息 {message_id} 的原始内容已按保留期限清除",
+            )
+        try:
+            parsed = parse(message.raw)
+        except Hl7v2Error as err:
+            self.store.record_failure(
+                message.id, errors=[{"code": err.condition.value, "en": err.issues[0].en,
+                                     "zh": err.issues[0].zh}],
+                transient=False, ack_code="AR",
+            )
+            return self.store.get(message_id)
+        channel = None
+        if message.channel_id != UNROUTED:
+            channel = self.store.channel(message.channel_id).channel
+        else:
+            channel = self.hl7v2.route(parsed.header)
+            if channel is None:
+                return message  # still nobody's: leave it in the error queue
+            self._move(message, channel)
+        self.hl7v2.process(message, parsed, channel)
+        return self.store.get(message_id)
+
+    def _move(self, message: StoredMessage, channel: Channel) -> None:
+        with self.repo.transaction() as tx:
+            tx.execute("UPDATE ingest_messages SET channel_id = ? WHERE id = ?",
+                       (channel.id, message.id))
+        message.channel_id = channel.id
+
+    def run_due(self) -> int:
+        """Retry the queued messages whose time has come. Returns how many were tried."""
+        tried = 0
+        for message_id in self.store.due(self.settings.retry_batch):
+            tried += 1
+            try:
+                self.reprocess(message_id)
+            except FhirError as err:
+                if err.category is Category.UNAVAILABLE:
+                    break  # the database is still away: try again next round
+                log.warning("retry of message %s failed: %s", message_id, err.category.value)
+        return tried
+
+    def purge(self) -> int:
+        """Apply raw-content retention (per channel, else the default)."""
+        per_channel = {
+            s.channel.id: s.channel.retention_days
+            for s in self.store.channels()
+            if s.channel.retention_days is not None
+        }
+        return self.store.purge_raw(per_channel, self.settings.retention_days)
+
+    def statuses(self) -> list[str]:
+        return [str(s) for s in MessageStatus]

@@ -1,0 +1,518 @@
+"""The identity service: the master patient index inside the write pipeline.
+
+Every Patient an institution sends stays as its *source* record. After each source Patient
+write — in the same database transaction, through the repository's write hook — the service
+normalises it, refreshes its blocking keys, finds candidates by those keys (index lookups,
+no scan), scores them with the current model and acts:
+
+- one certain match: the source joins that golden record;
+- probable / possible matches: a review item per golden record, with the evidence;
+- otherwise: a new golden Patient is created for it.
+
+The golden Patient is an ordinary FHIR Patient tagged ``urn:huitong:mpi|golden``, assembled
+by survivorship rules from its sources, with ``Patient.link`` (``seealso``) to each. It
+carries only its own identifier (``urn:huitong:mpi:golden``): copying the sources' MRNs or
+resident IDs onto it would make conditional writes keyed on them ambiguous. Operators link,
+unlink, merge and mark pairs certainly-not with a reason; every change is in the history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from huitong.clock import Clock, IdFactory
+from huitong.fhir.errors import Category, FhirError
+from huitong.mpi.blocking import blocking_keys
+from huitong.mpi.decisions import LinkAction, decide, pair_key
+from huitong.mpi.golden import GoldenSource, assemble_golden
+from huitong.mpi.model import MatchModel, explain, score_pair
+from huitong.mpi.record import IdentityRecord, record_from_patient
+from huitong.mpi.spec import IDENTITY_SPEC
+from huitong.store.repository import Repository, StoredResource, Transaction
+
+__all__ = [
+    "GOLDEN_SYSTEM",
+    "GOLDEN_TAG",
+    "IdentityService",
+    "ReviewItem",
+    "default_model",
+    "is_golden",
+]
+
+log = logging.getLogger("huitong.mpi")
+
+GOLDEN_TAG = {"system": "urn:huitong:mpi", "code": "golden",
+              "display": "Golden (master) record / 主索引记录"}
+GOLDEN_SYSTEM = "urn:huitong:mpi:golden"
+_MAX_CANDIDATES = 200
+SYSTEM_ACTOR = "huitong-mpi"
+
+
+def default_model() -> MatchModel[IdentityRecord]:
+    """The model shipped with Huitong (trained on synthetic data by
+    tools/train_default_mpi_model.py) until a region trains its own."""
+    text = resources.files("huitong.mpi").joinpath("default_model.json").read_text("utf-8")
+    return MatchModel.from_json(text, IDENTITY_SPEC)
+
+
+def is_golden(patient: dict[str, Any]) -> bool:
+    tags = (patient.get("meta") or {}).get("tag") or []
+    return any(t.get("system") == GOLDEN_TAG["system"] and t.get("code") == GOLDEN_TAG["code"]
+               for t in tags if isinstance(t, dict))
+
+
+def _org_of(patient: dict[str, Any]) -> str:
+    org = patient.get("managingOrganization")
+    ref = org.get("reference") if isinstance(org, dict) else None
+    return ref if isinstance(ref, str) else ""
+
+
+# Evidence that ties two records to one person beyond demographics. Names and birth dates
+# agree for many people (张伟 born the same year); a false merge shows one person another's
+# record, which is worse for a region than a duplicate a reviewer resolves. So a match
+# links automatically only when one of these agrees as well; otherwise it goes to review.
+_CORROBORATING = {"resident_id": {"exact", "upgraded"}, "phone": {"exact"},
+                  "identifier": {"exact"}}
+
+
+def _corroborated(actions: list[LinkAction]) -> list[LinkAction]:
+    out: list[LinkAction] = []
+    for action in actions:
+        fields = (action.evidence or {}).get("fields", [])
+        backed = any(f.get("level") in _CORROBORATING.get(f.get("comparison"), ())
+                     for f in fields)
+        if action.kind == "link" and not backed:
+            out.append(replace(action, kind="review", grade="probable", auto=False))
+            out.append(LinkAction("create-golden", action.source))
+        else:
+            out.append(action)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewItem:
+    id: int
+    source: str
+    golden: str
+    matched_source: str | None
+    grade: str
+    probability: float
+    evidence: dict[str, Any]
+    status: str
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "source": self.source, "golden": f"Patient/{self.golden}",
+                "matchedSource": self.matched_source, "grade": self.grade,
+                "probability": round(self.probability, 6), "evidence": self.evidence,
+                "status": self.status, "createdAt": self.created_at}
+
+
+class IdentityService:
+    """Install with :meth:`install`; then every Patient write is matched in its transaction."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        clock: Clock,
+        new_id: IdFactory,
+        model: MatchModel[IdentityRecord] | None = None,
+        trust: dict[str, float] | None = None,
+    ) -> None:
+        self.repo = repo
+        self.clock = clock
+        self.new_id = new_id
+        self._model = model
+        self.trust = trust or {}
+
+    def install(self) -> None:
+        self.repo.add_write_hook("mpi", ["Patient"], self._after_patient_write)
+
+    # -- the model ---------------------------------------------------------------------
+    @property
+    def model(self) -> MatchModel[IdentityRecord]:
+        if self._model is None:
+            rows = self.repo.query("SELECT model FROM mpi_models ORDER BY id DESC LIMIT 1")
+            self._model = (MatchModel.from_json(rows[0][0], IDENTITY_SPEC) if rows
+                           else default_model())
+        return self._model
+
+    def save_model(self, model: MatchModel[IdentityRecord], note: str) -> None:
+        with self.repo.transaction() as tx:
+            tx.execute("INSERT INTO mpi_models (created_at, model, note) VALUES (?, ?, ?)",
+                       (self.clock(), model.to_json(), note))
+        self._model = model
+
+    # -- the write hook -----------------------------------------------------------------
+    def _after_patient_write(
+        self, tx: Transaction, stored: StoredResource, content: dict[str, Any] | None
+    ) -> None:
+        source = f"Patient/{stored.id}"
+        if content is None:
+            self._source_deleted(tx, source)
+            return
+        if is_golden(content):
+            return
+        record = record_from_patient(content, source_org=_org_of(content))
+        keys = sorted(blocking_keys(record))
+        tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
+        for key in keys:
+            tx.execute("INSERT INTO mpi_keys (key, source) VALUES (?, ?)", (key, source))
+        linked = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))
+        if linked:
+            # An update of a linked source: the link stands (operators change links), the
+            # golden record is reassembled from the sources' new content.
+            self._refresh_golden(tx, linked[0][0])
+            return
+        self._match_new(tx, source, record, keys)
+
+    def _match_new(
+        self, tx: Transaction, source: str, record: IdentityRecord, keys: Sequence[str]
+    ) -> None:
+        candidates = self._candidates(tx, source, keys)
+        links = dict(self._links_of(tx, [r.source for r in candidates]))
+        refs = [source, *links, *(f"Patient/{g}" for g in links.values())]
+        not_pairs = self._certainly_not(tx, refs)
+        golden_links = {s: f"Patient/{g}" for s, g in links.items()}
+        actions = _corroborated(decide(record, candidates, golden_links, not_pairs, self.model))
+        now = self.clock()
+        for action in actions:
+            if action.kind == "link" and action.golden:
+                golden = action.golden.removeprefix("Patient/")
+                self._link(tx, source, record.source_org, golden, "certain", SYSTEM_ACTOR,
+                           f"automatic: certain match with {action.matched_source}",
+                           detail=action.evidence)
+                self._refresh_golden(tx, golden)
+            elif action.kind == "review" and action.golden:
+                tx.execute(
+                    "INSERT INTO mpi_review (source, golden, matched_source, grade, "
+                    "probability, evidence, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (source, action.golden.removeprefix("Patient/"), action.matched_source,
+                     action.grade or "possible", float(action.probability or 0.0),
+                     orjson.dumps(action.evidence or {}).decode(), "open", now),
+                )
+            elif action.kind == "create-golden":
+                golden = self.new_id()
+                self._link(tx, source, record.source_org, golden, "certain", SYSTEM_ACTOR,
+                           "automatic: no certain match, new golden record",
+                           settle_reviews=False)
+                self._refresh_golden(tx, golden)
+
+    def _candidates(
+        self, tx: Transaction, source: str, keys: Sequence[str]
+    ) -> list[IdentityRecord]:
+        if not keys:
+            return []
+        marks = ", ".join("?" * len(keys))
+        rows = tx.execute(
+            f"SELECT DISTINCT source FROM mpi_keys WHERE key IN ({marks}) AND source <> ? "
+            f"ORDER BY source LIMIT ?",
+            (*keys, source, _MAX_CANDIDATES),
+        )
+        out = []
+        for (ref,) in rows:
+            found = tx.read("Patient", ref.removeprefix("Patient/"))
+            if found is not None and not found.deleted:
+                patient = found.resource
+                out.append(record_from_patient(patient, source_org=_org_of(patient)))
+        return out
+
+    def _links_of(self, tx: Transaction, sources: Sequence[str]) -> list[tuple[str, str]]:
+        if not sources:
+            return []
+        marks = ", ".join("?" * len(sources))
+        rows = tx.execute(
+            f"SELECT source, golden FROM mpi_sources WHERE source IN ({marks})", tuple(sources)
+        )
+        return [(s, g) for s, g in rows]
+
+    def _certainly_not(self, tx: Transaction, refs: Sequence[str]) -> set[frozenset[str]]:
+        wanted = sorted(set(refs))
+        marks = ", ".join("?" * len(wanted))
+        rows = tx.execute(
+            f"SELECT a, b FROM mpi_certainly_not WHERE a IN ({marks}) OR b IN ({marks})",
+            (*wanted, *wanted),
+        )
+        return {pair_key(a, b) for a, b in rows}
+
+    def _link(
+        self, tx: Transaction, source: str, org: str | None, golden: str, grade: str,
+        actor: str, reason: str, *, detail: dict[str, Any] | None = None,
+        settle_reviews: bool = True,
+    ) -> None:
+        now = self.clock()
+        tx.execute(
+            "INSERT INTO mpi_sources (source, source_org, golden, grade, linked_by, linked_at, "
+            "reason) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
+            "golden = excluded.golden, grade = excluded.grade, linked_by = excluded.linked_by, "
+            "linked_at = excluded.linked_at, reason = excluded.reason",
+            (source, org, golden, grade, actor, now, reason),
+        )
+        self._history(tx, actor, "link", source=source, golden=golden, reason=reason,
+                      detail=detail)
+        if not settle_reviews:
+            return
+        # The source's open review items are settled by this decision.
+        tx.execute("UPDATE mpi_review SET status = 'superseded', decided_at = ? "
+                   "WHERE source = ? AND status = 'open'", (now, source))
+
+    def _history(
+        self, tx: Transaction, actor: str, action: str, *, source: str | None = None,
+        golden: str | None = None, other: str | None = None, reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        tx.execute(
+            "INSERT INTO mpi_history (at, actor, action, source, golden, other, reason, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (self.clock(), actor, action, source, golden, other, reason,
+             orjson.dumps(detail).decode() if detail else None),
+        )
+
+    def _refresh_golden(self, tx: Transaction, golden: str) -> None:
+        """Reassemble the golden Patient from its current sources (survivorship)."""
+        rows = tx.execute("SELECT source, source_org FROM mpi_sources WHERE golden = ? "
+                          "ORDER BY source", (golden,))
+        sources = []
+        for ref, org in rows:
+            found = tx.read("Patient", ref.removeprefix("Patient/"))
+            if found is not None and not found.deleted:
+                sources.append(GoldenSource(ref, org or "", found.resource))
+        existing = tx.read("Patient", golden)
+        if not sources:
+            if existing is not None and not existing.deleted:
+                tx.delete("Patient", golden)
+            return
+        patient = assemble_golden(sources, self.trust, golden_id=golden)
+        patient["identifier"] = [{"system": GOLDEN_SYSTEM, "value": golden}]
+        patient["meta"] = {"tag": [GOLDEN_TAG]}
+        if existing is not None and not existing.deleted:
+            current = existing.resource
+            current.pop("meta", None)
+            candidate = dict(patient)
+            candidate.pop("meta", None)
+            if current == candidate:
+                return  # nothing changed: no new version
+        tx.update(patient)
+
+    def _source_deleted(self, tx: Transaction, source: str) -> None:
+        linked = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))
+        tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
+        if not linked:
+            return
+        golden = linked[0][0]
+        tx.execute("DELETE FROM mpi_sources WHERE source = ?", (source,))
+        self._history(tx, SYSTEM_ACTOR, "source-deleted", source=source, golden=golden,
+                      reason="the source record was deleted")
+        self._refresh_golden(tx, golden)
+
+    # -- reads -------------------------------------------------------------------------
+    def golden_of(self, source_id: str) -> str | None:
+        rows = self.repo.query("SELECT golden FROM mpi_sources WHERE source = ?",
+                               (f"Patient/{source_id}",))
+        return rows[0][0] if rows else None
+
+    def sources_of(self, golden_id: str) -> list[str]:
+        """Ids (without ``Patient/``) of the source records linked to ``golden_id``; empty
+        when it is not a golden record."""
+        rows = self.repo.query("SELECT source FROM mpi_sources WHERE golden = ? ORDER BY source",
+                               (golden_id,))
+        return [r[0].removeprefix("Patient/") for r in rows]
+
+    def links(self, golden_id: str) -> list[dict[str, Any]]:
+        rows = self.repo.query(
+            "SELECT source, source_org, grade, linked_by, linked_at, reason FROM mpi_sources "
+            "WHERE golden = ? ORDER BY source", (golden_id,))
+        return [{"source": s, "organization": o, "grade": g, "linkedBy": b, "linkedAt": a,
+                 "reason": r} for s, o, g, b, a, r in rows]
+
+    def history(self, ref: str) -> list[dict[str, Any]]:
+        """Link history of a source (``Patient/x``) or golden id."""
+        rows = self.repo.query(
+            "SELECT at, actor, action, source, golden, other, reason FROM mpi_history "
+            "WHERE source = ? OR golden = ? OR other = ? ORDER BY id",
+            (ref, ref.removeprefix("Patient/"), ref),
+        )
+        return [{"at": at, "actor": actor, "action": action, "source": s, "golden": g,
+                 "other": o, "reason": r} for at, actor, action, s, g, o, r in rows]
+
+    def review_queue(self, *, status: str = "open", limit: int = 50,
+                     offset: int = 0) -> tuple[list[ReviewItem], int]:
+        total = int(self.repo.query("SELECT COUNT(*) FROM mpi_review WHERE status = ?",
+                                    (status,))[0][0])
+        rows = self.repo.query(
+            "SELECT id, source, golden, matched_source, grade, probability, evidence, status, "
+            "created_at FROM mpi_review WHERE status = ? ORDER BY probability DESC, id "
+            "LIMIT ? OFFSET ?", (status, limit, offset))
+        return [ReviewItem(int(i), s, g, m, gr, float(p), orjson.loads(e or "{}"), st, int(c))
+                for i, s, g, m, gr, p, e, st, c in rows], total
+
+    # -- operator actions ------------------------------------------------------------------
+    def _require_reason(self, reason: str) -> None:
+        if not reason or not reason.strip():
+            raise FhirError(Category.INVALID, "a reason is required / 必须填写原因")
+
+    def _require_source(self, tx: Transaction, source: str) -> str:
+        rows = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))
+        if not rows:
+            raise FhirError(
+                Category.NOT_FOUND,
+                f"{source} is not a source record in the index / 不是主索引中的来源记录",
+            )
+        return str(rows[0][0])
+
+    def link(self, source: str, golden: str, *, by: str, reason: str) -> None:
+        """Move ``source`` to ``golden`` (a manual link)."""
+        self._require_reason(reason)
+        with self.repo.transaction() as tx:
+            old = self._require_source(tx, source)
+            if not tx.execute("SELECT 1 FROM mpi_sources WHERE golden = ?", (golden,)):
+                raise FhirError(Category.NOT_FOUND,
+                                f"Patient/{golden} is not a golden record / 不是主索引记录")
+            if self._certainly_not(tx, [source, f"Patient/{golden}"]) & {
+                pair_key(source, f"Patient/{golden}")
+            }:
+                raise FhirError(Category.CONFLICT, "this pair was marked certainly-not / "
+                                "该对记录已被标记为确定不是同一人")
+            org = tx.execute("SELECT source_org FROM mpi_sources WHERE source = ?", (source,))
+            self._link(tx, source, org[0][0], golden, "manual", by, reason)
+            self._refresh_golden(tx, golden)
+            if old != golden:
+                self._refresh_golden(tx, old)
+
+    def unlink(self, source: str, *, by: str, reason: str) -> str:
+        """Take ``source`` out of its golden record into a new one of its own; the pair is
+        remembered as certainly-not so matching does not put it back. Returns the new id."""
+        self._require_reason(reason)
+        with self.repo.transaction() as tx:
+            old = self._require_source(tx, source)
+            new = self.new_id()
+            self._mark_not(tx, source, f"Patient/{old}", by, reason)
+            org = tx.execute("SELECT source_org FROM mpi_sources WHERE source = ?", (source,))
+            self._link(tx, source, org[0][0], new, "manual", by, reason)
+            self._history(tx, by, "unlink", source=source, golden=old, other=new, reason=reason)
+            self._refresh_golden(tx, new)
+            self._refresh_golden(tx, old)
+        return new
+
+    def merge(self, retire: str, into: str, *, by: str, reason: str) -> None:
+        """Every source of golden ``retire`` joins golden ``into``; ``retire`` is deleted
+        (its history stays). Undo with :meth:`unlink` per source."""
+        self._require_reason(reason)
+        if retire == into:
+            raise FhirError(Category.INVALID, "cannot merge a record into itself / 不能合并到自身")
+        with self.repo.transaction() as tx:
+            moving = tx.execute("SELECT source, source_org FROM mpi_sources WHERE golden = ?",
+                                (retire,))
+            if not moving or not tx.execute("SELECT 1 FROM mpi_sources WHERE golden = ?",
+                                            (into,)):
+                raise FhirError(Category.NOT_FOUND,
+                                "both must be golden records / 两者都必须是主索引记录")
+            if pair_key(f"Patient/{retire}", f"Patient/{into}") in self._certainly_not(
+                tx, [f"Patient/{retire}", f"Patient/{into}"]
+            ):
+                raise FhirError(Category.CONFLICT, "this pair was marked certainly-not / "
+                                "该对记录已被标记为确定不是同一人")
+            for source, org in moving:
+                self._link(tx, source, org, into, "manual", by, reason)
+            self._history(tx, by, "merge", golden=into, other=retire, reason=reason)
+            self._refresh_golden(tx, into)
+            self._refresh_golden(tx, retire)
+
+    def merge_by_identifiers(
+        self, surviving: tuple[str, str], merged: Iterable[tuple[str, str]], *, by: str,
+        reason: str,
+    ) -> bool:
+        """An HL7 v2 merge (ADT^A40): the records carrying ``merged`` identifiers join the
+        golden record of the one carrying ``surviving``. False if a side is unknown."""
+        from huitong.fhir.search.parse import parse_search
+
+        def golden_for(system: str, value: str) -> str | None:
+            page = self.repo.search(parse_search("Patient", [("identifier", f"{system}|{value}")]))
+            for found in page.matches:
+                golden = self.golden_of(found.id)
+                if golden:
+                    return golden
+            return None
+
+        into = golden_for(*surviving)
+        if into is None:
+            return False
+        done = False
+        for system, value in merged:
+            retire = golden_for(system, value)
+            if retire and retire != into:
+                self.merge(retire, into, by=by, reason=reason)
+                done = True
+        return done
+
+    def mark_certainly_not(self, a: str, b: str, *, by: str, reason: str) -> None:
+        self._require_reason(reason)
+        with self.repo.transaction() as tx:
+            self._mark_not(tx, a, b, by, reason)
+
+    def _mark_not(self, tx: Transaction, a: str, b: str, by: str, reason: str) -> None:
+        x, y = sorted((a, b))
+        tx.execute(
+            "INSERT INTO mpi_certainly_not (a, b, decided_by, decided_at, reason) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (a, b) DO NOTHING",
+            (x, y, by, self.clock(), reason),
+        )
+        self._history(tx, by, "certainly-not", source=x, other=y, reason=reason)
+
+    def decide_review(self, item_id: int, *, accept: bool, by: str, reason: str) -> None:
+        """Settle a review item: link the source to the proposed golden record, or mark the
+        pair certainly-not (never proposed again)."""
+        self._require_reason(reason)
+        rows = self.repo.query("SELECT source, golden, status FROM mpi_review WHERE id = ?",
+                               (item_id,))
+        if not rows:
+            raise FhirError(Category.NOT_FOUND, f"no review item {item_id} / 没有该待审核项")
+        source, golden, status = rows[0]
+        if status != "open":
+            raise FhirError(Category.CONFLICT, f"review item {item_id} is already {status} / "
+                            "该项已处理")
+        if accept:
+            self.link(source, golden, by=by, reason=reason)
+        else:
+            self.mark_certainly_not(source, f"Patient/{golden}", by=by, reason=reason)
+        with self.repo.transaction() as tx:
+            tx.execute("UPDATE mpi_review SET status = ?, decided_at = ?, decided_by = ?, "
+                       "reason = ? WHERE id = ?",
+                       ("linked" if accept else "rejected", self.clock(), by, reason, item_id))
+
+    # -- $match -----------------------------------------------------------------------
+    def match(self, patient: dict[str, Any], *, count: int = 10,
+              only_certain: bool = False) -> list[tuple[str, float, str, dict[str, Any]]]:
+        """Golden records matching ``patient`` (not stored): (golden id, probability 0-1,
+        grade, evidence), best first — the data behind ``Patient/$match``."""
+        record = record_from_patient(patient, source_org=_org_of(patient))
+        keys = sorted(blocking_keys(record))
+        if not keys:
+            return []
+        marks = ", ".join("?" * len(keys))
+        rows = self.repo.query(
+            f"SELECT DISTINCT k.source, s.golden FROM mpi_keys k JOIN mpi_sources s "
+            f"ON s.source = k.source WHERE k.key IN ({marks}) LIMIT ?",
+            (*keys, _MAX_CANDIDATES),
+        )
+        best: dict[str, tuple[float, str, dict[str, Any]]] = {}
+        for source, golden in rows:
+            found = self.repo.read("Patient", source.removeprefix("Patient/"))
+            other = record_from_patient(found.resource, source_org=_org_of(found.resource))
+            scored = score_pair(self.model, record, other)
+            if scored.grade == "certainly-not":
+                continue
+            if golden not in best or scored.probability > best[golden][0]:
+                best[golden] = (scored.probability, scored.grade, explain(scored))
+        ranked = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))
+        if only_certain:
+            ranked = [r for r in ranked if r[1][1] == "certain"]
+        return [(g, p, grade, ev) for g, (p, grade, ev) in ranked[:count]]
+

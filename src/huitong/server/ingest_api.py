@@ -1,0 +1,257 @@
+"""The integration engine's operator API under ``/api/ingest`` (JSON), and Prometheus-style
+metrics at ``/metrics``.
+
+    GET  /api/ingest/channels                        channels, enabled flags, totals
+    PUT  /api/ingest/channels/{id}                   create or replace a channel (JSON config)
+    POST /api/ingest/channels/{id}/start | /stop     enable / disable
+    POST /api/ingest/channels/{id}/hl7v2             one raw HL7 v2 message → its ACK
+    GET  /api/ingest/messages?status=&channel=&since=&until=&control_id=&patient=&type=
+                               &_count=&_offset=     search the message store
+    GET  /api/ingest/messages/{id}                   one message: raw beside what it produced
+    POST /api/ingest/messages/{id}/reprocess         process a stored message again now
+    POST /api/ingest/reprocess                       {"ids": [...]} or {"status", "channel"}
+    GET  /api/ingest/stats?since=&channel=           counts and latency per channel and hour
+
+Failures are OperationOutcomes with the status of their category (server/errors.py).
+Times are microseconds since the epoch, as everywhere in Huitong's own APIs.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from huitong.fhir.errors import Category, FhirError
+from huitong.ingest.channels import ChannelConfigError, channel_from_config
+from huitong.ingest.message_store import ChannelState, MessageQuery, MessageStatus
+from huitong.ingest.service import IngestService
+from huitong.server.errors import error_response, internal_error_response
+
+__all__ = ["ingest_routes"]
+
+HL7V2_MEDIA = "x-application/hl7-v2+er7"
+_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type="application/json")
+
+
+def _error(err: FhirError) -> Response:
+    resp = error_response(err)
+    return Response(orjson.dumps(resp.body), resp.status, resp.headers,
+                    media_type="application/fhir+json")
+
+
+def _endpoint(
+    work: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        try:
+            return await work(request)
+        except FhirError as err:
+            return _error(err)
+        except ChannelConfigError as err:
+            return _error(FhirError(Category.INVALID, f"{err.field}: {err.en} / {err.zh}"))
+        except Exception as exc:  # a bug: logged without its message, answered as a 500
+            resp = internal_error_response(exc, where=f"{request.method} {request.url.path}")
+            return Response(orjson.dumps(resp.body), resp.status,
+                            media_type="application/fhir+json")
+
+    return run
+
+
+def _int(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise FhirError(
+            Category.INVALID, f"{name} must be a whole number / {name} 必须是整数"
+        ) from None
+
+
+async def _body(request: Request, limit: int = _MAX_MESSAGE_BYTES) -> bytes:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FhirError(Category.TOO_LARGE, f"the body exceeds {limit} bytes / 请求体过大")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return orjson.loads(await _body(request, 1024 * 1024))
+    except orjson.JSONDecodeError:
+        raise FhirError(Category.INVALID, "the body is not JSON / 请求体不是 JSON") from None
+
+
+def _channel_json(state: ChannelState, totals: dict[str, dict[str, int]]) -> dict[str, Any]:
+    return {**state.channel.to_config(), "enabled": state.enabled,
+            "updatedAt": state.updated_at, "messages": totals.get(state.channel.id, {})}
+
+
+def ingest_routes(service: IngestService) -> list[Route]:
+    """The routes, bound to ``service`` (every repository call runs in the thread pool)."""
+
+    def totals() -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for channel, status, n in service.store.totals():
+            out.setdefault(channel, {})[status] = n
+        return out
+
+    async def list_channels(request: Request) -> Response:
+        states, counts = await run_in_threadpool(
+            lambda: (service.store.channels(), totals())
+        )
+        return _json({"channels": [_channel_json(s, counts) for s in states]})
+
+    async def put_channel(request: Request) -> Response:
+        config = await _json_body(request)
+        if not isinstance(config, dict):
+            raise FhirError(Category.INVALID, "expected a JSON object / 需要 JSON 对象")
+        cid = request.path_params["id"]
+        if config.setdefault("id", cid) != cid:
+            raise FhirError(Category.INVALID,
+                            "id in the body differs from the URL / 请求体中的 id 与地址不一致")
+        channel = channel_from_config(config)
+        state = await run_in_threadpool(service.put_channel, channel)
+        return _json(_channel_json(state, {}))
+
+    def toggle(enabled: bool) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            state = await run_in_threadpool(service.set_enabled, request.path_params["id"],
+                                            enabled)
+            return _json(_channel_json(state, {}))
+
+        return run
+
+    async def post_hl7v2(request: Request) -> Response:
+        raw = await _body(request)
+        if not raw.strip():
+            raise FhirError(Category.INVALID, "empty message / 消息为空")
+        result = await run_in_threadpool(service.receive_hl7v2, raw,
+                                         channel_id=request.path_params["id"])
+        body = b"".join(result.acks)
+        status = 200 if result.ack_code == "AA" else 422 if result.ack_code == "AR" else 503
+        if result.ack_code == "AE" and result.message is not None:
+            status = 422 if _permanent(service, result.message.id) else 503
+        return Response(body, status, media_type=HL7V2_MEDIA)
+
+    async def search_messages(request: Request) -> Response:
+        q = request.query_params
+        status = q.get("status")
+        if status and status not in service.statuses():
+            raise FhirError(Category.INVALID, f"unknown status '{status}' / 未知状态")
+        query = MessageQuery(
+            status=MessageStatus(status) if status else None,
+            channel=q.get("channel") or None,
+            since=_int(request, "since"), until=_int(request, "until"),
+            control_id=q.get("control_id") or None, patient=q.get("patient") or None,
+            message_type=q.get("type") or None,
+            count=_int(request, "_count", 50) or 50, offset=_int(request, "_offset", 0) or 0,
+        )
+        found, total = await run_in_threadpool(service.store.search, query)
+        return _json({"total": total, "messages": [m.summary() for m in found]})
+
+    async def get_message(request: Request) -> Response:
+        message_id = _path_int(request)
+        message, patients = await run_in_threadpool(
+            lambda: (service.store.get(message_id), service.store.patients_of(message_id))
+        )
+        body = message.summary()
+        body.update(
+            rawText=_text(message.raw, message.encoding),
+            rawBase64=base64.b64encode(message.raw).decode() if message.raw else None,
+            rawPurgedAt=message.raw_purged_at, encoding=message.encoding,
+            produced=message.produced, warnings=message.warnings, errorDetails=message.errors,
+            patients=patients, nextAttemptAt=message.next_attempt_at,
+            processedAt=message.processed_at,
+        )
+        return _json(body)
+
+    async def reprocess_one(request: Request) -> Response:
+        message = await run_in_threadpool(service.reprocess, _path_int(request))
+        return _json(message.summary())
+
+    async def reprocess_many(request: Request) -> Response:
+        spec = await _json_body(request)
+        if not isinstance(spec, dict):
+            raise FhirError(Category.INVALID, "expected a JSON object / 需要 JSON 对象")
+        ids = spec.get("ids")
+        if ids is None:
+            status = spec.get("status", "error")
+            if status not in service.statuses():
+                raise FhirError(Category.INVALID, f"unknown status '{status}' / 未知状态")
+            query = MessageQuery(status=MessageStatus(status), channel=spec.get("channel"),
+                                 count=1000)
+            found, _ = await run_in_threadpool(service.store.search, query)
+            ids = [m.id for m in found]
+        if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+            raise FhirError(Category.INVALID, "ids must be a list of numbers / ids 必须是数字列表")
+        queued = await run_in_threadpool(service.store.requeue, ids)
+        return _json({"queued": queued})
+
+    async def stats(request: Request) -> Response:
+        since = _int(request, "since", 0) or 0
+        rows = await run_in_threadpool(
+            lambda: service.store.counts(since=since, channel=request.query_params.get("channel"))
+        )
+        return _json({"buckets": rows})
+
+    return [
+        Route("/api/ingest/channels", _endpoint(list_channels), methods=["GET"]),
+        Route("/api/ingest/channels/{id}", _endpoint(put_channel), methods=["PUT"]),
+        Route("/api/ingest/channels/{id}/start", _endpoint(toggle(True)), methods=["POST"]),
+        Route("/api/ingest/channels/{id}/stop", _endpoint(toggle(False)), methods=["POST"]),
+        Route("/api/ingest/channels/{id}/hl7v2", _endpoint(post_hl7v2), methods=["POST"]),
+        Route("/api/ingest/messages", _endpoint(search_messages), methods=["GET"]),
+        Route("/api/ingest/messages/{id}", _endpoint(get_message), methods=["GET"]),
+        Route("/api/ingest/messages/{id}/reprocess", _endpoint(reprocess_one),
+              methods=["POST"]),
+        Route("/api/ingest/reprocess", _endpoint(reprocess_many), methods=["POST"]),
+        Route("/api/ingest/stats", _endpoint(stats), methods=["GET"]),
+        Route("/metrics", _endpoint(_metrics(service)), methods=["GET"]),
+    ]
+
+
+def _path_int(request: Request) -> int:
+    raw = request.path_params["id"]
+    if not raw.isdigit():
+        raise FhirError(Category.NOT_FOUND, f"no message {raw[:40]} / 没有该消息")
+    return int(raw)
+
+
+def _permanent(service: IngestService, message_id: int) -> bool:
+    return service.store.get(message_id).status is MessageStatus.ERROR
+
+
+def _text(raw: bytes | None, encoding: str | None) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode(encoding or "utf-8", errors="replace").replace("\r", "\n")
+
+
+def _metrics(service: IngestService) -> Callable[[Request], Awaitable[Response]]:
+    async def metrics(request: Request) -> Response:
+        rows = await run_in_threadpool(service.store.totals)
+        lines = [
+            "# HELP huitong_ingest_messages Inbound messages by channel and status.",
+            "# TYPE huitong_ingest_messages gauge",
+        ]
+        for channel, status, n in rows:
+            lines.append(f'huitong_ingest_messages{{channel="{channel}",status="{status}"}} {n}')
+        return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    return metrics
