@@ -1,0 +1,533 @@
+"""Boolean check expressions: FHIRPath paths joined by comparisons and logic.
+
+A check expression is FHIRPath (https://hl7.org/fhirpath/N1/) in which this module handles
+the boolean and comparison layer — ``and``, ``or``, ``xor``, ``implies``, ``=``, ``!=``,
+``<``, ``<=``, ``>``, ``>=``, parentheses and ``.not()`` / ``.exists()`` / ``.empty()`` /
+``.count()`` on a parenthesised group — and hands every path between those operators to the
+search indexer's compiler (:func:`huitong.fhir.fhirpath.compile_path`), which selects values
+with ``where``, ``exists``, ``ofType``, unions and the rest of its subset. Comparisons inside
+a ``where(...)`` are the indexer's (``=`` and ``!=`` only).
+
+``%name`` is replaced by the rule parameter ``name`` before compiling, as a FHIRPath literal,
+so ``value.ofType(Quantity).value <= %high`` reads the operator's tuned bound. Dates compare
+as ranges (https://hl7.org/fhirpath/N1/#comparison): ``2020`` < ``2021-03`` is true,
+``2020`` < ``2020-06`` is empty because the precisions overlap.
+
+:func:`compile_check` returns a function from a resource to True, False or None (empty),
+following FHIRPath's three-valued logic (https://hl7.org/fhirpath/N1/#boolean-logic).
+Compile errors raise :class:`CheckSyntaxError`. The shapes rules use most — ``name.exists()``,
+``status = 'final'``, ``category.coding.where(code = '…').exists()``,
+``value.ofType(Quantity).unit.exists()`` — compile to direct dictionary reads that give the
+same answers (a test compares them with the general path), because these run on every write.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from huitong.fhir.dates import parse_date_range
+from huitong.fhir.fhirpath import FhirPathError, compile_path
+
+__all__ = ["CheckSyntaxError", "compile_check", "substitute_params"]
+
+Node = tuple[Any, str | None]
+_Eval = Callable[[Node], list[Node]]
+_Truth = Callable[[Node], bool | None]
+
+_TRUE: list[Node] = [(True, "boolean")]
+_FALSE: list[Node] = [(False, "boolean")]
+_DATE_TYPES = frozenset({"date", "dateTime", "instant"})
+
+
+class CheckSyntaxError(ValueError):
+    """A check expression that cannot be compiled."""
+
+
+_TOKEN_RE = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<str>'(?:[^'\\]|\\.)*')
+    |(?P<num>\d+(?:\.\d+)?)
+    |(?P<id>[A-Za-z_][A-Za-z0-9_]*|`[^`]+`)
+    |(?P<var>%[A-Za-z_][A-Za-z0-9_]*|\$[a-z]+)
+    |(?P<op><=|>=|!=|[.|()\[\],=<>~+\-*/&{}])""",
+    re.VERBOSE | re.DOTALL,
+)
+# Lowest precedence first (https://hl7.org/fhirpath/N1/#operator-precedence).
+_LOGIC_LEVELS: tuple[tuple[str, ...], ...] = (("implies",), ("or", "xor"), ("and",))
+_LOGIC_WORDS = frozenset(w for level in _LOGIC_LEVELS for w in level)
+_COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
+_GROUP_FUNCTIONS = frozenset({"not", "exists", "empty", "count"})
+_CODES = frozenset({"code", "string", "uri", "id"})  # primitives held as one JSON string
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if value >= 0 else f"({value!r})"
+    if isinstance(value, str):
+        return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    raise CheckSyntaxError(f"parameter of type {type(value).__name__} cannot appear in a path")
+
+
+def substitute_params(text: str, params: Mapping[str, Any]) -> str:
+    """Replace ``%name`` (outside string literals) by the literal of ``params[name]``;
+    FHIRPath's own variables (``%resource``…) and unknown names are left alone."""
+    out: list[str] = []
+    pos = 0
+    for m in _TOKEN_RE.finditer(text):
+        if m.lastgroup == "var" and m.group()[1:] in params:
+            out.append(text[pos : m.start()])
+            out.append(_literal(params[m.group()[1:]]))
+            pos = m.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _tokenize(text: str) -> list[tuple[str, str, int, int]]:
+    tokens: list[tuple[str, str, int, int]] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if m is None:
+            raise CheckSyntaxError(f"unexpected character {text[pos]!r} at {pos} in {text!r}")
+        if m.lastgroup != "ws":
+            tokens.append((m.lastgroup or "", m.group(), m.start(), m.end()))
+        pos = m.end()
+    tokens.append(("end", "", len(text), len(text)))
+    return tokens
+
+
+class _X:
+    """A compiled sub-expression, kept in the form it is cheapest in: a function yielding
+    nodes (paths, counts) or one yielding a truth value (logic, comparisons, presence)."""
+
+    __slots__ = ("nodes", "truth")
+
+    def __init__(self, nodes: _Eval | None = None, truth: _Truth | None = None) -> None:
+        self.nodes = nodes
+        self.truth = truth
+
+    def as_truth(self) -> _Truth:
+        if self.truth is not None:
+            return self.truth
+        fn = self.nodes
+        assert fn is not None
+        return lambda root: _truth(fn(root))
+
+    def as_nodes(self) -> _Eval:
+        if self.nodes is not None:
+            return self.nodes
+        fn = self.truth
+        assert fn is not None
+
+        def nodes(root: Node) -> list[Node]:
+            value = fn(root)
+            return [] if value is None else (_TRUE if value else _FALSE)
+
+        return nodes
+
+
+class _Parser:
+    """Recursive descent over the boolean layer; path spans go to the indexer's compiler."""
+
+    def __init__(self, text: str, resource_type: str | None) -> None:
+        self.text = text
+        self.resource_type = resource_type
+        self.tokens = _tokenize(text)
+        self.pos = 0
+
+    def parse(self) -> _X:
+        fn = self._logic(0)
+        if self.tokens[self.pos][0] != "end":
+            raise CheckSyntaxError(f"unexpected {self.tokens[self.pos][1]!r} in {self.text!r}")
+        return fn
+
+    def _is_word(self, words: tuple[str, ...]) -> str | None:
+        kind, value, _, _ = self.tokens[self.pos]
+        return value if kind == "id" and value in words else None
+
+    def _logic(self, level: int) -> _X:
+        if level == len(_LOGIC_LEVELS):
+            return self._comparison()
+        left = self._logic(level + 1)
+        while (op := self._is_word(_LOGIC_LEVELS[level])) is not None:
+            self.pos += 1
+            right = self._logic(level + 1)
+            left = _X(truth=_logic_fn(op, left.as_truth(), right.as_truth()))
+        return left
+
+    def _comparison(self) -> _X:
+        start = self.pos
+        left = self._operand()
+        kind, value, _, _ = self.tokens[self.pos]
+        if kind == "op" and value in _COMPARISONS:
+            self.pos += 1
+            fast = self._member_equals_literal(start, value)
+            if fast is not None:
+                return _X(truth=fast)
+            right = self._operand()
+            return _X(truth=_compare_fn(value, left.as_nodes(), right.as_nodes()))
+        return left
+
+    def _member_equals_literal(self, start: int, op: str) -> _Truth | None:
+        """``status = 'final'``: a top-level primitive against a string literal, read
+        straight from the resource (the common ``when`` of lifecycle rules)."""
+        name, literal = self.tokens[start], self.tokens[self.pos]
+        if (
+            op not in ("=", "!=")
+            or self.pos != start + 2
+            or name[0] != "id"
+            or literal[0] != "str"
+            or self.tokens[self.pos + 1][1] not in ("", ")", *_LOGIC_WORDS)
+            or self.resource_type is None
+        ):
+            return None
+        try:
+            compiled = compile_path(name[1], self.resource_type)
+        except FhirPathError:
+            return None
+        if compiled.root_keys != frozenset({name[1]}) or compiled.result_type not in _CODES:
+            return None
+        key, expected = name[1], literal[1][1:-1]
+        if "\\" in expected:
+            return None  # escapes: leave them to the general path
+        self.pos += 1
+        negate = op == "!="
+
+        def member_equals(root: Node) -> bool | None:
+            value = root[0].get(key) if type(root[0]) is dict else None
+            if type(value) is not str:
+                return None
+            return (value == expected) is not negate
+
+        return member_equals
+
+    def _operand(self) -> _X:
+        kind, value, _, _ = self.tokens[self.pos]
+        if kind == "op" and value == "(":
+            self.pos += 1
+            inner = self._logic(0)
+            if self.tokens[self.pos][1] != ")":
+                raise CheckSyntaxError(f"missing ')' in {self.text!r}")
+            self.pos += 1
+            return self._group_postfix(inner)
+        return self._path()
+
+    def _group_postfix(self, fn: _X) -> _X:
+        while (
+            self.tokens[self.pos][1] == "."
+            and self.tokens[self.pos + 1][1] in _GROUP_FUNCTIONS
+            and self.tokens[self.pos + 2][1] == "("
+            and self.tokens[self.pos + 3][1] == ")"
+        ):
+            fn = _group_function(self.tokens[self.pos + 1][1], fn)
+            self.pos += 4
+        return fn
+
+    def _path(self) -> _X:
+        start = self.pos
+        depth = 0
+        while True:
+            kind, value, _, _ = self.tokens[self.pos]
+            if kind == "end":
+                break
+            if depth == 0:
+                if kind == "op" and (value in _COMPARISONS or value == ")"):
+                    break
+                if kind == "id" and value in _LOGIC_WORDS and self.tokens[self.pos - 1][1] != ".":
+                    break
+            if value in ("(", "["):
+                depth += 1
+            elif value in (")", "]"):
+                depth -= 1
+            self.pos += 1
+        if self.pos == start:
+            raise CheckSyntaxError(f"expected a path or literal at {start} in {self.text!r}")
+        source = self.text[self.tokens[start][2] : self.tokens[self.pos - 1][3]]
+        fast = _fast_path(source, self.resource_type)
+        if fast is not None:
+            return _X(truth=fast)
+        try:
+            compiled = compile_path(source, self.resource_type)
+        except FhirPathError as exc:
+            raise CheckSyntaxError(str(exc)) from exc
+        if compiled.never_matches:
+            return _X(nodes=lambda root: [])
+        evaluate = compiled.evaluate
+        return _X(nodes=lambda root: evaluate([root], root))
+
+
+_PRESENCE_RE = re.compile(r"([a-z][A-Za-z0-9]*)\.(exists|empty)\(\)")
+
+
+def _top_level_presence(source: str, resource_type: str) -> _Truth | None:
+    """``name.exists()`` / ``name.empty()`` on a top-level element, as dictionary lookups.
+
+    The most common check there is; the keys come from the indexer's compiler
+    (``root_keys``: ``effective`` -> ``effectiveDateTime``, ``effectivePeriod``…), and a
+    value counts as present exactly when the compiler would yield a node for it.
+    """
+    m = _PRESENCE_RE.fullmatch(source)
+    if m is None:
+        return None
+    try:
+        keys = compile_path(m.group(1), resource_type).root_keys
+    except FhirPathError:
+        return None
+    if keys is None:
+        return None
+    ordered = tuple(sorted(keys))
+    yes = m.group(2) == "exists"
+    no = not yes
+
+    def presence(root: Node) -> bool | None:
+        resource = root[0]
+        if type(resource) is dict:
+            get = resource.get
+            for key in ordered:
+                value = get(key)
+                if value is not None and (
+                    type(value) is not list or any(v is not None for v in value)
+                ):
+                    return yes
+        return no
+
+    return presence
+
+
+_CODING_RE = re.compile(
+    r"([a-z][A-Za-z0-9]*)\.coding\.where\((system|code) = '([^'\\]*)'\)\.(exists|empty)\(\)"
+)
+_CHOICE_MEMBER_RE = re.compile(
+    r"([a-z][A-Za-z0-9]*)\.ofType\(([A-Z][A-Za-z]*)\)\.([a-z][A-Za-z0-9]*)\.(exists|empty)\(\)"
+)
+
+
+def _fast_path(source: str, resource_type: str | None) -> _Truth | None:
+    """Direct dictionary walks for the shapes rules use most, or None to compile normally.
+
+    Each shortcut is taken only when the indexer's compiler confirms the element's type, so
+    it answers exactly what the general path would (a test compares them).
+    """
+    if resource_type is None:
+        return None
+    return (
+        _top_level_presence(source, resource_type)
+        or _coding_where(source, resource_type)
+        or _choice_member(source, resource_type)
+    )
+
+
+def _has(value: Any) -> bool:
+    return value is not None and (type(value) is not list or any(v is not None for v in value))
+
+
+def _coding_where(source: str, resource_type: str) -> _Truth | None:
+    """``concept.coding.where(system = 'x').exists()`` (or ``code``) on a top-level
+    CodeableConcept, repeating or not."""
+    m = _CODING_RE.fullmatch(source)
+    if m is None:
+        return None
+    name, field, wanted, function = m.groups()
+    try:
+        compiled = compile_path(name, resource_type)
+    except FhirPathError:
+        return None
+    if compiled.result_type != "CodeableConcept" or compiled.root_keys != frozenset({name}):
+        return None
+    yes = function == "exists"
+
+    def coding_where(root: Node) -> bool | None:
+        resource = root[0]
+        value = resource.get(name) if type(resource) is dict else None
+        for concept in value if type(value) is list else (value,):
+            if type(concept) is dict:
+                codings = concept.get("coding")
+                for coding in codings if type(codings) is list else (codings,):
+                    if type(coding) is dict and coding.get(field) == wanted:
+                        return yes
+        return not yes
+
+    return coding_where
+
+
+def _choice_member(source: str, resource_type: str) -> _Truth | None:
+    """``value.ofType(Quantity).unit.exists()``: one member of one type of a top-level
+    choice element."""
+    m = _CHOICE_MEMBER_RE.fullmatch(source)
+    if m is None:
+        return None
+    name, type_name, member, function = m.groups()
+    key = name + type_name
+    try:
+        narrowed = compile_path(f"{name}.ofType({type_name})", resource_type)
+        inner = compile_path(member, type_name)
+    except FhirPathError:
+        return None
+    if narrowed.root_keys != frozenset({key}) or narrowed.result_type != type_name:
+        return None
+    if inner.root_keys != frozenset({member}) or inner.result_type is None:
+        return None
+    yes = function == "exists"
+
+    def choice_member(root: Node) -> bool | None:
+        resource = root[0]
+        value = resource.get(key) if type(resource) is dict else None
+        for item in value if type(value) is list else (value,):
+            if type(item) is dict and _has(item.get(member)):
+                return yes
+        return not yes
+
+    return choice_member
+
+
+def _truth(nodes: list[Node]) -> bool | None:
+    if len(nodes) != 1:
+        return None
+    value = nodes[0][0]
+    return value if type(value) is bool else True
+
+
+def _logic_fn(op: str, left: _Truth, right: _Truth) -> _Truth:
+    if op == "and":
+
+        def and_(root: Node) -> bool | None:
+            a = left(root)
+            if a is False:
+                return False
+            b = right(root)
+            if b is False:
+                return False
+            return True if a and b else None
+
+        return and_
+    if op == "or":
+
+        def or_(root: Node) -> bool | None:
+            a = left(root)
+            if a is True:
+                return True
+            b = right(root)
+            if b is True:
+                return True
+            return False if a is False and b is False else None
+
+        return or_
+    if op == "xor":
+
+        def xor(root: Node) -> bool | None:
+            a, b = left(root), right(root)
+            return None if a is None or b is None else a != b
+
+        return xor
+
+    def implies(root: Node) -> bool | None:
+        a = left(root)
+        if a is False:
+            return True
+        b = right(root)
+        if b is True:
+            return True
+        return False if a is True and b is False else None
+
+    return implies
+
+
+def _group_function(name: str, fn: _X) -> _X:
+    if name in ("exists", "empty"):
+        nodes = fn.as_nodes()
+        if name == "exists":
+            return _X(truth=lambda root: bool(nodes(root)))
+        return _X(truth=lambda root: not nodes(root))
+    if name == "count":
+        counted = fn.as_nodes()
+        return _X(nodes=lambda root: [(len(counted(root)), "integer")])
+    truth = fn.as_truth()
+
+    def not_(root: Node) -> bool | None:
+        value = truth(root)
+        return None if value is None else not value
+
+    return _X(truth=not_)
+
+
+@lru_cache(maxsize=1024)
+def _date_range(text: str) -> tuple[int, int] | None:
+    try:
+        return parse_date_range(text)
+    except ValueError:
+        return None
+
+
+def _order(a: Node, b: Node) -> int | None:
+    """-1, 0 or 1 when ``a`` and ``b`` are comparable and ordered; None when they are not
+    (different kinds, or date ranges that overlap)."""
+    (x, xt), (y, yt) = a, b
+    if xt in _DATE_TYPES or yt in _DATE_TYPES:
+        if not (isinstance(x, str) and isinstance(y, str)):
+            return None
+        rx, ry = _date_range(x), _date_range(y)
+        if rx is None or ry is None:
+            return None
+        if rx == ry:
+            return 0
+        if rx[1] < ry[0]:
+            return -1
+        if ry[1] < rx[0]:
+            return 1
+        return None
+    if type(x) is bool or type(y) is bool:
+        return (0 if x == y else None) if type(x) is type(y) else None
+    if isinstance(x, int | float) and isinstance(y, int | float):
+        return (x > y) - (x < y)
+    if isinstance(x, str) and isinstance(y, str):
+        return (x > y) - (x < y)
+    return None
+
+
+def _compare_fn(op: str, left: _Eval, right: _Eval) -> _Truth:
+    if op in ("=", "!="):
+        negate = op == "!="
+
+        def equals(root: Node) -> bool | None:
+            a, b = left(root), right(root)
+            if not a or not b:
+                return None
+            same = len(a) == len(b) and all(_order(x, y) == 0 for x, y in zip(a, b, strict=True))
+            return same != negate
+
+        return equals
+    accept = {"<": (-1,), "<=": (-1, 0), ">": (1,), ">=": (1, 0)}[op]
+
+    def ordered(root: Node) -> bool | None:
+        a, b = left(root), right(root)
+        if len(a) != 1 or len(b) != 1:
+            return None
+        order = _order(a[0], b[0])
+        if order is None:
+            return None
+        return order in accept
+
+    return ordered
+
+
+def compile_check(
+    text: str, resource_type: str | None, params: Mapping[str, Any] | None = None
+) -> Callable[[Mapping[str, Any]], bool | None]:
+    """Compile a check expression for resources of ``resource_type``.
+
+    The result maps a resource (parsed JSON) to True, False or None (the expression was
+    empty: nothing to check). Raises :class:`CheckSyntaxError` for expressions outside the
+    language, including paths the indexer's FHIRPath subset does not support.
+    """
+    fn = _Parser(substitute_params(text, params or {}), resource_type).parse().as_truth()
+    rtype = resource_type
+
+    def check(resource: Mapping[str, Any]) -> bool | None:
+        return fn((resource, rtype))
+
+    return check

@@ -1,0 +1,267 @@
+"""Predicates about measured values: physiological bounds, units that fit the test, ranges.
+
+A quantity's unit is its UCUM ``code`` (https://hl7.org/fhir/R4/datatypes.html#Quantity),
+or its ``unit`` text when no code is sent (many feeds put the UCUM code there). Values are
+converted to the unit a bound is written in (:func:`huitong.quality.units.conversion`), so
+98.6 [degF] and 37 Cel are the same temperature; a value whose unit cannot be converted is
+not judged here (the unit rules report it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from huitong.quality.codes import LAB_PROPERTIES, LOINC, PROPERTY_DIMENSIONS, UCUM
+from huitong.quality.model import Outcome, ParamValue
+from huitong.quality.predicates import PASS, Facts, codes, number, predicate, text
+from huitong.quality.units import conversion, dimension_of
+
+__all__ = ["loinc_quantities", "quantity_unit"]
+
+_MASS_CONCENTRATION = (("length", -3), ("mass", 1))
+_SUBSTANCE_CONCENTRATION = (("length", -3), ("substance", 1))
+
+
+def quantity_unit(quantity: Mapping[str, Any]) -> str | None:
+    code = quantity.get("code")
+    if isinstance(code, str) and code:
+        return code
+    unit = quantity.get("unit")
+    return unit if isinstance(unit, str) and unit else None
+
+
+def _loinc_codes(concept: Any) -> Iterator[str]:
+    if isinstance(concept, dict):
+        items = concept.get("coding")
+        if isinstance(items, list):
+            for c in items:
+                if isinstance(c, dict) and c.get("system") == LOINC:
+                    code = c.get("code")
+                    if isinstance(code, str):
+                        yield code
+
+
+def loinc_quantities(
+    observation: Mapping[str, Any], facts: Facts
+) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """``(LOINC code, FHIRPath, valueQuantity)`` for the Observation's own value and each
+    component's value, one entry per LOINC coding; computed once per evaluation."""
+    found = facts.memo.get("loinc_quantities")
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    out: list[tuple[str, str, Mapping[str, Any]]] = []
+    value = observation.get("valueQuantity")
+    if isinstance(value, dict):
+        for code in _loinc_codes(observation.get("code")):
+            out.append((code, "Observation.value.ofType(Quantity)", value))
+    components = observation.get("component")
+    if isinstance(components, list):
+        for i, comp in enumerate(components):
+            if isinstance(comp, dict) and isinstance(comp.get("valueQuantity"), dict):
+                where = f"Observation.component[{i}].value.ofType(Quantity)"
+                for code in _loinc_codes(comp.get("code")):
+                    out.append((code, where, comp["valueQuantity"]))
+    facts.memo["loinc_quantities"] = out
+    return out
+
+
+def _convert(value: float, unit: str, target: str, molar_mass: float) -> float | None:
+    factor = conversion(unit, target)
+    if factor is not None:
+        return value * factor[0] + factor[1]
+    if molar_mass <= 0:
+        return None
+    # Mass and substance concentrations of one analyte convert through its molar mass.
+    source_dim, target_dim = dimension_of(unit), dimension_of(target)
+    if source_dim == _MASS_CONCENTRATION and target_dim == _SUBSTANCE_CONCENTRATION:
+        to_g = conversion(unit, "g/L")
+        to_target = conversion("mol/L", target)
+        if to_g and to_target:
+            return value * to_g[0] / molar_mass * to_target[0]
+    if source_dim == _SUBSTANCE_CONCENTRATION and target_dim == _MASS_CONCENTRATION:
+        to_mol = conversion(unit, "mol/L")
+        to_target = conversion("g/L", target)
+        if to_mol and to_target:
+            return value * to_mol[0] * molar_mass * to_target[0]
+    return None
+
+
+@predicate("quantity-in-range", gate=(LOINC, "codes"))
+def quantity_in_range(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """Every value (or component value) coded with one of ``params.codes`` lies within
+    ``[params.low, params.high]`` once converted to ``params.unit``."""
+    wanted, target = codes(params, "codes"), text(params, "unit")
+    low, high = number(params, "low"), number(params, "high")
+    molar_mass = number(params, "molar_mass") if "molar_mass" in params else 0.0
+    judged = False
+    for code, where, quantity in loinc_quantities(resource, facts):
+        if code not in wanted:
+            continue
+        value, unit = quantity.get("value"), quantity_unit(quantity)
+        if not isinstance(value, int | float) or isinstance(value, bool) or unit is None:
+            continue
+        converted = _convert(float(value), unit, target, molar_mass)
+        if converted is None:
+            continue
+        judged = True
+        if not low <= converted <= high:
+            return Outcome(False, where, {"value": value, "value_unit": unit})
+    return PASS if judged else None
+
+
+@predicate("lab-unit-fits-test")
+def lab_unit_fits_test(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """A value's UCUM unit measures what the LOINC test's property says (a mass
+    concentration in mg/dL, not mmol/L; a count per volume, not a fraction), per
+    :data:`huitong.quality.codes.LAB_PROPERTIES`.
+
+    The unit judged is the sender's: when terminology normalisation has converted the value
+    (glucose mg/dL → mmol/L under a mass-concentration code), the original quantity kept in
+    the ``params.original_extension`` extension is the one checked.
+    """
+    original_url = text(params, "original_extension")
+    judged = False
+    for code, where, quantity in loinc_quantities(resource, facts):
+        if code not in LAB_PROPERTIES:
+            continue
+        unit = quantity_unit(_original(quantity, original_url) or quantity)
+        dimension = dimension_of(unit) if unit is not None else None
+        if dimension is None:
+            continue  # not UCUM: the UCUM conformance rule reports it
+        judged = True
+        prop = LAB_PROPERTIES[code]
+        if dimension not in _allowed(prop):
+            return Outcome(False, where, {"code": code, "value_unit": unit, "property": prop})
+    return PASS if judged else None
+
+
+def _original(quantity: Mapping[str, Any], url: str) -> Mapping[str, Any] | None:
+    extensions = quantity.get("extension")
+    if isinstance(extensions, list):
+        for ext in extensions:
+            if isinstance(ext, dict) and ext.get("url") == url:
+                original = ext.get("valueQuantity")
+                return original if isinstance(original, dict) else None
+    return None
+
+
+_ALLOWED: dict[str, frozenset[tuple[tuple[str, int], ...]]] = {}
+
+
+def _allowed(prop: str) -> frozenset[tuple[tuple[str, int], ...]]:
+    found = _ALLOWED.get(prop)
+    if found is None:
+        found = frozenset(tuple(sorted(d)) for d in PROPERTY_DIMENSIONS[prop])
+        _ALLOWED[prop] = found
+    return found
+
+
+@predicate("quantity-unit-is-ucum")
+def quantity_unit_is_ucum(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """A value that claims UCUM (``system`` = http://unitsofmeasure.org) has a valid code."""
+    found = False
+    candidates: list[tuple[str, Any]] = [("value.ofType(Quantity)", resource.get("valueQuantity"))]
+    components = resource.get("component")
+    if isinstance(components, list):
+        candidates += [
+            (f"component[{i}].value.ofType(Quantity)", c.get("valueQuantity"))
+            for i, c in enumerate(components)
+            if isinstance(c, dict)
+        ]
+    for where, quantity in candidates:
+        if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+            continue
+        found = True
+        code = quantity.get("code")
+        if not isinstance(code, str) or dimension_of(code) is None:
+            rtype = resource.get("resourceType")
+            return Outcome(False, f"{rtype}.{where}.code", {"value_unit": code})
+    return PASS if found else None
+
+
+@predicate("blood-pressure-order")
+def blood_pressure_order(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """In a blood-pressure panel, the diastolic value is below the systolic one."""
+    values: dict[str, float] = {}
+    for code, _where, quantity in loinc_quantities(resource, facts):
+        if code not in ("8480-6", "8462-4"):
+            continue
+        value, unit = quantity.get("value"), quantity_unit(quantity)
+        if isinstance(value, int | float) and unit is not None:
+            converted = _convert(float(value), unit, "mm[Hg]", 0.0)
+            if converted is not None:
+                values[code] = converted
+    if len(values) < 2:
+        return None
+    if values["8462-4"] >= values["8480-6"]:
+        return Outcome(
+            False,
+            "Observation.component",
+            {"systolic": values["8480-6"], "diastolic": values["8462-4"]},
+        )
+    return PASS
+
+
+@predicate("reference-range-ordered")
+def reference_range_ordered(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """Each reference range with both bounds has ``low`` ≤ ``high`` (compared after unit
+    conversion)."""
+    ranges = resource.get("referenceRange")
+    if not isinstance(ranges, list):
+        return None
+    judged = False
+    for i, item in enumerate(ranges):
+        if not isinstance(item, dict):
+            continue
+        low, high = item.get("low"), item.get("high")
+        if not isinstance(low, dict) or not isinstance(high, dict):
+            continue
+        lv, hv = low.get("value"), high.get("value")
+        if not isinstance(lv, int | float) or not isinstance(hv, int | float):
+            continue
+        lu, hu = quantity_unit(low), quantity_unit(high)
+        if lu is not None and hu is not None and lu != hu:
+            converted = _convert(float(lv), lu, hu, 0.0)
+            if converted is None:
+                continue
+            lv = converted
+        judged = True
+        if lv > hv:
+            return Outcome(False, f"{resource.get('resourceType')}.referenceRange[{i}]")
+    return PASS if judged else None
+
+
+@predicate("dose-positive")
+def dose_positive(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """Every ``dosageInstruction.doseAndRate.doseQuantity.value`` is greater than zero."""
+    dosages = resource.get("dosageInstruction")
+    if not isinstance(dosages, list):
+        return None
+    judged = False
+    for i, dosage in enumerate(dosages):
+        rates = dosage.get("doseAndRate") if isinstance(dosage, dict) else None
+        for j, rate in enumerate(rates if isinstance(rates, list) else ()):
+            dose = rate.get("doseQuantity") if isinstance(rate, dict) else None
+            value = dose.get("value") if isinstance(dose, dict) else None
+            if isinstance(value, int | float):
+                judged = True
+                if value <= 0:
+                    return Outcome(
+                        False,
+                        f"MedicationRequest.dosageInstruction[{i}].doseAndRate[{j}].dose",
+                        {"value": value},
+                    )
+    return PASS if judged else None

@@ -1,0 +1,154 @@
+"""Predicates about when things happened: order, the future, a life's span, arrival delay.
+
+Times are FHIR date/dateTime/instant values compared as ranges at the precision written
+(https://hl7.org/fhir/R4/datatypes.html#dateTime): a check fails only when the ranges say
+so for certain, so ``2020`` is never "before" ``2020-06-01``. A time without a zone is read
+as UTC; the ``tolerance_hours`` of "not in the future" checks absorbs a sender's local
+clock (zones reach ±14 h).
+
+Elements are named in the rule's parameters: ``effective`` (any of ``effectiveDateTime``,
+``effectiveInstant``, ``effectivePeriod``…), or ``period.start`` for a sub-element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from huitong.quality.model import Outcome, ParamValue
+from huitong.quality.predicates import PASS, Facts, date_range, number, predicate, text
+
+__all__: list[str] = []
+
+_HOUR = 3_600_000_000
+_DAY = 24 * _HOUR
+
+
+def _where(resource: Mapping[str, Any], key: str) -> str:
+    return f"{resource.get('resourceType')}.{key}"
+
+
+def _days(microseconds: int) -> int:
+    return microseconds // _DAY
+
+
+@predicate("dates-ordered")
+def dates_ordered(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """``params.later`` is not certainly before ``params.earlier`` (end before start)."""
+    first = facts.time(text(params, "earlier"))
+    second = facts.time(text(params, "later"))
+    if first is None or second is None:
+        return None
+    if second[2] < first[1]:
+        return Outcome(
+            False, _where(resource, second[0]), {"later": second[0], "earlier": first[0]}
+        )
+    return PASS
+
+
+@predicate("date-not-in-future")
+def date_not_in_future(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """The time in ``params.element`` starts no later than now (plus the tolerance)."""
+    found = facts.time(text(params, "element"))
+    if found is None:
+        return None
+    limit = facts.ctx.now + int(number(params, "tolerance_hours") * _HOUR)
+    if found[1] > limit:
+        return Outcome(False, _where(resource, found[0]))
+    return PASS
+
+
+@predicate("date-not-before-birth")
+def date_not_before_birth(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """The time in ``params.element`` is not certainly before the subject's birth date."""
+    found = facts.time(text(params, "element"))
+    birth = facts.birth if found is not None else None
+    if found is None or birth is None:
+        return None
+    if found[2] < birth[0]:
+        return Outcome(False, _where(resource, found[0]))
+    return PASS
+
+
+@predicate("date-not-after-death")
+def date_not_after_death(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """The time in ``params.element`` starts no later than ``params.grace_days`` after the
+    subject's recorded date of death."""
+    found = facts.time(text(params, "element"))
+    death = facts.death if found is not None else None
+    if found is None or death is None:
+        return None
+    if found[1] > death[1] + int(number(params, "grace_days") * _DAY):
+        return Outcome(False, _where(resource, found[0]))
+    return PASS
+
+
+@predicate("arrived-in-time")
+def arrived_in_time(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """The data reached Huitong within ``params.max_delay_days`` of the time in
+    ``params.element`` (its end, for a period)."""
+    found = facts.time(text(params, "element"))
+    if found is None:
+        return None
+    received = facts.ctx.received_at if facts.ctx.received_at is not None else facts.ctx.now
+    delay = received - found[2]
+    if delay > int(number(params, "max_delay_days") * _DAY):
+        return Outcome(False, _where(resource, found[0]), {"delay_days": _days(delay)})
+    return PASS
+
+
+@predicate("duration-at-most")
+def duration_at_most(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """A period in ``params.element`` with both ends lasts at most ``params.max_days``."""
+    period = resource.get(text(params, "element"))
+    if not isinstance(period, dict):
+        return None
+    start, end = date_range(period.get("start")), date_range(period.get("end"))
+    if start is None or end is None:
+        return None
+    length = end[0] - start[1]
+    if length > int(number(params, "max_days") * _DAY):
+        return Outcome(False, _where(resource, text(params, "element")), {"days": _days(length)})
+    return PASS
+
+
+@predicate("patient-age-plausible")
+def patient_age_plausible(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """A living patient's birth date is at most ``params.max_age_years`` before now."""
+    birth = date_range(resource.get("birthDate"))
+    if birth is None:
+        return None
+    if resource.get("deceasedBoolean") is True or "deceasedDateTime" in resource:
+        return None
+    age_days = _days(facts.ctx.now - birth[1])
+    if age_days > number(params, "max_age_years") * 365.25:
+        return Outcome(False, "Patient.birthDate", {"age": int(age_days // 365.25)})
+    return PASS
+
+
+@predicate("patient-deceased-after-birth")
+def patient_deceased_after_birth(
+    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+) -> Outcome | None:
+    """``deceasedDateTime`` is not certainly before ``birthDate``."""
+    birth = date_range(resource.get("birthDate"))
+    death = date_range(resource.get("deceasedDateTime"))
+    if birth is None or death is None:
+        return None
+    if death[1] < birth[0]:
+        return Outcome(False, "Patient.deceasedDateTime")
+    return PASS

@@ -1,0 +1,290 @@
+"""Checks written in Python, registered by name.
+
+A predicate is a function ``(resource, facts, params) -> Outcome | None``: None when the rule
+does not apply to this resource (nothing to check), otherwise an :class:`Outcome` saying
+whether it passed, where the problem is and the values its message shows. Predicates are
+pure: everything outside the resource comes through :class:`Facts` (which wraps the
+:class:`~huitong.quality.context.QualityContext` and memoises what several rules ask for)
+and every tunable number through ``params``.
+
+Register with the decorator::
+
+    @predicate("observation-quantity-in-range")
+    def _in_range(resource, facts, params): ...
+
+and refer to it from a rule with ``PredicateCheck("observation-quantity-in-range")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from huitong.fhir.dates import parse_date_range
+from huitong.quality.context import QualityContext, Subject
+from huitong.quality.model import Outcome, ParamValue
+
+__all__ = [
+    "PASS",
+    "Facts",
+    "Predicate",
+    "codes",
+    "date_range",
+    "element_time",
+    "number",
+    "predicate",
+    "predicate_gate",
+    "registered_predicates",
+    "subject_reference",
+    "text",
+]
+
+PASS = Outcome(True)
+
+# Where each resource type names its patient: the Patient compartment's parameters,
+# https://hl7.org/fhir/R4/compartmentdefinition-patient.html.
+_SUBJECT_ELEMENT = {
+    "Observation": "subject",
+    "Condition": "subject",
+    "Encounter": "subject",
+    "MedicationRequest": "subject",
+    "DiagnosticReport": "subject",
+    "Procedure": "subject",
+    "AllergyIntolerance": "patient",
+    "Immunization": "patient",
+}
+
+
+def subject_reference(resource: Mapping[str, Any]) -> str | None:
+    """``Patient/<id>`` the resource is about (the Patient itself for a Patient), or None
+    when it names no patient by a literal relative reference."""
+    rtype = resource.get("resourceType")
+    if rtype == "Patient":
+        rid = resource.get("id")
+        return f"Patient/{rid}" if isinstance(rid, str) else None
+    element = _SUBJECT_ELEMENT.get(rtype) if isinstance(rtype, str) else None
+    ref = resource.get(element) if element else None
+    text = ref.get("reference") if isinstance(ref, dict) else None
+    if isinstance(text, str) and text.startswith("Patient/") and "/" not in text[8:]:
+        return text
+    return None
+
+
+_DAY = 86_400_000_000
+_UNIX_EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
+
+
+def date_range(value: Any) -> tuple[int, int] | None:
+    """A FHIR date/dateTime/instant string as inclusive epoch-microsecond bounds, or None.
+
+    The two shapes feeds send most (``YYYY-MM-DD`` and a dateTime to the second with a
+    zone) take the C parser; everything else, and anything it refuses, goes through
+    :func:`huitong.fhir.dates.parse_date_range`, whose answer is the contract. Answers are
+    memoised: one resource's rules ask for the same few times again and again.
+    """
+    return _date_range(value) if isinstance(value, str) else None
+
+
+@lru_cache(maxsize=4096)
+def _date_range(value: str) -> tuple[int, int] | None:
+    n = len(value)
+    try:
+        if n == 10 and value[4] == "-" and value[7] == "-":
+            lo = (date.fromisoformat(value).toordinal() - _UNIX_EPOCH_ORDINAL) * _DAY
+            return lo, lo + _DAY - 1
+        if n >= 20 and value[10] == "T" and (value[-1] == "Z" or value[-6] in "+-"):
+            width = 1_000_000
+            if value[19] == ".":
+                digits = (n - 1 if value[-1] == "Z" else n - 6) - 20
+                if not 1 <= digits <= 6:
+                    raise ValueError(value)
+                width = 10 ** (6 - digits)
+            elif n not in (20, 25):
+                raise ValueError(value)
+            offset = 0
+            if value[-1] != "Z":
+                offset = int(value[-5:-3]) * 3600 + int(value[-2:]) * 60
+                if offset > 50_400:
+                    raise ValueError(value)  # zones reach ±14:00
+                if value[-6] == "-":
+                    offset = -offset
+            t = datetime.fromisoformat(value)
+            seconds = (t.toordinal() - _UNIX_EPOCH_ORDINAL) * 86_400
+            seconds += t.hour * 3600 + t.minute * 60 + t.second - offset
+            lo = seconds * 1_000_000 + t.microsecond
+            return lo, lo + width - 1
+    except ValueError:
+        pass
+    try:
+        return parse_date_range(value)
+    except ValueError:
+        return None
+
+
+_CHOICE_SUFFIXES = ("DateTime", "Instant", "Date", "Period")
+
+
+def element_time(resource: Mapping[str, Any], spec: str) -> tuple[str, int, int] | None:
+    """``(key written, lo, hi)`` of the time in element ``spec``, or None when absent.
+
+    ``spec`` is ``name`` (a plain date element, a Period, or a choice ``name[x]``) or
+    ``name.sub``. A Period spans from its start's lower bound to its end's upper bound (an
+    open end is the start's upper bound, so "before" checks stay certain).
+    """
+    if "." in spec:
+        head, sub = spec.split(".", 1)
+        container = resource.get(head)
+        if isinstance(container, dict):
+            bounds = date_range(container.get(sub))
+            if bounds is not None:
+                return spec, bounds[0], bounds[1]
+        return None
+    value = resource.get(spec)
+    if isinstance(value, str):
+        bounds = date_range(value)
+        return (spec, bounds[0], bounds[1]) if bounds else None
+    if isinstance(value, dict):
+        return _period(spec, value)
+    for suffix in _CHOICE_SUFFIXES:
+        value = resource.get(spec + suffix)
+        if value is None:
+            continue
+        if suffix == "Period":
+            return _period(spec + suffix, value) if isinstance(value, dict) else None
+        bounds = date_range(value)
+        return (spec + suffix, bounds[0], bounds[1]) if bounds else None
+    return None
+
+
+def _period(key: str, period: Mapping[str, Any]) -> tuple[str, int, int] | None:
+    start, end = date_range(period.get("start")), date_range(period.get("end"))
+    if start is not None:
+        return key, start[0], end[1] if end is not None else start[1]
+    if end is not None:
+        return key, end[0], end[1]
+    return None
+
+
+class Facts:
+    """One resource's view of the outside world during one evaluation, memoised.
+
+    ``subject`` is read from the resource itself for a Patient, otherwise asked of the
+    context once, only if a rule needs it.
+    """
+
+    __slots__ = ("_life", "_subject", "_subject_done", "_times", "ctx", "memo", "resource")
+
+    def __init__(self, resource: Mapping[str, Any], ctx: QualityContext) -> None:
+        self.resource = resource
+        self.ctx = ctx
+        self._subject: Subject | None = None
+        self._subject_done = False
+        self._times: dict[str, tuple[str, int, int] | None] = {}
+        self._life: tuple[tuple[int, int] | None, tuple[int, int] | None] | None = None
+        # Values several predicates derive from the same resource, keyed by the deriving
+        # function's name (and its inputs); lives as long as this one evaluation.
+        self.memo: dict[Any, Any] = {}
+
+    @property
+    def birth(self) -> tuple[int, int] | None:
+        """The subject's birth date as epoch-microsecond bounds, if known."""
+        return self._life_ranges()[0]
+
+    @property
+    def death(self) -> tuple[int, int] | None:
+        """The subject's recorded time of death as bounds (None if alive or unknown)."""
+        return self._life_ranges()[1]
+
+    def _life_ranges(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        if self._life is None:
+            subject = self.subject
+            if subject is None:
+                self._life = (None, None)
+            else:
+                self._life = (date_range(subject.birth_date), date_range(subject.deceased))
+        return self._life
+
+    def time(self, spec: str) -> tuple[str, int, int] | None:
+        """:func:`element_time` of the resource, computed once per element."""
+        try:
+            return self._times[spec]
+        except KeyError:
+            found = self._times[spec] = element_time(self.resource, spec)
+            return found
+
+    @property
+    def subject(self) -> Subject | None:
+        if not self._subject_done:
+            self._subject_done = True
+            if self.resource.get("resourceType") == "Patient":
+                self._subject = Subject.from_patient(self.resource)
+            else:
+                ref = subject_reference(self.resource)
+                self._subject = self.ctx.subject(ref) if ref is not None else None
+        return self._subject
+
+
+def number(params: Mapping[str, ParamValue], name: str) -> float:
+    """A numeric rule parameter (configuration validation keeps kinds, so a wrong kind here
+    is a bug in a rule definition)."""
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"parameter {name!r} must be a number")
+    return float(value)
+
+
+def text(params: Mapping[str, ParamValue], name: str) -> str:
+    """A text rule parameter."""
+    value = params[name]
+    if not isinstance(value, str):
+        raise TypeError(f"parameter {name!r} must be text")
+    return value
+
+
+def codes(params: Mapping[str, ParamValue], name: str) -> tuple[str, ...]:
+    """A code-list rule parameter."""
+    value = params[name]
+    if not isinstance(value, tuple):
+        raise TypeError(f"parameter {name!r} must be a list of codes")
+    return value
+
+
+Predicate = Callable[[Mapping[str, Any], Facts, Mapping[str, ParamValue]], Outcome | None]
+
+_REGISTRY: dict[str, Predicate] = {}
+_GATES: dict[str, tuple[str, str]] = {}
+
+
+def predicate(
+    name: str, *, gate: tuple[str, str] | None = None
+) -> Callable[[Predicate], Predicate]:
+    """Register a predicate under ``name``; a second registration of a name is a bug.
+
+    ``gate`` = ``(system, param)`` declares that the predicate can only apply to a resource
+    whose ``code`` (or a ``component.code``) carries a coding of ``system`` with a code
+    listed in the rule parameter ``param``. The engine then runs it only for such
+    resources, found by one dictionary lookup per code instead of one call per rule.
+    """
+
+    def register(fn: Predicate) -> Predicate:
+        if name in _REGISTRY and _REGISTRY[name] is not fn:
+            raise ValueError(f"predicate {name!r} is already registered")
+        _REGISTRY[name] = fn
+        if gate is not None:
+            _GATES[name] = gate
+        return fn
+
+    return register
+
+
+def registered_predicates() -> Mapping[str, Predicate]:
+    """Every registered predicate by name (the shipped ones are registered on import of
+    :mod:`huitong.quality.library`)."""
+    return dict(_REGISTRY)
+
+
+def predicate_gate(name: str) -> tuple[str, str] | None:
+    """The ``(system, param)`` code gate a predicate was registered with, if any."""
+    return _GATES.get(name)

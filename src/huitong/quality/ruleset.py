@@ -1,0 +1,162 @@
+"""A compiled, ready-to-run selection of rules: the shipped library as a region configures it.
+
+Building a :class:`RuleSet` compiles every enabled rule once (expressions parsed with their
+parameters substituted, predicates looked up by name) and indexes the rules by resource
+type, so evaluating a resource touches only the rules for its type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from huitong.quality.config import QualityConfig, parse_config
+from huitong.quality.expression import CheckSyntaxError, compile_check
+
+# Importing the library registers the shipped predicates, so rules naming them compile
+# whichever module a caller imported first.
+from huitong.quality.library import default_rules
+from huitong.quality.model import ExpressionCheck, Outcome, Rule, format_message
+from huitong.quality.predicates import Facts, predicate_gate, registered_predicates
+
+__all__ = ["CompiledRule", "RuleSet", "TypeRules"]
+
+_Run = Callable[[Mapping[str, Any], Facts], Outcome | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready to run: ``when`` (None: always applies) gates ``run``; ``gate`` is the
+    ``(system, codes)`` a code-gated predicate needs to see on the resource."""
+
+    rule: Rule
+    when: Callable[[Mapping[str, Any]], bool | None] | None
+    run: _Run
+    gate: tuple[str, frozenset[str]] | None = None
+    # The messages with the rule's parameters already filled; what a failing check
+    # reports (``{value}``…) is filled per finding.
+    message_en: str = ""
+    message_zh: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TypeRules:
+    """The enabled rules of one resource type: ``plain`` run on every resource, ``gated``
+    maps ``(system, code)`` to the rules that need that code (library order kept)."""
+
+    plain: tuple[CompiledRule, ...]
+    gated: Mapping[tuple[str, str], tuple[CompiledRule, ...]]
+    every: tuple[CompiledRule, ...]  # plain and gated, in library order
+
+
+_NO_RULES = TypeRules((), {}, ())
+
+
+def _compile(rule: Rule, resource_type: str) -> CompiledRule:
+    check = rule.check
+    when = compile_check(check.when, resource_type, rule.params) if check.when else None
+    if isinstance(check, ExpressionCheck):
+        expect = compile_check(check.expect, resource_type, rule.params)
+        failed = Outcome(False, check.expression or resource_type)
+        passed = Outcome(True)
+
+        def run_expression(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+            result = expect(resource)
+            return None if result is None else (passed if result else failed)
+
+        return CompiledRule(rule, when, run_expression, None, *_messages(rule))
+    fn = registered_predicates().get(check.name)
+    if fn is None:
+        raise ValueError(f"rule {rule.id}: no predicate registered as {check.name!r}")
+    params = rule.params
+
+    def run_predicate(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        return fn(resource, facts, params)
+
+    gate_spec = predicate_gate(check.name)
+    gate = None
+    if gate_spec is not None:
+        codes = params.get(gate_spec[1])
+        if not isinstance(codes, tuple):
+            raise ValueError(f"rule {rule.id}: parameter {gate_spec[1]!r} must list codes")
+        gate = (gate_spec[0], frozenset(codes))
+    return CompiledRule(rule, when, run_predicate, gate, *_messages(rule))
+
+
+def _messages(rule: Rule) -> tuple[str, str]:
+    return format_message(rule.message_en, rule.params), format_message(
+        rule.message_zh, rule.params
+    )
+
+
+def _index(compiled: list[CompiledRule]) -> TypeRules:
+    plain = tuple(c for c in compiled if c.gate is None)
+    gated: dict[tuple[str, str], list[CompiledRule]] = {}
+    for c in compiled:
+        if c.gate is not None:
+            for code in sorted(c.gate[1]):
+                gated.setdefault((c.gate[0], code), []).append(c)
+    return TypeRules(plain, {k: tuple(v) for k, v in gated.items()}, tuple(compiled))
+
+
+class RuleSet:
+    """Rules to evaluate, compiled and indexed by resource type.
+
+    ``rules`` holds every rule as configured (disabled ones too, so a report can list them);
+    only enabled rules are compiled and run. Raises ValueError when a rule's expression does
+    not compile or names an unregistered predicate, or when two rules share an id.
+    """
+
+    __slots__ = ("_by_id", "_by_type", "region", "rules")
+
+    def __init__(self, rules: Iterable[Rule], region: str | None = None) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.region = region
+        self._by_id: dict[str, Rule] = {}
+        by_type: dict[str, list[CompiledRule]] = {}
+        for rule in self.rules:
+            if rule.id in self._by_id:
+                raise ValueError(f"duplicate rule id {rule.id!r}")
+            self._by_id[rule.id] = rule
+            if not rule.enabled:
+                continue
+            for rtype in rule.resource_types:
+                try:
+                    compiled = _compile(rule, rtype)
+                except CheckSyntaxError as exc:
+                    raise ValueError(f"rule {rule.id}: {exc}") from exc
+                by_type.setdefault(rtype, []).append(compiled)
+        self._by_type = {t: _index(rs) for t, rs in by_type.items()}
+
+    @classmethod
+    def default(cls) -> RuleSet:
+        """The shipped library with its defaults."""
+        return cls(default_rules())
+
+    @classmethod
+    def from_config(
+        cls, document: Mapping[str, Any] | QualityConfig, rules: Iterable[Rule] | None = None
+    ) -> RuleSet:
+        """``rules`` (default: the shipped library) as configured by ``document`` (a parsed
+        JSON/TOML mapping, validated here, or a :class:`QualityConfig`). Raises
+        :class:`~huitong.quality.config.QualityConfigError` for an invalid document."""
+        if rules is None:
+            rules = default_rules()
+        rules = tuple(rules)
+        config = document if isinstance(document, QualityConfig) else parse_config(document, rules)
+        return cls((config.apply(r) for r in (*rules, *config.custom)), region=config.region)
+
+    def for_type(self, resource_type: str) -> TypeRules:
+        """The enabled rules for one resource type."""
+        return self._by_type.get(resource_type, _NO_RULES)
+
+    def rule(self, rule_id: str) -> Rule:
+        """The rule with this id (KeyError when there is none)."""
+        return self._by_id[rule_id]
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self._by_id
+
+    def __len__(self) -> int:
+        return len(self.rules)
