@@ -18,8 +18,17 @@ from huitong.config import Settings
 __all__ = ["main"]
 
 NO_AUTH_BANNER = (
-    "WARNING: authentication is not implemented yet; the server only listens on loopback.\n"
-    "警告：尚未启用身份认证；服务仅监听本机回环地址。"
+    "WARNING: authentication is OFF (HUITONG_AUTH=off, local development): anyone who can reach "
+    "this port reads and writes everything. The server only listens on loopback.\n"
+    "警告：身份认证已关闭（HUITONG_AUTH=off，仅供本机开发）：能访问此端口的任何人都可读写全部数据。"
+    "服务仅监听本机回环地址。"
+)
+AUTH_BANNER = (
+    "Authentication is on: the FHIR and integration APIs need an OAuth 2 bearer token "
+    "(huitong user / huitong client). Role- and consent-based access control is not enforced "
+    "yet, so the server still only listens on loopback.\n"
+    "已启用身份认证：FHIR 与数据接入接口需要 OAuth 2 访问令牌（huitong user / huitong client）。"
+    "基于角色与知情同意的访问控制尚未生效，因此服务仍只监听本机回环地址。"
 )
 
 
@@ -66,20 +75,24 @@ def _serve(settings: Settings, repo: Any) -> None:
 
     if not _is_loopback(settings.host):
         _err(
-            f"Refusing to bind {settings.host}: without authentication Huitong only listens "
-            "on loopback.",
-            f"拒绝监听 {settings.host}：未启用身份认证时汇通只监听本机回环地址。",
+            f"Refusing to bind {settings.host}: until access control is enforced Huitong only "
+            "listens on loopback.",
+            f"拒绝监听 {settings.host}：访问控制生效前汇通只监听本机回环地址。",
         )
         sys.exit(2)
     url = f"http://{settings.host}:{settings.port}/fhir"
-    click.secho(NO_AUTH_BANNER, fg="yellow")
+    click.secho(NO_AUTH_BANNER if settings.auth == "off" else AUTH_BANNER, fg="yellow")
     click.echo(f"Huitong {__version__} FHIR R4 server: {url}\n汇通 FHIR R4 服务地址：{url}")
+    if settings.auth == "off":
+        pages = f"http://{settings.host}:{settings.port}/app"
+        click.echo(f"Web pages: {pages}\n网页入口：{pages}")
     if settings.mllp_port:
         where = f"{settings.host}:{settings.mllp_port}"
         click.echo(f"HL7 v2 MLLP listener: {where}\nHL7 v2 MLLP 监听地址：{where}")
     if settings.workers > 1:
         repo.close()
         os.environ["HUITONG_DATABASE_URL"] = settings.database_url
+        os.environ["HUITONG_AUTH"] = settings.auth
         # Each worker opens the MLLP port too (SO_REUSEPORT): the kernel spreads connections.
         os.environ["HUITONG_MLLP_PORT"] = str(settings.mllp_port)
         uvicorn.run(
@@ -150,7 +163,8 @@ def demo(db: str | None, residents: int, seed: int, port: int | None, no_serve: 
     from huitong.demo import generate_region
 
     url = db or f"sqlite:///{Path(user_data_dir('huitong')) / 'demo.db'}"
-    settings = _settings(url, port=port)
+    # The demo is a local, synthetic region: no sign-in, loopback only (see the banner).
+    settings = _settings(url, port=port, auth="off")
     repo = _open(settings.database_url, local_base=settings.base_url)
     click.echo(
         f"Generating a synthetic region with {residents} residents…\n"
@@ -330,3 +344,15 @@ def ingest_hl7v2(paths: tuple[Path, ...], channel_id: str | None, db: str | None
     click.echo(f"{len(files)} messages: {summary}\n共 {len(files)} 条消息：{summary}")
     if codes.get("AE") or codes.get("AR"):
         sys.exit(1)
+
+
+def _register_components() -> None:
+    """Command groups that components define next to the code they drive."""
+    from huitong.access.cli_commands import client as client_commands
+    from huitong.access.cli_commands import user as user_commands
+
+    main.add_command(user_commands)
+    main.add_command(client_commands)
+
+
+_register_components()

@@ -61,11 +61,19 @@ SETTINGS: dict[str, Setting] = {
         "HUITONG_MLLP_PORT", "0",
         "Port of the HL7 v2 MLLP listener (0: no listener). Binds the same address as HTTP.",
         "HL7 v2 MLLP 监听端口（0：不监听）。与 HTTP 使用相同的监听地址。"),
+    "auth": Setting(
+        "HUITONG_AUTH", "on",
+        "'on': the FHIR and integration APIs require an OAuth 2 bearer token. 'off' is for "
+        "local development only: nothing is checked, the server binds loopback only, and "
+        "the web pages (which have no sign-in yet) are served only then.",
+        "on：FHIR 与数据接入接口需要 OAuth 2 访问令牌。off 仅用于本机开发：不做任何校验，服务只"
+        "监听本机回环地址，Web 页面（尚无登录）也只在此时提供。"),
     "mpi": Setting(
         "HUITONG_MPI", "on",
         "Master patient index in the write pipeline: 'on' matches every Patient write and "
         "keeps golden records; 'off' runs a plain FHIR repository.",
-        "写入时的主索引匹配：on 对每次患者写入进行匹配并维护主索引记录；off 仅作为 FHIR 存储库运行。"),
+        "写入时的主索引匹配：on 对每次患者写入进行匹配并维护主索引记录；"
+        "off 仅作为 FHIR 存储库运行。"),
     "ingest_retention_days": Setting(
         "HUITONG_INGEST_RETENTION_DAYS", "90",
         "Days the raw content of finished inbound messages is kept (channels may override).",
@@ -84,6 +92,7 @@ class Settings:
     default_page_size: int
     max_page_size: int
     mllp_port: int
+    auth: str
     mpi: str
     ingest_retention_days: int
 

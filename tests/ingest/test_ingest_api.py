@@ -17,7 +17,7 @@ def api(repo):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server"))
     from server_helpers import Client
 
-    settings = Settings.from_env({}, database_url="unused", base_url="http://hie.test/fhir")
+    settings = Settings.from_env({}, database_url="unused", auth="off", base_url="http://hie.test/fhir")
     client = Client(create_app(repo, settings))
     yield client
     client.close()

@@ -6,8 +6,8 @@ import json
 
 import click
 from click.testing import CliRunner
+from term_data import DATA
 
-from conftest import DATA
 from huitong.terminology.cli import terminology_group
 
 

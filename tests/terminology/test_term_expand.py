@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from term_data import DEMO
 
-from conftest import DEMO
 from huitong.fhir.errors import Category, FhirError
 from huitong.terminology import InMemoryTerminologySource, Terminology
 from huitong.terminology.loaders import ICD10_CN_URL
@@ -50,7 +50,7 @@ def test_whole_system_flags_inactive_and_abstract(terms):
     ({"property": "organ", "op": "exists", "value": "true"}, ["HTN", "MI"]),
 ])
 def test_filters(flt, expected):
-    from conftest import demo_code_system
+    from term_data import demo_code_system
 
     vs = {"resourceType": "ValueSet", "url": "http://t", "compose": {
         "include": [{"system": DEMO, "filter": [flt]}]}}
@@ -148,7 +148,7 @@ def test_limits_and_errors(source):
 
 
 def test_system_version_pins_unversioned_include():
-    from conftest import demo_code_system
+    from term_data import demo_code_system
 
     v1, v2 = demo_code_system("1"), demo_code_system("2")
     v2["concept"].append({"code": "NEW", "display": "Only in version 2"})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import demo_code_system
+from term_data import demo_code_system
+
 from huitong.terminology import build_index
 from huitong.terminology.pinyin import pinyin_keys
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import copy
 import json
 
-from conftest import LOCAL_LAB, concept_maps
+from term_data import LOCAL_LAB, concept_maps
+
 from huitong.terminology import MapSet, translate_resource
 from huitong.terminology.units import ORIGINAL_QUANTITY_URL
 

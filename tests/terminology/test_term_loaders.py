@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from term_data import DATA
 
-from conftest import DATA
 from huitong.fhir.errors import Category, FhirError
 from huitong.terminology import InMemoryTerminologySource, Terminology, build_index
 from huitong.terminology.loaders import (

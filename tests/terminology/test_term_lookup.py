@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from term_data import DEMO, demo_code_system
 from term_helpers import param, params
 
-from conftest import DEMO, demo_code_system
 from huitong.fhir.errors import Category, FhirError
 from huitong.terminology import InMemoryTerminologySource, Terminology
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from term_data import DEMO
 from term_helpers import param
 
-from conftest import DEMO
 from huitong.fhir.errors import Category, FhirError
 from huitong.terminology.loaders import ICD10_CN_URL
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from term_data import DEMO, LOCAL_DX, LOCAL_LAB
 from term_helpers import param, params
 
-from conftest import DEMO, LOCAL_DX, LOCAL_LAB
 from huitong.fhir.errors import Category, FhirError
 
 LAB_MAP = "http://example.org/cm/lab-to-loinc"

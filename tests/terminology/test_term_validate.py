@@ -7,9 +7,9 @@ https://hl7.org/fhir/R4/valueset-operation-validate-code.html
 from __future__ import annotations
 
 import pytest
+from term_data import DEMO
 from term_helpers import param
 
-from conftest import DEMO
 from huitong.fhir.errors import Category, FhirError
 
 CVD = "http://example.org/vs/cvd"

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from term_data import DATA
 
-from conftest import DATA
 from huitong.terminology import MapSet, build_index, translate_resource
 from huitong.terminology.loaders import ATC_URL, load_atc
 from huitong.terminology.mapping import (

@@ -1,7 +1,10 @@
-"""Who may do what: SMART scopes, roles and policies, consent, and credential helpers.
+"""Who may do what: SMART scopes, roles and policies, consent, credential helpers, and the
+authorization server that issues the tokens.
 
-Pure pieces only — the authorization server, the middleware and the SQL compilation of
-constraints live with the server and the store:
+The decision pieces are pure; the authorization server keeps its own tables through the
+repository's component-SQL seam. Its HTTP routes and request authentication live in
+``huitong.server`` (``auth_routes``, ``authn``); the SQL compilation of constraints in the
+store:
 
 - :mod:`~huitong.access.scopes` — SMART App Launch v2 scopes (v1 mapped);
 - :mod:`~huitong.access.principal` — roles, the principal, facts about a patient;
@@ -10,9 +13,19 @@ constraints live with the server and the store:
   row constraints the store applies, as data;
 - :mod:`~huitong.access.consent` — FHIR R4 Consent evaluation;
 - :mod:`~huitong.access.passwords`, :mod:`~huitong.access.totp`, :mod:`~huitong.access.pkce`
-  — Argon2id hashes, TOTP, PKCE S256.
+  — Argon2id hashes, TOTP, PKCE S256;
+- the authorization server (OAuth 2 / OpenID Connect / SMART on Authlib):
+  :mod:`~huitong.access.service` (``AuthService``, the one object routes and CLI take),
+  :mod:`~huitong.access.accounts`, :mod:`~huitong.access.clients`,
+  :mod:`~huitong.access.signin`, :mod:`~huitong.access.keys`, :mod:`~huitong.access.codes`,
+  :mod:`~huitong.access.tokens`, :mod:`~huitong.access.smart_backend`,
+  :mod:`~huitong.access.oauth_server`, :mod:`~huitong.access.discovery`,
+  :mod:`~huitong.access.cli_commands`.
 """
 
+from huitong.access.accounts import AccountStore, User
+from huitong.access.auth_settings import AuthSettings
+from huitong.access.clients import Client, ClientKind, ClientStore
 from huitong.access.consent import (
     SENSITIVE_LABELS,
     ConsentActor,
@@ -36,6 +49,7 @@ from huitong.access.constraints import (
     any_of,
 )
 from huitong.access.decision import Decision, Reason
+from huitong.access.events import AuthEvent
 from huitong.access.passwords import hash_password, needs_rehash, verify_password
 from huitong.access.pkce import pkce_challenge, verify_pkce
 from huitong.access.policy import (
@@ -63,6 +77,7 @@ from huitong.access.scopes import (
     parse_scope,
     parse_scopes,
 )
+from huitong.access.service import AuthService
 from huitong.access.totp import new_totp_secret, totp_code, totp_uri, verify_totp
 
 __all__ = [
@@ -70,10 +85,17 @@ __all__ = [
     "READ_INTERACTIONS",
     "SENSITIVE_LABELS",
     "WRITE_INTERACTIONS",
+    "AccountStore",
     "AllOf",
     "AnyOf",
+    "AuthEvent",
+    "AuthService",
+    "AuthSettings",
     "BreakGlass",
     "BreakGlassPatient",
+    "Client",
+    "ClientKind",
+    "ClientStore",
     "ConsentActor",
     "ConsentDecision",
     "ConsentedPatients",
@@ -98,6 +120,7 @@ __all__ = [
     "ShareGrant",
     "SharedPatient",
     "Unrestricted",
+    "User",
     "all_of",
     "any_of",
     "decide",

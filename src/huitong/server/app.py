@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -25,6 +26,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import huitong
+from huitong.access.auth_settings import AuthSettings
+from huitong.access.service import AuthService
 from huitong.clock import Clock, IdFactory, MonotonicClock, new_uuid
 from huitong.config import Settings
 from huitong.fhir.errors import Category, FhirError
@@ -32,6 +35,8 @@ from huitong.ingest.channels import Channel
 from huitong.ingest.hl7v2.mapping import MergeRequest
 from huitong.ingest.service import IngestService, IngestSettings
 from huitong.mpi.service import IdentityService
+from huitong.server.auth_routes import auth_routes
+from huitong.server.authn import authenticate_request, www_authenticate
 from huitong.server.bundle import run_transaction
 from huitong.server.errors import error_response, internal_error_response, status_error
 from huitong.server.ingest_api import ingest_routes
@@ -47,6 +52,7 @@ from huitong.server.request import FhirRequest, ServerContext, parse_query, reje
 from huitong.server.response import FhirResponse, etag, http_date
 from huitong.server.routing import match
 from huitong.store.repository import Repository
+from huitong.web import WebServices, web_routes
 
 __all__ = ["FHIR_PATH", "create_app"]
 
@@ -106,14 +112,22 @@ def create_app(
         IngestSettings(retention_days=settings.ingest_retention_days), on_merge=merge,
     )
 
+    auth = AuthService(repo, AuthSettings.from_env(), clock=ctx.clock, new_id=ctx.new_id)
+    ctx = dataclasses.replace(ctx, auth=auth if settings.auth != "off" else None)
     routes = [
         Route("/", landing, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route(f"{FHIR_PATH}/openapi.json", openapi, methods=["GET"]),
+        # before the FHIR catch-all, so /fhir/.well-known/smart-configuration reaches them
+        *auth_routes(auth),
         Route(FHIR_PATH, fhir, methods=_METHODS),
         Route(FHIR_PATH + "/{path:path}", fhir, methods=_METHODS),
-        *ingest_routes(ingest),
+        *ingest_routes(ingest, ctx.auth),
     ]
+    if settings.auth == "off":
+        # The pages have no sign-in yet: they exist only on a loopback development server.
+        routes += web_routes(WebServices(repo=repo, ingest=ingest, clock=ctx.clock,
+                                         identity=identity))
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
@@ -172,6 +186,22 @@ async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:
             await asyncio.wait_for(stop.wait(), timeout=0.2 if tried else 1.0)
 
 
+# Readable without a token: what a client needs to find out how to get one.
+_PUBLIC_PATHS = frozenset({"metadata", ".well-known/smart-configuration"})
+
+
+async def _require_principal(ctx: ServerContext, request: Request) -> Any:
+    """The authenticated principal, or UNAUTHORIZED (401 with WWW-Authenticate).
+    Authorization (what this principal may see) is enforced by the access layer."""
+    principal = await run_in_threadpool(authenticate_request, request, ctx.auth)
+    if principal is None:
+        raise FhirError(
+            Category.UNAUTHORIZED,
+            "This server requires an OAuth 2 bearer token / 需要提供 OAuth 2 访问令牌",
+        )
+    return principal
+
+
 def _base_url(ctx: ServerContext, request: Request) -> str:
     if ctx.settings.base_url:
         return ctx.settings.base_url.rstrip("/")
@@ -210,9 +240,13 @@ async def _handle(ctx: ServerContext, request: Request) -> Response:
         reject_nul(params, body)
         req = FhirRequest(method, path, params, request.headers, body, base)
         interaction, req.path_params = match(method, path)
+        if ctx.auth is not None and path not in _PUBLIC_PATHS:
+            await _require_principal(ctx, request)
         resp = await run_in_threadpool(interaction.handler, ctx, req)
     except FhirError as err:
         resp = error_response(err)
+        if err.category is Category.UNAUTHORIZED:
+            resp.headers["WWW-Authenticate"] = www_authenticate(err)
     except Exception as exc:
         resp = internal_error_response(exc, where=where)
     try:

@@ -50,11 +50,18 @@ def _error(err: FhirError) -> Response:
                     media_type="application/fhir+json")
 
 
+# Who may operate the integration engine when authentication is on.
+_OPERATOR_ROLES = frozenset({"platform-admin", "system"})
+
+
 def _endpoint(
     work: Callable[[Request], Awaitable[Response]],
+    auth: Any = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         try:
+            if auth is not None:
+                await _require_operator(request, auth)
             return await work(request)
         except FhirError as err:
             return _error(err)
@@ -66,6 +73,19 @@ def _endpoint(
                             media_type="application/fhir+json")
 
     return run
+
+
+async def _require_operator(request: Request, auth: Any) -> None:
+    from huitong.server.authn import authenticate_request
+
+    principal = await run_in_threadpool(authenticate_request, request, auth)
+    if principal is None:
+        raise FhirError(Category.UNAUTHORIZED,
+                        "This API requires an OAuth 2 bearer token / 需要提供 OAuth 2 访问令牌")
+    if principal.role.value not in _OPERATOR_ROLES:
+        raise FhirError(Category.FORBIDDEN,
+                        "Only platform operators may use the integration API / "
+                        "仅平台运维人员可使用数据接入接口")
 
 
 def _int(request: Request, name: str, default: int | None = None) -> int | None:
@@ -102,8 +122,9 @@ def _channel_json(state: ChannelState, totals: dict[str, dict[str, int]]) -> dic
             "updatedAt": state.updated_at, "messages": totals.get(state.channel.id, {})}
 
 
-def ingest_routes(service: IngestService) -> list[Route]:
-    """The routes, bound to ``service`` (every repository call runs in the thread pool)."""
+def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
+    """The routes, bound to ``service`` (every repository call runs in the thread pool).
+    With ``auth`` (the authorization server), every call needs an operator's bearer token."""
 
     def totals() -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -211,18 +232,21 @@ def ingest_routes(service: IngestService) -> list[Route]:
         return _json({"buckets": rows})
 
     return [
-        Route("/api/ingest/channels", _endpoint(list_channels), methods=["GET"]),
-        Route("/api/ingest/channels/{id}", _endpoint(put_channel), methods=["PUT"]),
-        Route("/api/ingest/channels/{id}/start", _endpoint(toggle(True)), methods=["POST"]),
-        Route("/api/ingest/channels/{id}/stop", _endpoint(toggle(False)), methods=["POST"]),
-        Route("/api/ingest/channels/{id}/hl7v2", _endpoint(post_hl7v2), methods=["POST"]),
-        Route("/api/ingest/messages", _endpoint(search_messages), methods=["GET"]),
-        Route("/api/ingest/messages/{id}", _endpoint(get_message), methods=["GET"]),
-        Route("/api/ingest/messages/{id}/reprocess", _endpoint(reprocess_one),
+        Route("/api/ingest/channels", _endpoint(list_channels, auth), methods=["GET"]),
+        Route("/api/ingest/channels/{id}", _endpoint(put_channel, auth), methods=["PUT"]),
+        Route("/api/ingest/channels/{id}/start", _endpoint(toggle(True), auth),
               methods=["POST"]),
-        Route("/api/ingest/reprocess", _endpoint(reprocess_many), methods=["POST"]),
-        Route("/api/ingest/stats", _endpoint(stats), methods=["GET"]),
-        Route("/metrics", _endpoint(_metrics(service)), methods=["GET"]),
+        Route("/api/ingest/channels/{id}/stop", _endpoint(toggle(False), auth),
+              methods=["POST"]),
+        Route("/api/ingest/channels/{id}/hl7v2", _endpoint(post_hl7v2, auth),
+              methods=["POST"]),
+        Route("/api/ingest/messages", _endpoint(search_messages, auth), methods=["GET"]),
+        Route("/api/ingest/messages/{id}", _endpoint(get_message, auth), methods=["GET"]),
+        Route("/api/ingest/messages/{id}/reprocess", _endpoint(reprocess_one, auth),
+              methods=["POST"]),
+        Route("/api/ingest/reprocess", _endpoint(reprocess_many, auth), methods=["POST"]),
+        Route("/api/ingest/stats", _endpoint(stats, auth), methods=["GET"]),
+        Route("/metrics", _endpoint(_metrics(service), auth), methods=["GET"]),
     ]
 
 

@@ -48,6 +48,8 @@ class ServerContext:
     settings: Settings
     clock: Clock
     new_id: IdFactory
+    # The authorization server when authentication is on (HUITONG_AUTH), else None.
+    auth: Any = None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,220 @@
+"""An asyncio MQTT subscriber that acknowledges a message only after its handler returned.
+
+Built on paho-mqtt (>= 2), whose ``manual_ack`` mode lets the application send the PUBACK
+itself (MQTT 3.1.1 §4.3.2, https://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html):
+
+* the session is persistent (``clean_session=False`` with a fixed client id) and the
+  subscription QoS 1, so the broker keeps every message not yet acknowledged and sends it
+  again when we reconnect — a handler that fails, or a process that dies mid-way, loses
+  nothing (delivery is at least once; the device converters are idempotent);
+* messages are handed to ``handler`` in arrival order, in batches of up to ``max_batch``
+  that have already arrived (never waiting to fill one), and acknowledged in that order
+  after it returns, as the protocol requires (§4.6);
+* if the handler raises, nothing of that batch is acknowledged: the connection is dropped
+  and re-opened after a back-off, and the broker redelivers. The handler should therefore
+  raise only for transient failures (database unavailable); a payload that can never be
+  converted belongs in the message store's error queue, with a normal return;
+* a lost connection is re-established with exponential back-off (``reconnect_min`` doubling
+  to ``reconnect_max``, with jitter).
+
+The paho network loop runs in its own thread; messages cross to the event loop through
+``call_soon_threadsafe``. Payloads are never logged (they carry health data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+__all__ = ["MqttMessage", "MqttSettings", "MqttSubscriber"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Where and how to subscribe. ``client_id`` names the persistent session: keep it
+    stable across restarts, or unacknowledged messages are not redelivered."""
+
+    topic: str
+    client_id: str
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    keepalive: int = 30
+    max_batch: int = 100
+    reconnect_min: float = 0.5
+    reconnect_max: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class MqttMessage:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+    redelivered: bool  # the broker's DUP flag: it may have been handled before
+
+
+Handler = Callable[[Sequence[MqttMessage]], Awaitable[None]]
+
+
+class _Lost(Exception):
+    """The connection closed (or could not be opened)."""
+
+
+class _Session:
+    """One connection: a paho client in manual-ack mode feeding an asyncio queue."""
+
+    def __init__(self, settings: MqttSettings, loop: asyncio.AbstractEventLoop) -> None:
+        self.settings, self.loop = settings, loop
+        self.queue: asyncio.Queue[MqttMessage | BaseException] = asyncio.Queue()
+        self.connected: asyncio.Future[None] = loop.create_future()
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
+                        clean_session=False, manual_ack=True, reconnect_on_failure=False)
+        if settings.username is not None:
+            c.username_pw_set(settings.username, settings.password)
+        c.on_connect = self._on_connect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        c.on_disconnect = self._on_disconnect
+        self.client = c
+
+    # paho callbacks run in paho's network thread
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self.loop.call_soon_threadsafe(self._fail_connect, _Lost(f"refused: {reason}"))
+            return
+        client.subscribe(self.settings.topic, qos=1)
+
+    def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
+        if any(r.is_failure for r in reasons):
+            self.loop.call_soon_threadsafe(self._fail_connect, _Lost("subscription refused"))
+        else:
+            self.loop.call_soon_threadsafe(self._set_connected)
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        item = MqttMessage(msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.dup))
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        lost = _Lost(f"disconnected: {reason}")
+        self.loop.call_soon_threadsafe(self._fail_connect, lost)
+        self.loop.call_soon_threadsafe(self.queue.put_nowait, lost)
+
+    def _set_connected(self) -> None:
+        if not self.connected.done():
+            self.connected.set_result(None)
+
+    def _fail_connect(self, exc: BaseException) -> None:
+        if not self.connected.done():
+            self.connected.set_exception(exc)
+
+    async def open(self, timeout: float) -> None:
+        s = self.settings
+        try:
+            await asyncio.to_thread(self.client.connect, s.host, s.port, s.keepalive)
+        except OSError as exc:
+            raise _Lost(f"cannot connect: {exc.__class__.__name__}") from None
+        self.client.loop_start()
+        await asyncio.wait_for(self.connected, timeout)
+
+    def ack(self, messages: Sequence[MqttMessage]) -> None:
+        # after a lost connection the broker redelivers these anyway; acking is pointless
+        if not self.client.is_connected():
+            return
+        for m in messages:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+
+    def close(self) -> None:
+        if self.client.is_connected():
+            with contextlib.suppress(Exception):
+                self.client.disconnect()
+        self.client.loop_stop()
+
+
+class MqttSubscriber:
+    """Subscribe to ``settings.topic`` and hand messages to ``handler`` until stopped.
+
+    ``await run(stop)`` returns when ``stop`` is set (or the task is cancelled), after the
+    batch in hand is finished. ``ready`` is set each time the subscription is in place.
+    """
+
+    def __init__(self, settings: MqttSettings, handler: Handler) -> None:
+        self.settings, self.handler = settings, handler
+        self.ready = asyncio.Event()
+        self.handled = 0  # messages acknowledged since start
+        self.reconnects = 0
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        delay = self.settings.reconnect_min
+        while not stop.is_set():
+            session = _Session(self.settings, asyncio.get_running_loop())
+            try:
+                await session.open(timeout=max(5.0, self.settings.keepalive))
+                self.ready.set()
+                delay = self.settings.reconnect_min
+                await self._consume(session, stop)
+            except (_Lost, TimeoutError) as exc:
+                log.warning("MQTT session for %s ended: %s", self.settings.client_id, exc)
+            except _HandlerFailed as exc:
+                log.warning("MQTT handler failed (%s); reconnecting for redelivery",
+                            exc.__cause__.__class__.__name__)
+            finally:
+                self.ready.clear()
+                session.close()
+            if stop.is_set():
+                return
+            self.reconnects += 1
+            pause = delay * (0.5 + random.random() / 2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+            delay = min(delay * 2, self.settings.reconnect_max)
+
+    async def _consume(self, session: _Session, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while True:
+                getter = asyncio.ensure_future(session.queue.get())
+                done, _ = await asyncio.wait({getter, stopping},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if getter not in done:
+                    getter.cancel()
+                    return
+                batch: list[MqttMessage] = []
+                item = getter.result()
+                while True:
+                    if isinstance(item, BaseException):
+                        if batch:
+                            await self._handle(session, batch)
+                        raise item
+                    batch.append(item)
+                    if len(batch) >= self.settings.max_batch or session.queue.empty():
+                        break
+                    item = session.queue.get_nowait()
+                await self._handle(session, batch)
+        finally:
+            stopping.cancel()
+
+    async def _handle(self, session: _Session, batch: list[MqttMessage]) -> None:
+        try:
+            await self.handler(batch)
+        except Exception as exc:
+            raise _HandlerFailed() from exc
+        session.ack(batch)
+        self.handled += len(batch)
+
+
+class _HandlerFailed(Exception):
+    """The handler raised: its batch stays unacknowledged."""

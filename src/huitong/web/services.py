@@ -1,0 +1,71 @@
+"""What the web pages call: the same services the API calls, never the database.
+
+The composition root (``huitong.server.create_app``) builds one :class:`WebServices` and
+passes it to :func:`huitong.web.web_routes`. Services that have not landed yet (identity,
+access, quality, audit) are ``None``; the pages that need them say so plainly instead of
+showing anything made up.
+
+Patient search goes through a :class:`PatientFinder`. Until the identity service provides
+one (pinyin, homophones, linked source records), :class:`FhirPatientFinder` answers with
+plain FHIR searches — https://hl7.org/fhir/R4/patient.html#search.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from huitong.clock import Clock, MonotonicClock
+from huitong.fhir.search.parse import parse_search
+from huitong.ingest.service import IngestService
+from huitong.store.repository import Repository, StoredResource
+from huitong.web.patient_search import SearchKind, patient_queries
+
+__all__ = ["FhirPatientFinder", "PatientFinder", "WebServices"]
+
+
+class PatientFinder(Protocol):
+    """Finds patients from what a clinician types (a name, an ID number, a phone…)."""
+
+    def find_patients(self, text: str, kind: SearchKind, *, limit: int) -> list[StoredResource]:
+        """Patients matching ``text`` read as ``kind`` (``SearchKind.AUTO`` guesses), best
+        first, at most ``limit``. Raises ``FhirError(INVALID)`` for input it cannot use."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FhirPatientFinder:
+    """Patient search through the repository's FHIR search: ``name``, ``identifier`` and
+    ``telecom``. No pinyin: that needs the identity service's normalisation."""
+
+    repo: Repository
+
+    def find_patients(self, text: str, kind: SearchKind, *, limit: int) -> list[StoredResource]:
+        found: dict[str, StoredResource] = {}
+        for params in patient_queries(text, kind):
+            query = parse_search("Patient", [*params, ("_count", str(limit))])
+            for match in self.repo.search(query).matches:
+                found.setdefault(match.id, match)
+        return list(found.values())[:limit]
+
+
+@dataclass
+class WebServices:
+    """Everything the pages use. ``secret`` keys the CSRF tokens (give every worker the
+    same one when several run); it defaults to a fresh random key per process."""
+
+    repo: Repository
+    ingest: IngestService | None = None
+    clock: Clock = field(default_factory=MonotonicClock)
+    finder: PatientFinder | None = None
+    # Services still to land; each page that needs one checks for None.
+    identity: Any | None = None
+    access: Any | None = None
+    quality: Any | None = None
+    audit: Any | None = None
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def __post_init__(self) -> None:
+        if self.finder is None:
+            self.finder = FhirPatientFinder(self.repo)
