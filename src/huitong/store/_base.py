@@ -102,6 +102,8 @@ class EngineOps:
 
 # hook(tx, stored, content): see BaseRepository.add_write_hook.
 WriteHook = Callable[["BaseTransaction", StoredResource, "dict[str, Any] | None"], None]
+# check(tx, content): see BaseRepository.add_write_check.
+CheckHook = Callable[["BaseTransaction", "dict[str, Any]"], None]
 
 _FHIR_TABLES = re.compile(r"\b(resources|resource_history|idx_[a-z]+)\b", re.IGNORECASE)
 
@@ -219,6 +221,9 @@ class BaseTransaction:
         content = self._stamp(resource, res_id, version, now)
         # Validate after stamping: meta and id are then exactly what will be stored.
         validate_resource(content)
+        if self._repo._checks:
+            for check in list(self._repo._checks.values()):
+                check(self, content)
         entries = index_resource(content, local_base=self._repo.local_base)
         return content, orjson.dumps(content), entries, now
 
@@ -343,6 +348,14 @@ class BaseRepository:
         # any other absolute reference points at another server (see index_resource).
         self.local_base = local_base
         self._hooks: dict[str, dict[str, WriteHook]] = {}
+        self._checks: dict[str, CheckHook] = {}
+
+    def add_write_check(self, name: str, check: CheckHook) -> None:
+        """Run ``check(tx, content)`` on every resource about to be written (after structural
+        validation, before indexing), inside the writing transaction; it may raise FhirError
+        to refuse the write (data-quality rejections) — nothing of the write is kept then.
+        Registering a ``name`` again replaces the earlier check."""
+        self._checks[name] = check
 
     def add_write_hook(self, name: str, resource_types: Iterable[str], hook: WriteHook) -> None:
         """Run ``hook(tx, stored, content)`` after every write of these types, inside the

@@ -205,6 +205,13 @@ class Repository(Protocol):
         replaces its earlier hook."""
         ...
 
+    def add_write_check(
+        self, name: str, check: Callable[[Transaction, dict[str, Any]], None]
+    ) -> None:
+        """Run ``check(tx, content)`` on every resource about to be written (validated, not
+        yet indexed); raising FhirError refuses the write. A name again replaces it."""
+        ...
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only statement on a component's own table (see
         ``Transaction.execute``) and return its rows."""
