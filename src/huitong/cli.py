@@ -346,6 +346,32 @@ def ingest_hl7v2(paths: tuple[Path, ...], channel_id: str | None, db: str | None
         sys.exit(1)
 
 
+@main.group()
+def mpi() -> None:
+    """Master patient index / 患者主索引."""
+
+
+@mpi.command("train")
+@click.option("--db", help="Database URL / 数据库地址.")
+def mpi_train(db: str | None) -> None:
+    """Re-estimate the matching model from this region's records / 用本区域数据重新训练匹配模型."""
+    from huitong.fhir.errors import FhirError
+    from huitong.mpi.service import IdentityService
+
+    settings = _settings(db)
+    repo = _open(settings.database_url, local_base=settings.base_url)
+    try:
+        service = IdentityService(repo, clock=repo.clock, new_id=repo.new_id)
+        _model, records, pairs = service.train()
+    except FhirError as exc:
+        _err(f"Training failed: {exc.message}", f"训练失败：{exc.message}")
+        sys.exit(1)
+    finally:
+        repo.close()
+    click.echo(f"Model trained on {records} records ({pairs} candidate pairs) and saved.\n"
+               f"已用 {records} 条记录（{pairs} 个候选对）训练并保存模型。")
+
+
 def _register_components() -> None:
     """Command groups that components define next to the code they drive."""
     from huitong.access.cli_commands import client as client_commands

@@ -137,3 +137,18 @@ def test_match_scores_a_record_against_golden_records(repo, mpi):
     assert 0.9 < hits[0][1] <= 1.0
     assert mpi.match(patient("q", "elsewhere", name="王芳", birth="2001-01-01",
                              gender="female")) == []
+
+
+def test_training_on_the_regions_records_replaces_the_default_model(repo, mpi):
+    from huitong.mpi.synth import generate_people, noisy_patients
+
+    people = generate_people(60, seed=3)
+    with repo.transaction() as tx:
+        for n, source in enumerate(noisy_patients(people, seed=3)):
+            tx.update({**source.patient, "id": f"s{n}"})
+    default = mpi.model.to_json()
+    model, records, pairs = mpi.train()
+    assert records >= 60 and pairs > 0
+    assert model.to_json() != default
+    fresh = IdentityService(repo, clock=repo.clock, new_id=lambda: "unused")
+    assert fresh.model.to_json() == model.to_json()  # the stored model is the one in use

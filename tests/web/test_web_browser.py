@@ -68,7 +68,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser(served: Served) -> Iterator[object]:
+    # After ``served``: Playwright's sync API keeps an event loop running in this thread,
+    # and building the world drives the app on a loop of its own.
     with sync_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield chromium

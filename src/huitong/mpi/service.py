@@ -144,6 +144,25 @@ class IdentityService:
                            else default_model())
         return self._model
 
+    def train(self, *, seed: int = 1) -> tuple[MatchModel[IdentityRecord], int, int]:
+        """Estimate m, u and the prior from this region's own source records (EM, no
+        labels) and make the result the model that scores from now on. Returns the model,
+        the number of records and of candidate pairs it learnt from."""
+        from huitong.fhir.search.parse import parse_search
+        from huitong.mpi.training import train_model
+        from huitong.store.repository import iter_pages
+
+        query = parse_search("Patient", [("_tag:not", "urn:huitong:mpi|golden"),
+                                         ("_count", "1000")])
+        records = [record_from_patient(p.resource, source_org=_org_of(p.resource))
+                   for p in iter_pages(self.repo, query)]
+        if len(records) < 2:
+            raise FhirError(Category.UNPROCESSABLE,
+                            "too few patient records to train on / 患者记录太少，无法训练")
+        report = train_model(IDENTITY_SPEC, records, seed=seed)
+        self.save_model(report.model, f"EM on {len(records)} source records")
+        return report.model, len(records), report.candidate_pairs
+
     def save_model(self, model: MatchModel[IdentityRecord], note: str) -> None:
         with self.repo.transaction() as tx:
             tx.execute("INSERT INTO mpi_models (created_at, model, note) VALUES (?, ?, ?)",

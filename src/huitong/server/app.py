@@ -39,6 +39,7 @@ from huitong.server.auth_routes import auth_routes
 from huitong.server.authn import authenticate_request, www_authenticate
 from huitong.server.bundle import run_transaction
 from huitong.server.errors import error_response, internal_error_response, status_error
+from huitong.server.identity_api import identity_routes
 from huitong.server.ingest_api import ingest_routes
 from huitong.server.negotiation import (
     FHIR_JSON,
@@ -113,7 +114,10 @@ def create_app(
     )
 
     auth = AuthService(repo, AuthSettings.from_env(), clock=ctx.clock, new_id=ctx.new_id)
-    ctx = dataclasses.replace(ctx, auth=auth if settings.auth != "off" else None)
+    ctx = dataclasses.replace(
+        ctx, auth=auth if settings.auth != "off" else None,
+        identity=identity if settings.mpi != "off" else None,
+    )
     routes = [
         Route("/", landing, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -123,6 +127,7 @@ def create_app(
         Route(FHIR_PATH, fhir, methods=_METHODS),
         Route(FHIR_PATH + "/{path:path}", fhir, methods=_METHODS),
         *ingest_routes(ingest, ctx.auth),
+        *identity_routes(identity, ctx.auth),
     ]
     if settings.auth == "off":
         # The pages have no sign-in yet: they exist only on a loopback development server.

@@ -50,6 +50,8 @@ class ServerContext:
     new_id: IdFactory
     # The authorization server when authentication is on (HUITONG_AUTH), else None.
     auth: Any = None
+    # The identity service when the MPI is on (HUITONG_MPI): golden records' searches.
+    identity: Any = None
 
 
 @dataclass(slots=True)

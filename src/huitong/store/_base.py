@@ -562,13 +562,15 @@ class BaseRepository:
         types: list[str] | None = None,
         count: int = 100,
         offset: int = 0,
+        linked: Sequence[str] = (),
     ) -> SearchPage:
         self.read("Patient", patient_id)  # NOT_FOUND / GONE as for read
+        ids = [patient_id, *linked] if linked else patient_id
         with self._read_cursor() as cur:
             rids = self._rids(
                 cur,
                 search_sql.everything_sql(
-                    patient_id, since_us=since, types=types, count=count + 1, offset=offset,
+                    ids, since_us=since, types=types, count=count + 1, offset=offset,
                     dialect=self.dialect,
                 ),
             )

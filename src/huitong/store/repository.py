@@ -189,9 +189,12 @@ class Repository(Protocol):
         types: list[str] | None = None,
         count: int = 100,
         offset: int = 0,
+        linked: Sequence[str] = (),
     ) -> SearchPage:
         """``Patient/{id}/$everything``: the patient, every resource in its compartment and the
-        resources those reference. NOT_FOUND/GONE for the patient as for read."""
+        resources those reference. NOT_FOUND/GONE for the patient as for read.
+        ``linked``: more Patient ids of the same person (the source records of a golden
+        record), whose compartments are included as if they were one."""
         ...
 
     def add_write_hook(

@@ -587,8 +587,13 @@ def _compartment_params(ctype: str) -> dict[str, tuple[str, ...]]:
     }
 
 
-def _member_sql(b: _Builder, ctype: str, cid: str, types: Sequence[str], r: str) -> Sql:
-    """``r`` is in the compartment ``ctype/cid`` (the focal resource itself included)."""
+def _member_sql(
+    b: _Builder, ctype: str, cid: str | Sequence[str], types: Sequence[str], r: str
+) -> Sql:
+    """``r`` is in the compartment ``ctype/cid`` (the focal resource itself included).
+    ``cid`` may be several ids: a golden Patient and the source records linked to it form
+    one person's compartment."""
+    ids = [cid] if isinstance(cid, str) else list(cid)
     by_params: dict[tuple[str, ...], list[str]] = {}
     for t, codes in _compartment_params(ctype).items():
         if not types or t in types:
@@ -602,15 +607,17 @@ def _member_sql(b: _Builder, ctype: str, cid: str, types: Sequence[str], r: str)
     parts: list[Sql] = []
     if pairs:
         pair_sql, pair_params = _or(pairs)
+        id_sql, id_params = b.one_of(f"{x}.target_id", ids)
         parts.append(
             (
                 f"{r}.rid IN (SELECT {x}.rid FROM idx_reference {x} WHERE {pair_sql} "
-                f"AND {x}.target_id = ? AND {x}.target_type = ?)",
-                [*pair_params, cid, ctype],
+                f"AND {id_sql} AND {x}.target_type = ?)",
+                [*pair_params, *id_params, ctype],
             )
         )
     if not types or ctype in types:
-        parts.append((f"{r}.res_type = ? AND {r}.res_id = ?", [ctype, cid]))
+        own_sql, own_params = b.one_of(f"{r}.res_id", ids)
+        parts.append((f"{r}.res_type = ? AND {own_sql}", [ctype, *own_params]))
     return _or(parts)
 
 
@@ -885,7 +892,7 @@ def revinclude_sql(
 
 
 def everything_sql(
-    patient_id: str,
+    patient_id: str | Sequence[str],
     *,
     since_us: int | None,
     types: Sequence[str] | None,

@@ -14,6 +14,7 @@ UNSUPPORTED_MEDIA (415) for a ``_search`` body that is not a form.
 
 from __future__ import annotations
 
+from huitong.server.identity_scope import expand_compartment, expand_reference_params
 from huitong.server.negotiation import check_body_type
 from huitong.server.request import FhirRequest, ServerContext, parse_query, reject_nul
 from huitong.server.response import FhirResponse
@@ -41,11 +42,15 @@ def _run(
 
     params = _params(req)
     reject_nul(params, b"")
+    if ctx.identity is not None:
+        params = expand_reference_params(resource_type, params, ctx.identity.sources_of)
     query = parse_search(
         resource_type, params, lenient=req.lenient(), compartment=compartment,
         default_count=ctx.settings.default_page_size, max_count=ctx.settings.max_page_size,
         base_url=req.base_url,
     )
+    if ctx.identity is not None:
+        query = expand_compartment(query, ctx.identity.sources_of)
     page = ctx.repo.search(query)
     return FhirResponse(200, query_bundle(req.base_url, path, query, page, now=ctx.clock()))
 

@@ -59,7 +59,9 @@ def everything(ctx: ServerContext, req: FhirRequest) -> FhirResponse:
                 Category.INVALID, f"_type: unknown resource type(s) {', '.join(bad)}",
                 code="value",
             )
-    page = ctx.repo.everything(pid, since=since, types=types, count=count, offset=offset)
+    linked = ctx.identity.sources_of(pid) if ctx.identity is not None else []
+    page = ctx.repo.everything(pid, since=since, types=types, count=count, offset=offset,
+                               linked=linked)
     applied = [(k, v) for k, v in view.params if k in ("_since", "_type")]
     bundle = searchset_bundle(
         req.base_url, f"Patient/{pid}/$everything", page, applied=applied, count=count,
