@@ -17,7 +17,6 @@ import huitong.demo
 from huitong.demo import REFERENCE_DATE, generate_region
 from huitong.demo._fhir import NAMESPACE, stable_id
 from huitong.demo._names import COMPOUND_SURNAMES
-from huitong.demo.resident_id import birth_date_of, is_valid, sex_of, upgrade_15_to_18
 from huitong.demo.systems import (
     CS_ORGANIZATION_KIND,
     ICD10,
@@ -27,6 +26,7 @@ from huitong.demo.systems import (
     UCUM,
     mrn_system,
 )
+from huitong.mpi.resident_id import birth_date_of, is_valid, sex_of, upgrade_15_to_18
 
 Resource = dict[str, Any]
 

@@ -6,15 +6,12 @@ from datetime import date
 
 import pytest
 
-from huitong.demo import resident_id as demo_resident_id
 from huitong.mpi.resident_id import (
     ResidentIdError,
-    check_digit,
     is_valid,
     make_resident_id,
     normalize_resident_id,
     parse_resident_id,
-    upgrade_15_to_18,
 )
 
 STANDARD_EXAMPLE = "11010519491231002X"
@@ -112,11 +109,3 @@ def test_every_single_digit_typo_is_caught_by_the_check_character() -> None:
                 continue
             typo = STANDARD_EXAMPLE[:pos] + digit + STANDARD_EXAMPLE[pos + 1 :]
             assert not is_valid(typo)
-
-
-@pytest.mark.parametrize("old", ["110105491231002", "440304900101001", "390102690331411"])
-def test_same_behaviour_as_the_demo_module(old: str) -> None:
-    assert upgrade_15_to_18(old) == demo_resident_id.upgrade_15_to_18(old)
-    new = upgrade_15_to_18(old)
-    assert check_digit(new[:17]) == demo_resident_id.check_digit(new[:17])
-    assert is_valid(new) and demo_resident_id.is_valid(new)

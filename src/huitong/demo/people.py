@@ -26,7 +26,6 @@ from huitong.demo.region import (
     Region,
     Street,
 )
-from huitong.demo.resident_id import make_resident_id
 from huitong.demo.systems import (
     ID_HEALTH_RECORD,
     ID_MEDICAL_INSURANCE,
@@ -34,6 +33,7 @@ from huitong.demo.systems import (
     V2_IDENTIFIER_TYPE,
     mrn_system,
 )
+from huitong.mpi.resident_id import make_resident_id
 
 __all__ = ["FIRST_BIRTH_YEAR", "LAST_BIRTH_YEAR", "Resident", "make_residents", "patient_resource"]
 

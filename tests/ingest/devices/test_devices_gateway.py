@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from devices_fhir import FhirServer
 
+from fhir_test_client import FhirServer
 from huitong.fhir.validation import validate_resource
 from huitong.ingest.devices import READING_SYSTEM, DeviceContext, convert_gateway_payload
 from huitong.ingest.feeds import Reason

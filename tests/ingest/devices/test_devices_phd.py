@@ -6,8 +6,7 @@ import json
 import sys
 from typing import Any
 
-from devices_fhir import FhirServer
-
+from fhir_test_client import FhirServer
 from huitong.ingest.devices import convert_gateway_payload, convert_phd_bundle
 from huitong.ingest.feeds import Reason
 

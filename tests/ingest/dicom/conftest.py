@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dicom_fhir import FhirServer
 
+from fhir_test_client import FhirServer
 from huitong.config import Settings
 from huitong.server import create_app
 from huitong.store import open_repository

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dicom_fhir import FhirServer
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from fhir_test_client import FhirServer
 from huitong.fhir.validation import validate_resource
 from huitong.ingest.dicom import (
     DicomContext,

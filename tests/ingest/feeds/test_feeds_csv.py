@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from feeds_fhir import FhirServer
 from feeds_samples import GOOD_ROWS, HEADER, bp_mapping, organization
 
 import huitong.ingest.feeds as feeds
+from fhir_test_client import FhirServer
 from huitong.fhir.validation import validate_resource
 from huitong.ingest.feeds import (
     Conversion,

@@ -8,9 +8,9 @@ import json
 from pathlib import Path
 
 import pytest
-from feeds_fhir import FhirServer
 from feeds_samples import organization
 
+from fhir_test_client import FhirServer
 from huitong.ingest.feeds import (
     Conversion,
     MappingError,

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from huitong.demo.resident_id import (
+from huitong.mpi.resident_id import (
     birth_date_of,
     check_digit,
     is_valid,

@@ -1,5 +1,6 @@
 """A synchronous client over the real FHIR app (httpx ASGI transport, no network), used to
-check that converter Bundles are accepted and idempotent."""
+check that the Bundles the integration engine's converters produce are accepted and idempotent
+(shared by tests/ingest/feeds, devices and dicom)."""
 
 from __future__ import annotations
 
