@@ -42,7 +42,8 @@ class ServerProcess:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}/fhir"
         self._url = database_url
-        self._env = {**os.environ, **(extra_env or {})}
+        # A loopback benchmark server: no tokens (HUITONG_AUTH=off refuses other addresses).
+        self._env = {**os.environ, "HUITONG_AUTH": "off", **(extra_env or {})}
         self._peak_kb = 0
         self._stop = threading.Event()
 

@@ -380,5 +380,18 @@ def _register_components() -> None:
     main.add_command(user_commands)
     main.add_command(client_commands)
 
+    from huitong.ingest.cli_commands import ingest_csv, ingest_device, ingest_dicom, ingest_json
+
+    for command in (ingest_csv, ingest_json, ingest_device, ingest_dicom):
+        ingest.add_command(command)
+
+    from huitong.quality.cli_commands import quality_cli_group
+
+    main.add_command(quality_cli_group())
+
+    from huitong.terminology.cli import terminology_cli_group
+
+    main.add_command(terminology_cli_group())
+
 
 _register_components()

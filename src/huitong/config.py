@@ -74,6 +74,18 @@ SETTINGS: dict[str, Setting] = {
         "keeps golden records; 'off' runs a plain FHIR repository.",
         "写入时的主索引匹配：on 对每次患者写入进行匹配并维护主索引记录；"
         "off 仅作为 FHIR 存储库运行。"),
+    "quality": Setting(
+        "HUITONG_QUALITY", "on",
+        "Data-quality rules on every write: 'on' refuses what a reject rule fails and records "
+        "warnings as findings; 'off' runs a plain FHIR repository.",
+        "每次写入时执行数据质量规则：on 拒绝不通过拒收规则的数据并记录警告；"
+        "off 仅作为 FHIR 存储库运行。"),
+    "quality_config": Setting(
+        "HUITONG_QUALITY_CONFIG", "",
+        "Region data-quality configuration file (JSON or TOML); stored as the rule "
+        "configuration in force at start-up when it differs (empty: the shipped rules).",
+        "区域数据质量规则配置文件（JSON 或 TOML）；启动时若与当前配置不同则保存为生效配置"
+        "（空：使用内置规则）。"),
     "ingest_retention_days": Setting(
         "HUITONG_INGEST_RETENTION_DAYS", "90",
         "Days the raw content of finished inbound messages is kept (channels may override).",
@@ -94,6 +106,8 @@ class Settings:
     mllp_port: int
     auth: str
     mpi: str
+    quality: str
+    quality_config: str
     ingest_retention_days: int
 
     @classmethod

@@ -90,3 +90,37 @@ def test_review_queue_and_link_management(api):
                                             "reason": "try again"})
     assert again.status_code == 409  # certainly-not is remembered
     assert api.get("/api/mpi/golden/nope").status_code == 404
+
+
+def test_match_and_pix(api):
+    api.put("/fhir/Patient/a1", json=patient("a1", "county", rid=ZHANG, mrn="M-1"))
+    api.put("/fhir/Patient/b1", json=patient("b1", "clinic", rid=ZHANG, mrn="M-2"))
+    golden = _golden(api, "a1")
+    query = {"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": patient("q", "elsewhere", rid=ZHANG)},
+        {"name": "count", "valueInteger": 3}]}
+    resp = api.post("/fhir/Patient/$match", json=query)
+    assert resp.status_code == 200, resp.text
+    bundle = resp.json()
+    assert bundle["type"] == "searchset" and bundle["total"] >= 1
+    top = bundle["entry"][0]
+    assert top["resource"]["id"] == golden and 0 < top["search"]["score"] <= 1
+    assert top["search"]["extension"][0]["valueCode"] == "certain"
+    nobody = api.post("/fhir/Patient/$match", json={"resourceType": "Parameters", "parameter": [
+        {"name": "resource", "resource": patient("q", "x", name="王芳", birth="2001-01-01",
+                                                 gender="female")}]})
+    assert nobody.json()["total"] == 0
+    assert api.post("/fhir/Patient/$match", json={"resourceType": "Parameters"}).status_code == 400
+    pix = api.get("/fhir/Patient/$ihe-pix?sourceIdentifier=urn:huitong:org:county:mrn|M-1")
+    assert pix.status_code == 200, pix.text
+    params = pix.json()["parameter"]
+    ids = {p["valueReference"]["reference"] for p in params if p["name"] == "targetId"}
+    assert {"Patient/a1", "Patient/b1", f"Patient/{golden}"} <= ids
+    values = {p["valueIdentifier"]["value"] for p in params if p["name"] == "targetIdentifier"}
+    assert "M-2" in values and "M-1" not in values
+    unknown = api.get("/fhir/Patient/$ihe-pix?sourceIdentifier=urn:x|nobody")
+    assert unknown.status_code == 404
+    metadata = api.get("/fhir/metadata").json()
+    ops = {o["name"] for r in metadata["rest"][0]["resource"] if r["type"] == "Patient"
+           for o in r.get("operation", [])}
+    assert {"match", "ihe-pix"} <= ops

@@ -24,7 +24,7 @@ class BrokenRepository:
 
 
 def test_unexpected_exception_is_a_500_outcome_and_logs_no_content(caplog):
-    app = create_app(BrokenRepository(), Settings.from_env({}, database_url="x", auth="off", base_url=BASE, mpi="off"),
+    app = create_app(BrokenRepository(), Settings.from_env({}, database_url="x", auth="off", base_url=BASE, mpi="off", quality="off"),
                      clock=lambda: 0, new_id=lambda: "x")
     client = Client(app)
     try:

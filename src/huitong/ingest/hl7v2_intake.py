@@ -202,7 +202,7 @@ class Hl7v2Intake:
             now=_utc(self.clock()),
         )
         try:
-            result = map_message(parsed.message, ctx)
+            result = map_message(parsed.decoded.text, ctx)
         except UnsupportedMessage as exc:
             condition = (Condition.UNSUPPORTED_EVENT_CODE if exc.code == 201
                          else Condition.UNSUPPORTED_MESSAGE_TYPE)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from huitong.clock import Clock, IdFactory
 from huitong.fhir.errors import Category, FhirError
 from huitong.ingest.channels import Channel
+from huitong.ingest.feed_intake import FEED_FORMATS, FeedIntake, FeedOutcome
 from huitong.ingest.hl7v2 import Hl7v2Error, parse
 from huitong.ingest.hl7v2.mapping import MergeRequest
 from huitong.ingest.hl7v2_intake import UNROUTED, Hl7v2Intake, IntakeResult, Submit
@@ -53,6 +54,7 @@ class IngestService:
         self.store = MessageStore(self.repo, self.clock)
         self.hl7v2 = Hl7v2Intake(self.store, self.submit, clock=self.clock, new_id=self.new_id,
                                  on_merge=self.on_merge)
+        self.feeds = FeedIntake(self.repo, self.store, self.submit, clock=self.clock)
 
     # -- channels --------------------------------------------------------------------------
     def put_channel(self, channel: Channel) -> ChannelState:
@@ -72,10 +74,32 @@ class IngestService:
         channel = self.store.channel(channel_id).channel if channel_id else None
         return self.hl7v2.handle(raw, channel=channel)
 
+    def receive_file(self, channel_id: str, raw: bytes, *, name: str | None = None
+                     ) -> FeedOutcome:
+        """A CSV/JSON/NDJSON file for a csv or json channel (upload endpoint, CLI)."""
+        state = self.store.channel(channel_id)
+        return self.feeds.receive_file(state.channel, raw, name=name, enabled=state.enabled)
+
+    def receive_device(self, channel_id: str, payload: bytes) -> FeedOutcome:
+        """One gateway JSON payload or PHD Bundle for a device channel (REST, MQTT)."""
+        state = self.store.channel(channel_id)
+        return self.feeds.receive_device(state.channel, payload, enabled=state.enabled)
+
+    def receive_dicom(self, channel_id: str, files: list[tuple[str, bytes]]) -> FeedOutcome:
+        """DICOM files ``(name, bytes)`` for a dicom channel (upload endpoint, CLI)."""
+        state = self.store.channel(channel_id)
+        return self.feeds.receive_dicom(state.channel, files, enabled=state.enabled)
+
     def reprocess(self, message_id: int) -> StoredMessage:
         """Run a stored message through mapping and writing again (after a mapping fix, or
-        a transient failure). Idempotent mapping makes this safe to repeat."""
+        a transient failure). Idempotent mapping makes this safe to repeat. Feed messages
+        (csv, json, device, dicom channels) go back through the feed intake."""
         message = self.store.get(message_id)
+        if message.channel_id != UNROUTED:
+            feed = self.store.channel(message.channel_id).channel
+            if feed.format in FEED_FORMATS:
+                self.feeds.process(message, feed)
+                return self.store.get(message_id)
         if message.raw is None:
             raise FhirError(
                 Category.GONE,

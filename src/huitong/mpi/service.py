@@ -51,6 +51,7 @@ GOLDEN_TAG = {"system": "urn:huitong:mpi", "code": "golden",
               "display": "Golden (master) record / 主索引记录"}
 GOLDEN_SYSTEM = "urn:huitong:mpi:golden"
 _MAX_CANDIDATES = 200
+_MAX_BLOCK = 50
 SYSTEM_ACTOR = "huitong-mpi"
 
 
@@ -182,8 +183,10 @@ class IdentityService:
         record = record_from_patient(content, source_org=_org_of(content))
         keys = sorted(blocking_keys(record))
         tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
-        for key in keys:
-            tx.execute("INSERT INTO mpi_keys (key, source) VALUES (?, ?)", (key, source))
+        if keys:
+            rows = ", ".join(["(?, ?)"] * len(keys))
+            tx.execute(f"INSERT INTO mpi_keys (key, source) VALUES {rows}",
+                       [v for key in keys for v in (key, source)])
         linked = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))
         if linked:
             # An update of a linked source: the link stands (operators change links), the
@@ -230,10 +233,14 @@ class IdentityService:
         if not keys:
             return []
         marks = ", ".join("?" * len(keys))
+        # A key shared by very many records (a common name and a common birth date) says
+        # little and costs much: like any blocking scheme, skip keys past the block limit;
+        # the more specific keys (resident ID, phone, identifiers) still find the match.
         rows = tx.execute(
-            f"SELECT DISTINCT source FROM mpi_keys WHERE key IN ({marks}) AND source <> ? "
-            f"ORDER BY source LIMIT ?",
-            (*keys, source, _MAX_CANDIDATES),
+            f"SELECT DISTINCT source FROM mpi_keys WHERE key IN ("
+            f"SELECT key FROM mpi_keys WHERE key IN ({marks}) GROUP BY key "
+            f"HAVING COUNT(*) <= ?) AND source <> ? ORDER BY source LIMIT ?",
+            (*keys, _MAX_BLOCK, source, _MAX_CANDIDATES),
         )
         out = []
         for (ref,) in rows:

@@ -35,10 +35,13 @@ from huitong.ingest.channels import Channel
 from huitong.ingest.hl7v2.mapping import MergeRequest
 from huitong.ingest.service import IngestService, IngestSettings
 from huitong.mpi.service import IdentityService
+from huitong.quality.service import QualityService
 from huitong.server.auth_routes import auth_routes
 from huitong.server.authn import authenticate_request, www_authenticate
+from huitong.server.authorization import AuthorizedRepository
 from huitong.server.bundle import run_transaction
 from huitong.server.errors import error_response, internal_error_response, status_error
+from huitong.server.feeds_api import feed_routes
 from huitong.server.identity_api import identity_routes
 from huitong.server.ingest_api import ingest_routes
 from huitong.server.negotiation import (
@@ -49,6 +52,7 @@ from huitong.server.negotiation import (
     media_type,
 )
 from huitong.server.openapi import openapi_document
+from huitong.server.quality_api import quality_routes
 from huitong.server.request import FhirRequest, ServerContext, parse_query, reject_nul
 from huitong.server.response import FhirResponse, etag, http_date
 from huitong.server.routing import match
@@ -101,6 +105,11 @@ def create_app(
     identity = IdentityService(repo, clock=ctx.clock, new_id=ctx.new_id)
     if settings.mpi != "off":
         identity.install()
+    # After the identity service: a new Patient's golden record exists when quality runs.
+    quality = QualityService(repo, clock=ctx.clock, identity=identity,
+                             config_file=settings.quality_config or None)
+    if settings.quality != "off":
+        quality.install()
 
     def merge(request: MergeRequest, channel: Channel) -> bool:
         return identity.merge_by_identifiers(
@@ -127,8 +136,11 @@ def create_app(
         Route(FHIR_PATH, fhir, methods=_METHODS),
         Route(FHIR_PATH + "/{path:path}", fhir, methods=_METHODS),
         *ingest_routes(ingest, ctx.auth),
+        *feed_routes(ingest, ctx.auth),
         *identity_routes(identity, ctx.auth),
     ]
+    if settings.quality != "off":
+        routes += quality_routes(quality, ctx.auth)
     if settings.auth == "off":
         # The pages have no sign-in yet: they exist only on a loopback development server.
         routes += web_routes(WebServices(repo=repo, ingest=ingest, clock=ctx.clock,
@@ -149,9 +161,11 @@ async def _lifespan(ingest: IngestService, settings: Settings) -> AsyncIterator[
     """Background work of a running server: the ingest retry worker (queued messages whose
     time has come, stale ones, raw-content retention) and the MLLP listener if configured."""
     from huitong.ingest.mllp import start_mllp_server
+    from huitong.ingest.mqtt_runtime import start_mqtt_channels
 
     stop = asyncio.Event()
     worker = asyncio.create_task(_retry_worker(ingest, stop))
+    mqtt = start_mqtt_channels(ingest, stop)
     listener = None
     if settings.mllp_port:
         async def handle(payload: bytes, peer: object) -> list[bytes] | bytes | None:
@@ -165,6 +179,7 @@ async def _lifespan(ingest: IngestService, settings: Settings) -> AsyncIterator[
         yield
     finally:
         stop.set()
+        await mqtt.wait()
         if listener is not None:
             listener.close()
             await listener.wait_closed()
@@ -197,7 +212,8 @@ _PUBLIC_PATHS = frozenset({"metadata", ".well-known/smart-configuration"})
 
 async def _require_principal(ctx: ServerContext, request: Request) -> Any:
     """The authenticated principal, or UNAUTHORIZED (401 with WWW-Authenticate).
-    Authorization (what this principal may see) is enforced by the access layer."""
+    Authorization (what this principal may see) is enforced by
+    :class:`~huitong.server.authorization.AuthorizedRepository`."""
     principal = await run_in_threadpool(authenticate_request, request, ctx.auth)
     if principal is None:
         raise FhirError(
@@ -245,9 +261,14 @@ async def _handle(ctx: ServerContext, request: Request) -> Response:
         reject_nul(params, body)
         req = FhirRequest(method, path, params, request.headers, body, base)
         interaction, req.path_params = match(method, path)
+        handler_ctx = ctx
         if ctx.auth is not None and path not in _PUBLIC_PATHS:
-            await _require_principal(ctx, request)
-        resp = await run_in_threadpool(interaction.handler, ctx, req)
+            principal = await _require_principal(ctx, request)
+            # every read and write of this request goes through the principal's view
+            handler_ctx = dataclasses.replace(
+                ctx, repo=AuthorizedRepository(ctx.repo, principal, ctx.clock)
+            )
+        resp = await run_in_threadpool(interaction.handler, handler_ctx, req)
     except FhirError as err:
         resp = error_response(err)
         if err.category is Category.UNAUTHORIZED:

@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -26,45 +25,20 @@ from starlette.routing import Route
 
 from huitong.fhir.errors import Category, FhirError
 from huitong.mpi.service import IdentityService
-from huitong.server.errors import error_response, internal_error_response
+from huitong.server.api_support import api_endpoint, json_response, read_json, require_operator
 
 __all__ = ["identity_routes"]
 
-_OPERATOR_ROLES = frozenset({"platform-admin", "system"})
-
-
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
-
-
-def _fail(err: FhirError) -> Response:
-    resp = error_response(err)
-    return Response(orjson.dumps(resp.body), resp.status, media_type="application/fhir+json")
-
-
 async def _actor(request: Request, auth: Any) -> str:
+    """Who the history records: the operator's user or client id."""
     if auth is None:
         return "local-operator"
-    from huitong.server.authn import authenticate_request
-
-    principal = await run_in_threadpool(authenticate_request, request, auth)
-    if principal is None:
-        raise FhirError(Category.UNAUTHORIZED,
-                        "This API requires an OAuth 2 bearer token / 需要提供 OAuth 2 访问令牌")
-    if principal.role.value not in _OPERATOR_ROLES:
-        raise FhirError(
-            Category.FORBIDDEN,
-            "Only platform operators may manage identity links / 仅平台运维人员可管理身份关联",
-        )
+    principal = await require_operator(request, auth, "identity management", "身份关联管理")
     return str(principal.user_id or principal.client_id)
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise FhirError(Category.INVALID, "the body is not JSON / 请求体不是 JSON") from None
+    body = await read_json(request)
     if not isinstance(body, dict):
         raise FhirError(Category.INVALID, "expected a JSON object / 需要 JSON 对象")
     return body
@@ -81,18 +55,10 @@ def identity_routes(service: IdentityService, auth: Any = None) -> list[Route]:
     def endpoint(
         work: Callable[[Request, str], Awaitable[Response]],
     ) -> Callable[[Request], Awaitable[Response]]:
-        async def run(request: Request) -> Response:
-            try:
-                actor = await _actor(request, auth)
-                return await work(request, actor)
-            except FhirError as err:
-                return _fail(err)
-            except Exception as exc:  # a bug: logged without its message
-                resp = internal_error_response(exc, where=f"{request.method} {request.url.path}")
-                return Response(orjson.dumps(resp.body), resp.status,
-                                media_type="application/fhir+json")
+        async def with_actor(request: Request) -> Response:
+            return await work(request, await _actor(request, auth))
 
-        return run
+        return api_endpoint(with_actor)
 
     async def review(request: Request, actor: str) -> Response:
         q = request.query_params
@@ -106,7 +72,7 @@ def identity_routes(service: IdentityService, auth: Any = None) -> list[Route]:
         items, total = await run_in_threadpool(
             lambda: service.review_queue(status=status, limit=max(1, min(count, 500)),
                                          offset=max(0, offset)))
-        return _json({"total": total, "items": [i.to_json() for i in items]})
+        return json_response({"total": total, "items": [i.to_json() for i in items]})
 
     async def decide(request: Request, actor: str) -> Response:
         raw = request.path_params["id"]
@@ -118,31 +84,31 @@ def identity_routes(service: IdentityService, auth: Any = None) -> list[Route]:
             raise FhirError(Category.INVALID, "'accept' must be true or false")
         await run_in_threadpool(lambda: service.decide_review(
             int(raw), accept=accept, by=actor, reason=_text(body, "reason")))
-        return _json({"id": int(raw), "status": "linked" if accept else "rejected"})
+        return json_response({"id": int(raw), "status": "linked" if accept else "rejected"})
 
     async def link(request: Request, actor: str) -> Response:
         body = await _body(request)
         await run_in_threadpool(lambda: service.link(
             _text(body, "source"), _text(body, "golden"), by=actor, reason=_text(body, "reason")))
-        return _json({"source": body["source"], "golden": body["golden"]})
+        return json_response({"source": body["source"], "golden": body["golden"]})
 
     async def unlink(request: Request, actor: str) -> Response:
         body = await _body(request)
         new = await run_in_threadpool(lambda: service.unlink(
             _text(body, "source"), by=actor, reason=_text(body, "reason")))
-        return _json({"source": body["source"], "golden": new})
+        return json_response({"source": body["source"], "golden": new})
 
     async def merge(request: Request, actor: str) -> Response:
         body = await _body(request)
         await run_in_threadpool(lambda: service.merge(
             _text(body, "retire"), _text(body, "into"), by=actor, reason=_text(body, "reason")))
-        return _json({"golden": body["into"], "retired": body["retire"]})
+        return json_response({"golden": body["into"], "retired": body["retire"]})
 
     async def not_same(request: Request, actor: str) -> Response:
         body = await _body(request)
         await run_in_threadpool(lambda: service.mark_certainly_not(
             _text(body, "a"), _text(body, "b"), by=actor, reason=_text(body, "reason")))
-        return _json({"a": body["a"], "b": body["b"], "grade": "certainly-not"})
+        return json_response({"a": body["a"], "b": body["b"], "grade": "certainly-not"})
 
     async def golden(request: Request, actor: str) -> Response:
         gid = request.path_params["id"]
@@ -150,7 +116,7 @@ def identity_routes(service: IdentityService, auth: Any = None) -> list[Route]:
             lambda: (service.links(gid), service.history(gid)))
         if not links:
             raise FhirError(Category.NOT_FOUND, "not a golden record / 不是主索引记录")
-        return _json({"golden": f"Patient/{gid}", "links": links, "history": history})
+        return json_response({"golden": f"Patient/{gid}", "links": links, "history": history})
 
     return [
         Route("/api/mpi/review", endpoint(review), methods=["GET"]),

@@ -22,7 +22,6 @@ import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +31,7 @@ from huitong.fhir.errors import Category, FhirError
 from huitong.ingest.channels import ChannelConfigError, channel_from_config
 from huitong.ingest.message_store import ChannelState, MessageQuery, MessageStatus
 from huitong.ingest.service import IngestService
-from huitong.server.errors import error_response, internal_error_response
+from huitong.server.api_support import api_endpoint, json_response, read_body, read_json
 
 __all__ = ["ingest_routes"]
 
@@ -40,52 +39,13 @@ HL7V2_MEDIA = "x-application/hl7-v2+er7"
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status, media_type="application/json")
-
-
-def _error(err: FhirError) -> Response:
-    resp = error_response(err)
-    return Response(orjson.dumps(resp.body), resp.status, resp.headers,
-                    media_type="application/fhir+json")
-
-
-# Who may operate the integration engine when authentication is on.
-_OPERATOR_ROLES = frozenset({"platform-admin", "system"})
-
-
-def _endpoint(
-    work: Callable[[Request], Awaitable[Response]],
-    auth: Any = None,
-) -> Callable[[Request], Awaitable[Response]]:
-    async def run(request: Request) -> Response:
-        try:
-            if auth is not None:
-                await _require_operator(request, auth)
-            return await work(request)
-        except FhirError as err:
-            return _error(err)
-        except ChannelConfigError as err:
-            return _error(FhirError(Category.INVALID, f"{err.field}: {err.en} / {err.zh}"))
-        except Exception as exc:  # a bug: logged without its message, answered as a 500
-            resp = internal_error_response(exc, where=f"{request.method} {request.url.path}")
-            return Response(orjson.dumps(resp.body), resp.status,
-                            media_type="application/fhir+json")
-
-    return run
-
-
-async def _require_operator(request: Request, auth: Any) -> None:
-    from huitong.server.authn import authenticate_request
-
-    principal = await run_in_threadpool(authenticate_request, request, auth)
-    if principal is None:
-        raise FhirError(Category.UNAUTHORIZED,
-                        "This API requires an OAuth 2 bearer token / 需要提供 OAuth 2 访问令牌")
-    if principal.role.value not in _OPERATOR_ROLES:
-        raise FhirError(Category.FORBIDDEN,
-                        "Only platform operators may use the integration API / "
-                        "仅平台运维人员可使用数据接入接口")
+def _endpoint(work: Callable[[Request], Awaitable[Response]], auth: Any = None,
+              ) -> Callable[[Request], Awaitable[Response]]:  # fmt: skip
+    return api_endpoint(
+        work, auth, what=("the integration API", "数据接入接口"),
+        errors={ChannelConfigError: lambda e: FhirError(
+            Category.INVALID, f"{e.field}: {e.en} / {e.zh}")},
+    )
 
 
 def _int(request: Request, name: str, default: int | None = None) -> int | None:
@@ -101,20 +61,11 @@ def _int(request: Request, name: str, default: int | None = None) -> int | None:
 
 
 async def _body(request: Request, limit: int = _MAX_MESSAGE_BYTES) -> bytes:
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FhirError(Category.TOO_LARGE, f"the body exceeds {limit} bytes / 请求体过大")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_body(request, limit)
 
 
 async def _json_body(request: Request) -> Any:
-    try:
-        return orjson.loads(await _body(request, 1024 * 1024))
-    except orjson.JSONDecodeError:
-        raise FhirError(Category.INVALID, "the body is not JSON / 请求体不是 JSON") from None
+    return await read_json(request)
 
 
 def _channel_json(state: ChannelState, totals: dict[str, dict[str, int]]) -> dict[str, Any]:
@@ -136,7 +87,7 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
         states, counts = await run_in_threadpool(
             lambda: (service.store.channels(), totals())
         )
-        return _json({"channels": [_channel_json(s, counts) for s in states]})
+        return json_response({"channels": [_channel_json(s, counts) for s in states]})
 
     async def put_channel(request: Request) -> Response:
         config = await _json_body(request)
@@ -148,13 +99,13 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
                             "id in the body differs from the URL / 请求体中的 id 与地址不一致")
         channel = channel_from_config(config)
         state = await run_in_threadpool(service.put_channel, channel)
-        return _json(_channel_json(state, {}))
+        return json_response(_channel_json(state, {}))
 
     def toggle(enabled: bool) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             state = await run_in_threadpool(service.set_enabled, request.path_params["id"],
                                             enabled)
-            return _json(_channel_json(state, {}))
+            return json_response(_channel_json(state, {}))
 
         return run
 
@@ -184,7 +135,7 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
             count=_int(request, "_count", 50) or 50, offset=_int(request, "_offset", 0) or 0,
         )
         found, total = await run_in_threadpool(service.store.search, query)
-        return _json({"total": total, "messages": [m.summary() for m in found]})
+        return json_response({"total": total, "messages": [m.summary() for m in found]})
 
     async def get_message(request: Request) -> Response:
         message_id = _path_int(request)
@@ -200,11 +151,11 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
             patients=patients, nextAttemptAt=message.next_attempt_at,
             processedAt=message.processed_at,
         )
-        return _json(body)
+        return json_response(body)
 
     async def reprocess_one(request: Request) -> Response:
         message = await run_in_threadpool(service.reprocess, _path_int(request))
-        return _json(message.summary())
+        return json_response(message.summary())
 
     async def reprocess_many(request: Request) -> Response:
         spec = await _json_body(request)
@@ -222,14 +173,14 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             raise FhirError(Category.INVALID, "ids must be a list of numbers / ids 必须是数字列表")
         queued = await run_in_threadpool(service.store.requeue, ids)
-        return _json({"queued": queued})
+        return json_response({"queued": queued})
 
     async def stats(request: Request) -> Response:
         since = _int(request, "since", 0) or 0
         rows = await run_in_threadpool(
             lambda: service.store.counts(since=since, channel=request.query_params.get("channel"))
         )
-        return _json({"buckets": rows})
+        return json_response({"buckets": rows})
 
     return [
         Route("/api/ingest/channels", _endpoint(list_channels, auth), methods=["GET"]),

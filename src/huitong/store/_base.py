@@ -29,6 +29,7 @@ from huitong.fhir.search.model import SearchQuery
 from huitong.fhir.validation import validate_resource
 from huitong.store import search_sql
 from huitong.store.repository import HistoryPage, SearchPage, StoredResource, WriteOutcome
+from huitong.store.search_sql import Restrict
 
 log = logging.getLogger("huitong.store")
 
@@ -119,6 +120,16 @@ def _sql(ops: EngineOps, text: str) -> str:
     return text if ops.ph == "?" else text.replace("?", ops.ph)
 
 
+def _restricted(
+    where: str, params: Sequence[Any], restrict: Restrict | None, alias: str
+) -> tuple[str, list[Any]]:
+    """``where`` ANDed with the access restriction on the rows of ``alias``."""
+    if restrict is None:
+        return where, list(params)
+    extra, extra_params = restrict(alias)
+    return f"{where} AND ({extra})", [*params, *extra_params]
+
+
 def _stored(ops: EngineOps, row: Sequence[Any]) -> StoredResource:
     _rid, res_type, res_id, version, last_updated, deleted, method, content = row[:8]
     return StoredResource(
@@ -192,13 +203,22 @@ class BaseTransaction:
         row: tuple | None = self._cur.fetchone()
         return row
 
-    def read(self, resource_type: str, id: str) -> StoredResource | None:
+    def read(
+        self, resource_type: str, id: str, *, restrict: Restrict | None = None
+    ) -> StoredResource | None:
+        if restrict is not None:
+            self.flush()
+            rows = self._repo._select(
+                self._cur, *_restricted("res_type = ? AND res_id = ?", (resource_type, id),
+                                        restrict, "resources"),
+            )  # fmt: skip
+            return _stored(self._ops, rows[0]) if rows else None
         row = self._current(resource_type, id)
         return _stored(self._ops, row) if row else None
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
         self.flush()
-        return self._repo._search(self._cur, query)
+        return self._repo._search(self._cur, query, restrict)
 
     # -- writes --------------------------------------------------------------
     def _stamp(
@@ -391,9 +411,14 @@ class BaseRepository:
         cur.execute(_sql(self.ops, f"SELECT {cols} FROM resources WHERE {where} {tail}"), params)
         return list(cur.fetchall())
 
-    def read(self, resource_type: str, id: str) -> StoredResource:
+    def read(
+        self, resource_type: str, id: str, *, restrict: Restrict | None = None
+    ) -> StoredResource:
         with self._read_cursor() as cur:
-            rows = self._select(cur, "res_type = ? AND res_id = ?", (resource_type, id))
+            rows = self._select(
+                cur, *_restricted("res_type = ? AND res_id = ?", (resource_type, id), restrict,
+                                  "resources"),
+            )  # fmt: skip
         if not rows:
             raise FhirError(Category.NOT_FOUND, f"{resource_type}/{id} is not known")
         stored = _stored(self.ops, rows[0])
@@ -401,17 +426,21 @@ class BaseRepository:
             raise FhirError(Category.GONE, f"{resource_type}/{id} has been deleted")
         return stored
 
-    def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource:
+    def vread(
+        self, resource_type: str, id: str, version_id: int, *, restrict: Restrict | None = None
+    ) -> StoredResource:
+        key = "res_type = ? AND res_id = ? AND version = ?"
         with self._read_cursor() as cur:
             rows = self._select(
-                cur, "res_type = ? AND res_id = ? AND version = ?", (resource_type, id, version_id)
+                cur, *_restricted(key, (resource_type, id, version_id), restrict, "resources")
             )
             if not rows:
                 cols = _ROW_SELECT.format(content=self.ops.content_select)
+                where, params = _restricted(
+                    key, (resource_type, id, version_id), restrict, "resource_history"
+                )
                 cur.execute(
-                    _sql(self.ops, f"SELECT {cols} FROM resource_history "
-                         "WHERE res_type = ? AND res_id = ? AND version = ?"),
-                    (resource_type, id, version_id),
+                    _sql(self.ops, f"SELECT {cols} FROM resource_history WHERE {where}"), params
                 )
                 rows = list(cur.fetchall())
         if not rows:
@@ -434,6 +463,7 @@ class BaseRepository:
         at: int | None = None,
         count: int = 20,
         offset: int = 0,
+        restrict: Restrict | None = None,
     ) -> HistoryPage:
         where, params = [], []
         if resource_type is not None:
@@ -444,11 +474,13 @@ class BaseRepository:
             params.append(id)
         cond = " AND ".join(where) or "1 = 1"
         cols = _ROW_SELECT.format(content=self.ops.content_select)
+        cur_cond, cur_params = _restricted(cond, params, restrict, "resources")
+        old_cond, old_params = _restricted(cond, params, restrict, "resource_history")
         union = (
-            f"SELECT {cols} FROM resources WHERE {cond} "
-            f"UNION ALL SELECT {cols} FROM resource_history WHERE {cond}"
+            f"SELECT {cols} FROM resources WHERE {cur_cond} "
+            f"UNION ALL SELECT {cols} FROM resource_history WHERE {old_cond}"
         )
-        union_params = params * 2
+        union_params = [*cur_params, *old_params]
         if at is not None:
             # The version of each resource that was current at `at`.
             union = (
@@ -462,9 +494,12 @@ class BaseRepository:
             filt, filt_params = "WHERE last_updated >= ?", [since]
         with self._read_cursor() as cur:
             if id is not None:
+                # under a restriction an invisible resource is as unknown as a missing one
+                known, known_params = _restricted(
+                    "res_type = ? AND res_id = ?", (resource_type, id), restrict, "resources"
+                )
                 cur.execute(
-                    _sql(self.ops, "SELECT 1 FROM resources WHERE res_type = ? AND res_id = ?"),
-                    (resource_type, id),
+                    _sql(self.ops, f"SELECT 1 FROM resources WHERE {known}"), known_params
                 )
                 if cur.fetchone() is None:
                     raise FhirError(Category.NOT_FOUND, f"{resource_type}/{id} is not known")
@@ -499,14 +534,16 @@ class BaseRepository:
         cur.execute(sql, params)
         return [int(r[0]) for r in cur.fetchall()]
 
-    def _search(self, cur: Any, query: SearchQuery) -> SearchPage:
+    def _search(
+        self, cur: Any, query: SearchQuery, restrict: Restrict | None = None
+    ) -> SearchPage:
         d = self.dialect
         total = None
         if query.count == 0 or query.summary == "count":
             if query.total != "none" or query.summary == "count":
-                total = self._count(cur, query)
+                total = self._count(cur, query, restrict)
             return SearchPage([], [], total, has_next=False)
-        rids = self._rids(cur, search_sql.search_page_sql(query, d))
+        rids = self._rids(cur, search_sql.search_page_sql(query, d, restrict=restrict))
         has_next = len(rids) > query.count
         rids = rids[: query.count]
         if query.total != "none":
@@ -517,16 +554,18 @@ class BaseRepository:
             if not has_next and (rids or query.offset == 0):
                 total = query.offset + len(rids)
             else:
-                total = self._count(cur, query)
-        included = self._includes(cur, query, rids)
+                total = self._count(cur, query, restrict)
+        included = self._includes(cur, query, rids, restrict)
         return SearchPage(self._load(cur, rids), self._load(cur, included), total, has_next)
 
-    def _count(self, cur: Any, query: SearchQuery) -> int:
-        sql, params = search_sql.search_count_sql(query, self.dialect)
+    def _count(self, cur: Any, query: SearchQuery, restrict: Restrict | None = None) -> int:
+        sql, params = search_sql.search_count_sql(query, self.dialect, restrict=restrict)
         cur.execute(sql, params)
         return int(cur.fetchone()[0])
 
-    def _includes(self, cur: Any, query: SearchQuery, rids: list[int]) -> list[int]:
+    def _includes(
+        self, cur: Any, query: SearchQuery, rids: list[int], restrict: Restrict | None = None
+    ) -> list[int]:
         if not rids or not (query.include or query.revinclude):
             return []
         seen = set(rids)
@@ -539,9 +578,13 @@ class BaseRepository:
             rev = query.revinclude if first else [i for i in query.revinclude if i.iterate]
             new: list[int] = []
             if inc:
-                new += self._rids(cur, search_sql.include_sql(inc, frontier, self.dialect))
+                new += self._rids(
+                    cur, search_sql.include_sql(inc, frontier, self.dialect, restrict=restrict)
+                )
             if rev:
-                new += self._rids(cur, search_sql.revinclude_sql(rev, frontier, self.dialect))
+                new += self._rids(
+                    cur, search_sql.revinclude_sql(rev, frontier, self.dialect, restrict=restrict)
+                )
             frontier = [r for r in dict.fromkeys(new) if r not in seen]
             seen.update(frontier)
             found += frontier
@@ -550,9 +593,9 @@ class BaseRepository:
                 break
         return found
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
         with self._read_cursor() as cur:
-            return self._search(cur, query)
+            return self._search(cur, query, restrict)
 
     def everything(
         self,
@@ -563,22 +606,25 @@ class BaseRepository:
         count: int = 100,
         offset: int = 0,
         linked: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> SearchPage:
-        self.read("Patient", patient_id)  # NOT_FOUND / GONE as for read
+        self.read("Patient", patient_id, restrict=restrict)  # NOT_FOUND / GONE as for read
         ids = [patient_id, *linked] if linked else patient_id
         with self._read_cursor() as cur:
             rids = self._rids(
                 cur,
                 search_sql.everything_sql(
                     ids, since_us=since, types=types, count=count + 1, offset=offset,
-                    dialect=self.dialect,
+                    dialect=self.dialect, restrict=restrict,
                 ),
             )
             has_next = len(rids) > count
             rids = rids[:count]
             referenced = [
                 r for r in self._rids(
-                    cur, search_sql.everything_referenced_sql(rids, dialect=self.dialect)
+                    cur, search_sql.everything_referenced_sql(
+                        rids, dialect=self.dialect, restrict=restrict
+                    )
                 ) if r not in set(rids)
             ] if rids else []
             if types:

@@ -17,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import orjson
 
 from huitong.fhir.search.model import SearchQuery
+
+if TYPE_CHECKING:
+    from huitong.store.search_sql import Restrict
 
 __all__ = [
     "HistoryPage",
@@ -102,8 +105,11 @@ class Transaction(Protocol):
     the repository's clock, stores it and (re)builds its search-index rows.
     """
 
-    def read(self, resource_type: str, id: str) -> StoredResource | None:
-        """The current version (possibly a deleted one), or None if it never existed."""
+    def read(
+        self, resource_type: str, id: str, *, restrict: Restrict | None = None
+    ) -> StoredResource | None:
+        """The current version (possibly a deleted one), or None if it never existed (or
+        ``restrict``, an access restriction, hides it)."""
         ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -137,7 +143,7 @@ class Transaction(Protocol):
         version, or None if there was nothing to delete (absent or already deleted)."""
         ...
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
         """Run a parsed search inside this transaction (sees this transaction's writes)."""
         ...
 
@@ -152,11 +158,19 @@ class Repository(Protocol):
         when it raises. Writes through SQLite are serialised (one writer at a time)."""
         ...
 
-    def read(self, resource_type: str, id: str) -> StoredResource:
-        """FHIR read: the current version. NOT_FOUND if it never existed, GONE if deleted."""
+    def read(
+        self, resource_type: str, id: str, *, restrict: Restrict | None = None
+    ) -> StoredResource:
+        """FHIR read: the current version. NOT_FOUND if it never existed, GONE if deleted.
+
+        ``restrict`` (here and below) is an access restriction
+        (:data:`~huitong.store.search_sql.Restrict`) applied inside the SQL to every row
+        touched; a row it hides is NOT_FOUND, exactly as if it did not exist."""
         ...
 
-    def vread(self, resource_type: str, id: str, version_id: int) -> StoredResource:
+    def vread(
+        self, resource_type: str, id: str, version_id: int, *, restrict: Restrict | None = None
+    ) -> StoredResource:
         """FHIR vread. NOT_FOUND if no such version; GONE if that version is a delete."""
         ...
 
@@ -169,6 +183,7 @@ class Repository(Protocol):
         at: int | None = None,
         count: int = 20,
         offset: int = 0,
+        restrict: Restrict | None = None,
     ) -> HistoryPage:
         """Instance (type and id), type (type only) or system history, newest first.
 
@@ -177,7 +192,7 @@ class Repository(Protocol):
         """
         ...
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
         """Run a parsed search (see :mod:`huitong.fhir.search.parse`)."""
         ...
 
@@ -190,6 +205,7 @@ class Repository(Protocol):
         count: int = 100,
         offset: int = 0,
         linked: Sequence[str] = (),
+        restrict: Restrict | None = None,
     ) -> SearchPage:
         """``Patient/{id}/$everything``: the patient, every resource in its compartment and the
         resources those reference. NOT_FOUND/GONE for the patient as for read.

@@ -2,8 +2,10 @@
 
 ``huitong terminology load KIND [FILE] --version V [--variant FILE:LANG]… [--out FILE]``
 parses with the loader registered for KIND and hands the CodeSystem to ``save``, the one
-side effect, which the main CLI supplies (store it in the repository). Without a ``save``
-the CodeSystem is written as JSON to ``--out``. Every message is in English and Chinese.
+side effect. :func:`terminology_cli_group` is the group the main CLI registers: ``load``
+takes ``--db`` and stores the release in the repository (a new version keeps the old one),
+and ``list`` shows the stored code systems. Without a ``save`` the CodeSystem is written as
+JSON to ``--out``. Every message is in English and Chinese.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import click
 from huitong.fhir.errors import FhirError
 from huitong.terminology.loaders import LOADERS
 
-__all__ = ["terminology_group"]
+__all__ = ["terminology_cli_group", "terminology_group"]
 
 Save = Callable[[dict[str, Any], dict[str, Any]], str]  # (CodeSystem, options) -> where it went
 
@@ -36,8 +38,11 @@ def _write_json(code_system: dict[str, Any], options: dict[str, Any]) -> str:
     return str(out)
 
 
-def terminology_group(save: Save | None = None) -> click.Group:
-    """The ``terminology`` group; ``save`` persists a loaded CodeSystem (default: --out)."""
+def terminology_group(
+    save: Save | None = None, *, load_options: tuple[click.Option, ...] = ()
+) -> click.Group:
+    """The ``terminology`` group; ``save`` persists a loaded CodeSystem (default: --out).
+    ``load_options`` are more ``load`` options, passed to ``save`` in its options."""
     persist = save or _write_json
     kinds = "\n".join(f"  {k:<11} {s.help_en} / {s.help_zh}" for k, s in LOADERS.items())
 
@@ -57,7 +62,7 @@ def terminology_group(save: Save | None = None) -> click.Group:
     @click.option("--out", type=click.Path(dir_okay=False), help="Write JSON here / 输出文件.")
     def load(kind: str, file: str | None, version: str | None, variants: tuple[str, ...],
              url: str | None, name: str | None, publisher: str | None,
-             out: str | None) -> None:
+             out: str | None, **more: Any) -> None:
         """Load a code system release / 加载代码系统的一个版本."""
         spec = LOADERS[kind]
         if spec.file and not file:
@@ -84,7 +89,7 @@ def terminology_group(save: Save | None = None) -> click.Group:
         except FhirError as exc:
             _err(f"Cannot load {kind}: {exc.message}", f"无法加载 {kind}：{exc.message}")
             sys.exit(1)
-        options = {"out": out, "kind": kind}
+        options = {"out": out, "kind": kind, **more}
         where = persist(code_system, options)
         n, ver = code_system.get("count", 0), code_system.get("version")
         click.echo(
@@ -92,4 +97,14 @@ def terminology_group(save: Save | None = None) -> click.Group:
             f"已加载 {code_system['url']} 版本 {ver}：{n} 个概念 → {where}"
         )
 
+    load.params.extend(load_options)
+    return group
+
+
+def terminology_cli_group() -> click.Group:
+    """``huitong terminology``: ``load`` (with ``--db``) stores into the repository."""
+    from huitong.terminology.cli_store import DB_OPTION, list_command, save_to_database
+
+    group = terminology_group(save_to_database, load_options=(DB_OPTION,))
+    group.add_command(list_command)
     return group

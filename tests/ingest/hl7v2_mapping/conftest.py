@@ -18,7 +18,9 @@ from huitong.store.engines import open_engine
 @pytest.fixture
 def fhir(tmp_path: Path) -> Iterator[FhirClient]:
     repo = open_engine("sqlite:///" + str(tmp_path / "db.sqlite"))
-    settings = Settings.from_env({}, database_url="unused", auth="off", base_url="http://hie.test/fhir")
+    # Mapping correctness, not the region's data-quality policy (tested in tests/quality_service).
+    settings = Settings.from_env({}, database_url="unused", auth="off", quality="off",
+                                 base_url="http://hie.test/fhir")
     client = FhirClient(create_app(repo, settings, clock=lambda: 1_700_000_000_000_000))
     yield client
     client.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import hl7
 
@@ -25,18 +26,25 @@ __all__ = ["ParsedMessage", "parse", "parse_decoded"]
 _SEGMENT_ID = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ParsedMessage:
     """A message that passed decoding and the header and structure checks.
 
     ``message`` is a plain ``hl7.Message`` (segments indexed from 0, fields from 1, as
-    python-hl7 does); ``decoded`` keeps the normalised text and the codec, which the ACK
-    is encoded with; ``warnings`` are severity-W issues (e.g. a character-set fallback).
+    python-hl7 does), built on first use: the tree costs more than mapping the text, and
+    the intake maps ``decoded.text`` directly. ``decoded`` keeps the normalised text and the
+    codec, which the ACK is encoded with; ``warnings`` are severity-W issues (e.g. a
+    character-set fallback).
     """
 
-    message: hl7.Message
     header: MessageHeader
     decoded: DecodedMessage
+
+    @cached_property
+    def message(self) -> hl7.Message:
+        header = self.header
+        return build_tree(self.decoded.text, header.field_separator,
+                          header.encoding_characters)
 
     @property
     def codec(self) -> str:
@@ -88,16 +96,7 @@ def parse_decoded(decoded: DecodedMessage) -> ParsedMessage:
     issues = [*check_header(decoded.header), *_structure_issues(decoded)]
     if issues:
         raise Hl7v2Error(tuple(issues), decoded.header, decoded.codec)
-    try:
-        header = decoded.header
-        message = build_tree(decoded.text, header.field_separator, header.encoding_characters)
-    except Exception as exc:  # third-party parser: any failure is a data error, not a crash
-        raise Hl7v2Error(
-            (Hl7v2Issue(Condition.DATA_TYPE, "the message could not be parsed",
-                        "消息无法解析"),),
-            decoded.header, decoded.codec,
-        ) from exc
-    return ParsedMessage(message, decoded.header, decoded)
+    return ParsedMessage(decoded.header, decoded)
 
 
 def parse(raw: bytes) -> ParsedMessage:

@@ -90,7 +90,7 @@ MEDICATION_REQUEST_RULES: tuple[Rule, ...] = (
 
 IMMUNIZATION_RULES: tuple[Rule, ...] = (
     present("Immunization", "status", "状态", REJECT, category=Category.CONFORMANCE),
-    coded("Immunization", "vaccineCode", "疫苗", REJECT, required=True),
+    coded("Immunization", "vaccineCode", "疫苗", WARN, required=True),
     present("Immunization", "patient", "受种者", REJECT),
     present("Immunization", "occurrence", "接种时间", REJECT),
     present("Immunization", "lotNumber", "疫苗批号", WARN,

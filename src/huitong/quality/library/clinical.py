@@ -71,7 +71,7 @@ CONDITION_RULES: tuple[Rule, ...] = (
 
 PROCEDURE_RULES: tuple[Rule, ...] = (
     present("Procedure", "status", "状态", REJECT, category=Category.CONFORMANCE),
-    coded("Procedure", "code", "操作", REJECT, required=True),
+    coded("Procedure", "code", "操作", WARN, required=True),
     present("Procedure", "subject", "患者", REJECT),
     present("Procedure", "performed", "操作时间", WARN, when="status = 'completed'"),
     dates_ordered(
@@ -108,7 +108,7 @@ ALLERGY_RULES: tuple[Rule, ...] = (
 
 DIAGNOSTIC_REPORT_RULES: tuple[Rule, ...] = (
     present("DiagnosticReport", "status", "状态", REJECT, category=Category.CONFORMANCE),
-    coded("DiagnosticReport", "code", "报告项目", REJECT, required=True),
+    coded("DiagnosticReport", "code", "报告项目", WARN, required=True),
     present("DiagnosticReport", "subject", "患者", REJECT),
     present("DiagnosticReport", "effective", "临床相关时间", WARN),
     present("DiagnosticReport", "issued", "发布时间", WARN),

@@ -106,7 +106,7 @@ ORIGINAL_QUANTITY_URL = "http://huitong.example/fhir/StructureDefinition/origina
 
 OBSERVATION_RULES: tuple[Rule, ...] = (
     present("Observation", "status", "状态", REJECT, category=Category.CONFORMANCE),
-    coded("Observation", "code", "检验/检查项目", REJECT, required=True),
+    coded("Observation", "code", "检验/检查项目", WARN, required=True),
     present("Observation", "subject", "患者", REJECT),
     present("Observation", "effective", "观察时间", WARN),
     present("Observation", "category", "类别", WARN),

@@ -12,9 +12,12 @@ RESIDENT_ID_SYSTEMS: tuple[str, ...] = ("urn:oid:2.16.156.10011.1.3",)
 
 _ID = {"systems": RESIDENT_ID_SYSTEMS}
 
+# Shipped severities refuse only what cannot be true (a birth in the future) or cannot be
+# used (a record with no patient); incomplete or miscoded data is accepted and flagged, so a
+# lab result is never lost for a missing identifier or a local code. Regions tighten them.
 PATIENT_RULES: tuple[Rule, ...] = (
-    present("Patient", "identifier", "标识符", REJECT),
-    present("Patient", "name", "姓名", REJECT),
+    present("Patient", "identifier", "标识符", WARN),
+    present("Patient", "name", "姓名", WARN),
     present("Patient", "gender", "性别", WARN),
     present("Patient", "birthDate", "出生日期", WARN),
     rule(
@@ -55,7 +58,7 @@ PATIENT_RULES: tuple[Rule, ...] = (
     rule(
         "patient.resident-id-valid",
         Category.CONFORMANCE,
-        REJECT,
+        WARN,
         "Patient",
         "The resident ID number is not valid: {reason_en}",
         "居民身份证号无效：{reason_zh}",

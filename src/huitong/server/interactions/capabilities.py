@@ -21,4 +21,19 @@ def capabilities(ctx: ServerContext, req: FhirRequest) -> FhirResponse:
     mode = req.param("mode")
     if mode not in (None, "full", "normative"):
         raise FhirError(Category.INVALID, f"mode={mode} is not supported", code="not-supported")
-    return FhirResponse(200, capability_statement(req.base_url, now=ctx.clock()))
+    statement = capability_statement(req.base_url, now=ctx.clock())
+    if ctx.identity is None:
+        # Without the identity service these answer NOT_SUPPORTED: do not advertise them.
+        # (Entries are shared, cached dicts: edit copies.)
+        rest = statement["rest"][0]
+        rest["resource"] = [dict(entry) for entry in rest["resource"]]
+        for entry in rest["resource"]:
+            ops = [o for o in entry.get("operation", []) if o["name"] not in _NEEDS_IDENTITY]
+            if ops:
+                entry["operation"] = ops
+            else:
+                entry.pop("operation", None)
+    return FhirResponse(200, statement)
+
+
+_NEEDS_IDENTITY = frozenset({"match", "ihe-pix"})

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from huitong.fhir.errors import Category, FhirError
-from huitong.server.operations import everything, meta, validate
+from huitong.server.operations import everything, identity, meta, terminology, validate
 from huitong.server.request import FhirRequest, ServerContext
 from huitong.server.response import FhirResponse
 
@@ -58,20 +58,29 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("meta-delete", "instance", None, meta.meta_delete,
         "http://hl7.org/fhir/OperationDefinition/Resource-meta-delete",
         "Remove tags, profiles or security labels", affects_state=True),
+    _op("match", "type", "Patient", identity.match,
+        "http://hl7.org/fhir/OperationDefinition/Patient-match",
+        "Golden (master) records matching a Patient, scored 0-1 with a match grade"),
+    _op("ihe-pix", "type", "Patient", identity.ihe_pix,
+        "https://profiles.ihe.net/ITI/PIXm/OperationDefinition/IHE.PIXm.pix",
+        "IHE PIXm: a patient's identifiers and records in other domains"),
+    *(_op(*row) for row in terminology.DEFINITIONS),
 )
 
 
 def find_operation(name: str, level: str, resource_type: str | None) -> Operation:
-    """The operation ``$name`` at ``level`` on ``resource_type``; NOT_FOUND otherwise."""
-    for op in OPERATIONS:
-        if op.name != name:
-            continue
-        if level not in op.levels or (
-            resource_type is not None and op.types is not None and resource_type not in op.types
+    """The operation ``$name`` at ``level`` on ``resource_type``; NOT_FOUND otherwise.
+    Several entries may share a name on different types (CodeSystem and ValueSet
+    ``$validate-code``)."""
+    named = [op for op in OPERATIONS if op.name == name]
+    for op in named:
+        if level in op.levels and (
+            resource_type is None or op.types is None or resource_type in op.types
         ):
-            where = f"on {resource_type}" if resource_type else "at system level"
-            raise FhirError(Category.NOT_FOUND, f"${name} is not available {where} ({level})")
-        return op
+            return op
+    if named:
+        where = f"on {resource_type}" if resource_type else "at system level"
+        raise FhirError(Category.NOT_FOUND, f"${name} is not available {where} ({level})")
     raise FhirError(Category.NOT_FOUND, f"unknown operation ${name}")
 
 

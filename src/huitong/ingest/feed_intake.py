@@ -1,0 +1,575 @@
+"""Feed intake: CSV/JSON files, device readings and DICOM files from receipt to outcome.
+
+    content ─> store raw (committed) ─> convert with the channel's mapping
+            ─> write through the one pipeline (``submit``) ─> status + report ─> answer
+
+The same path serves every door (upload endpoint, CLI, MQTT, reprocessing), as the HL7 v2
+intake does for v2 messages. What is stored, and under which control id, per format:
+
+* ``csv`` / ``json``: the whole file is one message; its control id is the SHA-256 of the
+  content, so importing the same file again finds the first message and writes nothing.
+  Records are written ``mapping.batch_size`` at a time; a batch the server refuses (a 412
+  for an unknown patient in a conditional reference, a resource it finds invalid) is split
+  in halves until the refused records are isolated and reported, so the good ones land.
+  The report (row, column, reason, en/zh) is stored with the message and returned.
+* ``device``: one gateway JSON payload or PHD Bundle is one message; its control id is the
+  set of reading identifiers it carries (device serial, UTC time, LOINC code), else the
+  payload's SHA-256. The status is recorded in the transaction that writes the readings.
+* ``dicom``: each file is one message keyed by its SOP Instance UID, stored WITHOUT pixel
+  data (the pixels stay in the PACS); the files of one upload are merged with the studies
+  already stored and written as ImagingStudy updates in one transaction.
+
+Statuses: ``processed`` (possibly with a report of refused records, kept as warnings),
+``error`` (nothing usable, or a mapping that cannot be read), ``queued`` (a transient
+failure: the retry worker runs :meth:`FeedIntake.process` again). While a large file is
+being written its message is ``queued`` with a retry time a few minutes ahead (a lease,
+renewed every batch), so the retry worker does not take it twice; if the process dies, the
+lease runs out and the file is retried (every write is an idempotent conditional one).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from huitong.fhir.errors import CATEGORY_INFO, Category, FhirError
+from huitong.fhir.search.parse import parse_search
+from huitong.ingest.channels import Channel
+from huitong.ingest.devices import READING_SYSTEM, DeviceContext, convert_device_payload
+from huitong.ingest.dicom import (
+    DicomContext,
+    InstanceMeta,
+    build_imaging_studies,
+    read_instance,
+    study_identifier,
+)
+from huitong.ingest.feeds import (
+    Conversion,
+    FeedMapping,
+    MappingError,
+    MappingIssue,
+    Problem,
+    convert_csv,
+    convert_json,
+    parse_mapping,
+    parse_mapping_toml,
+)
+from huitong.ingest.feeds.transforms import parse_offset
+from huitong.ingest.hl7v2_intake import Submit
+from huitong.ingest.message_store import MessageStatus, MessageStore, StoredMessage
+from huitong.store.repository import Repository, Transaction
+
+__all__ = [
+    "FEED_FORMATS",
+    "REFUSED",
+    "FeedIntake",
+    "FeedOutcome",
+    "channel_mapping",
+    "strip_pixel_data",
+]
+
+log = logging.getLogger("huitong.ingest")
+
+FEED_FORMATS = ("csv", "json", "device", "dicom")
+REFUSED = "refused"
+"""Report reason of a record the FHIR server refused (its ``category`` says why)."""
+
+_TRANSIENT = frozenset({Category.UNAVAILABLE, Category.INTERNAL, Category.TOO_MANY_REQUESTS})
+_LEASE_US = 5 * 60 * 1_000_000
+_MAX_PRODUCED = 10_000  # references kept on one message; a 100,000-row file makes 200,000
+_MAX_REPORT = 5_000  # problems kept on one message (the count of the rest is reported)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _noop(_tx: Transaction, _response: dict[str, Any]) -> None:
+    return None
+
+
+class _Transient(Exception):
+    def __init__(self, err: FhirError) -> None:
+        super().__init__(err.category.value)
+        self.err = err
+
+
+@dataclass(slots=True)
+class FeedOutcome:
+    """What became of one submission. ``result``: ``created`` (new, written), ``duplicate``
+    (already processed: nothing written again), ``error`` (stored in the error queue),
+    ``queued`` (stored; a transient failure, retried later). ``report`` holds the problems
+    (Problem dicts, plus ``reason: refused`` entries for records the server refused)."""
+
+    result: str
+    messages: list[StoredMessage] = field(default_factory=list)
+    report: list[dict[str, Any]] = field(default_factory=list)
+    records: int = 0
+    accepted: int = 0
+    produced: int = 0
+
+    @property
+    def http_status(self) -> int:
+        """201 created, 200 duplicate, 422 error, 503 queued (resend or wait)."""
+        return {"created": 201, "duplicate": 200, "error": 422}.get(self.result, 503)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "result": self.result,
+            "messages": [m.summary() for m in self.messages],
+            "records": self.records, "accepted": self.accepted, "produced": self.produced,
+            "report": self.report,
+        }
+
+
+@dataclass(slots=True)
+class _Rec:
+    """One input record's share of a Bundle (``entries``), with where it came from."""
+
+    row: int | None
+    line: int | None
+    entries: list[dict[str, Any]]
+
+
+def _problem_dicts(problems: Sequence[Problem]) -> list[dict[str, Any]]:
+    return [p.as_dict() for p in problems]
+
+
+def _refused(err: FhirError, rec: _Rec) -> dict[str, Any]:
+    en, _, zh = err.message.partition(" / ")
+    out: dict[str, Any] = {"reason": REFUSED, "severity": "error",
+                           "category": err.category.value, "status": err.status}
+    if rec.row is not None:
+        out["row"] = rec.row
+    if rec.line is not None:
+        out["line"] = rec.line
+    out["en"] = f"the server refused this record: {en}"
+    out["zh"] = f"服务器拒绝了该记录：{zh or en}"
+    return out
+
+
+def _error_dict(err: FhirError) -> dict[str, Any]:
+    en, _, zh = err.message.partition(" / ")
+    return {"reason": REFUSED, "severity": "error", "category": err.category.value,
+            "status": err.status, "en": en, "zh": zh or en}
+
+
+def _produced(response: dict[str, Any]) -> list[str]:
+    out = []
+    for entry in response.get("entry", ()):
+        location = entry.get("response", {}).get("location")
+        if isinstance(location, str):
+            out.append(location.split("/fhir/")[-1])
+    return out
+
+
+def _merge(recs: Sequence[_Rec]) -> dict[str, Any]:
+    """One transaction Bundle from several records' entries: an identity (fullUrl) appears
+    once, the later record's content winning, as within one converted batch."""
+    entries: dict[str, dict[str, Any]] = {}
+    for rec in recs:
+        for e in rec.entries:
+            entries.pop(e["fullUrl"], None)  # keep the later record's position too
+            entries[e["fullUrl"]] = e
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "transaction"}
+    if entries:
+        bundle["entry"] = list(entries.values())
+    return bundle
+
+
+def strip_pixel_data(data: bytes) -> bytes:
+    """The DICOM file without its pixel data (PS3.10 file with every element before
+    (7FE0,0010) Pixel Data), for the message store: the image itself stays in the PACS.
+    A file pydicom cannot re-write is cut to its first 64 KiB (metadata comes first)."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=False)
+        return out.getvalue()
+    except Exception:  # damaged input: the message must still be stored
+        return data[: 64 * 1024]
+
+
+class FeedIntake:
+    """Takes CSV/JSON files, device payloads and DICOM files in for their channels."""
+
+    def __init__(self, repo: Repository, store: MessageStore, submit: Submit, *,
+                 clock: Callable[[], int]) -> None:
+        self.repo = repo
+        self.store = store
+        self.submit = submit
+        self.clock = clock
+
+    # -- doors -------------------------------------------------------------------------
+    def receive_file(self, channel: Channel, raw: bytes, *, name: str | None = None,
+                     enabled: bool = True) -> FeedOutcome:
+        """A CSV/JSON/NDJSON file for ``channel``. ``name`` (the file or upload name) is the
+        sender; without it the channel id is. Raises FhirError for a channel of another
+        format or a stopped one (UNAVAILABLE) and when the database is down."""
+        _check(channel, ("csv", "json"), enabled)
+        message, new = self.store.receive(
+            channel.id, sender=name or channel.id, control_id=_sha256(raw),
+            message_type=channel.format, raw=raw, encoding=None,
+        )
+        if not new and message.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
+            return _duplicate(message)
+        return self.process(message, channel)
+
+    def receive_device(self, channel: Channel, payload: bytes, *,
+                       enabled: bool = True) -> FeedOutcome:
+        """One gateway JSON payload or PHD Bundle (REST body or MQTT message)."""
+        _check(channel, ("device",), enabled)
+        conversion = convert_device_payload(payload, _device_context(channel))
+        message, new = self.store.receive(
+            channel.id, sender=channel.id, control_id=_reading_id(conversion, payload),
+            message_type="device", raw=payload, encoding="utf-8",
+        )
+        if not new and message.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
+            return _duplicate(message)
+        return self._write_single(message, channel, conversion)
+
+    def receive_dicom(self, channel: Channel, files: Sequence[tuple[str, bytes]], *,
+                      enabled: bool = True) -> FeedOutcome:
+        """DICOM files (name, bytes) of one upload. Each is stored without pixel data as its
+        own message; the readable ones are written together."""
+        _check(channel, ("dicom",), enabled)
+        metas: list[tuple[StoredMessage, InstanceMeta]] = []
+        outcome = FeedOutcome("created", records=len(files))
+        fresh = False
+        for name, data in files:
+            found = read_instance(io.BytesIO(data), name)
+            if isinstance(found, Problem):
+                message, _ = self.store.receive(
+                    channel.id, sender=channel.id, control_id=_sha256(data),
+                    message_type="dicom", raw=data[: 64 * 1024],
+                )
+                problem = found.as_dict()
+                outcome.report.append(problem)
+                outcome.messages.append(self.store.record_failure(
+                    message.id, errors=[problem], transient=False, ack_code="AR"))
+                continue
+            message, new = self.store.receive(
+                channel.id, sender=channel.id, control_id=found.sop_uid, message_type="dicom",
+                raw=strip_pixel_data(data),
+            )
+            fresh = fresh or new or message.status is not MessageStatus.PROCESSED
+            metas.append((message, found))
+        if metas and not fresh:
+            outcome.result = "duplicate"
+            outcome.messages += [m for m, _ in metas]
+            outcome.accepted = len(metas)
+            return outcome
+        if metas:
+            written = self._write_dicom(channel, metas)
+            outcome.messages += written.messages
+            outcome.report += written.report
+            outcome.accepted, outcome.produced = written.accepted, written.produced
+            if written.result != "created":
+                outcome.result = written.result
+        elif outcome.report:
+            outcome.result = "error"
+        return outcome
+
+    # -- reprocessing --------------------------------------------------------------------
+    def process(self, message: StoredMessage, channel: Channel) -> FeedOutcome:
+        """Convert and write a stored message (first time, resend of a failed one, retry,
+        or an operator's reprocess after a mapping fix). Idempotent."""
+        if message.raw is None:
+            raise FhirError(Category.GONE, f"message {message.id}'s raw content was purged / "
+                                           f"消息 {message.id} 的原始内容已清除")
+        if channel.format in ("csv", "json"):
+            return self._process_file(message, channel)
+        if channel.format == "device":
+            conversion = convert_device_payload(message.raw, _device_context(channel))
+            return self._write_single(message, channel, conversion)
+        if channel.format == "dicom":
+            found = read_instance(io.BytesIO(message.raw), message.control_id)
+            if isinstance(found, Problem):
+                failed = self.store.record_failure(
+                    message.id, errors=[found.as_dict()], transient=False, ack_code="AR")
+                return FeedOutcome("error", [failed], [found.as_dict()], records=1)
+            return self._write_dicom(channel, [(message, found)])
+        raise FhirError(Category.NOT_SUPPORTED, f"channel format {channel.format} is not a "
+                                                f"feed / 通道格式 {channel.format} 不是数据文件")
+
+    # -- files -----------------------------------------------------------------------------
+    def _process_file(self, message: StoredMessage, channel: Channel) -> FeedOutcome:
+        started = time.perf_counter_ns()
+        try:
+            mapping = channel_mapping(channel)
+        except MappingError as exc:
+            report = [{"reason": "bad-mapping", "severity": "error", "field": i.where,
+                       "en": i.en, "zh": i.zh} for i in exc.issues]
+            failed = self.store.record_failure(message.id, errors=report, transient=False,
+                                               ack_code="AR")
+            return FeedOutcome("error", [failed], report)
+        assert message.raw is not None
+        outcome = FeedOutcome("created", [message])
+        produced: list[str] = []
+        self._lease(message.id)
+        try:
+            for group in _groups(_records(message.raw, channel.format, mapping, outcome),
+                                 mapping.batch_size):
+                self._write_records(group, outcome, produced)
+                self._lease(message.id)
+        except _Transient as exc:
+            failed = self.store.record_failure(
+                message.id, errors=[_error_dict(exc.err)], transient=True, ack_code="AE",
+                max_attempts=channel.max_attempts)
+            return FeedOutcome("queued", [failed], [*outcome.report, _error_dict(exc.err)],
+                               outcome.records, outcome.accepted, outcome.produced)
+        report = outcome.report
+        if len(report) > _MAX_REPORT:
+            rest = len(report) - _MAX_REPORT
+            report = [*report[:_MAX_REPORT], {
+                "reason": "truncated", "severity": "warning",
+                "en": f"{rest} more problems not listed", "zh": f"另有 {rest} 个问题未列出"}]
+        if outcome.accepted == 0 and any(p.get("severity") == "error" for p in report):
+            failed = self.store.record_failure(message.id, errors=report, transient=False,
+                                               ack_code="AR")
+            return FeedOutcome("error", [failed], outcome.report, outcome.records, 0,
+                               outcome.produced)
+        with self.repo.transaction() as tx:
+            self.store.record_processed(
+                tx, message.id, produced=produced[:_MAX_PRODUCED], warnings=report,
+                patients=_patients(produced[:_MAX_PRODUCED]), ack_code="AA",
+                latency_us=(time.perf_counter_ns() - started) // 1000,
+            )
+        outcome.messages = [self.store.get(message.id)]
+        return outcome
+
+    def _write_records(self, recs: list[_Rec], outcome: FeedOutcome,
+                       produced: list[str]) -> None:
+        """Write ``recs`` in one transaction; when the server refuses it for a reason other
+        than a transient one, split it to isolate the refused records."""
+        bundle = _merge(recs)
+        if "entry" not in bundle:
+            return
+        try:
+            response = self.submit(bundle, _noop)
+        except FhirError as err:
+            if err.category in _TRANSIENT:
+                raise _Transient(err) from None
+            if len(recs) == 1:
+                outcome.accepted -= 1
+                outcome.report.append(_refused(err, recs[0]))
+                return
+            half = len(recs) // 2
+            self._write_records(recs[:half], outcome, produced)
+            self._write_records(recs[half:], outcome, produced)
+            return
+        made = _produced(response)
+        outcome.produced += len(made)
+        if len(produced) < _MAX_PRODUCED:
+            produced.extend(made[: _MAX_PRODUCED - len(produced)])
+
+    def _lease(self, message_id: int) -> None:
+        with self.repo.transaction() as tx:
+            tx.execute(
+                "UPDATE ingest_messages SET status = ?, next_attempt_at = ? WHERE id = ?",
+                (str(MessageStatus.QUEUED), self.clock() + _LEASE_US, message_id),
+            )
+
+    # -- single-transaction payloads -------------------------------------------------------
+    def _write_single(self, message: StoredMessage, channel: Channel,
+                      conversion: Conversion) -> FeedOutcome:
+        started = time.perf_counter_ns()
+        report = _problem_dicts(conversion.problems)
+        outcome = FeedOutcome("created", [message], report, conversion.records,
+                              conversion.accepted)
+        if not conversion.entries:
+            if not report:
+                report.append({"reason": "missing-value", "severity": "error",
+                               "en": "the payload holds no readings",
+                               "zh": "该数据中没有测量值"})
+            failed = self.store.record_failure(message.id, errors=report, transient=False,
+                                               ack_code="AR")
+            return FeedOutcome("error", [failed], report, conversion.records, 0)
+        return self._submit_marking(
+            [message], channel, conversion.bundle, outcome, started)
+
+    def _write_dicom(self, channel: Channel,
+                     metas: Sequence[tuple[StoredMessage, InstanceMeta]]) -> FeedOutcome:
+        started = time.perf_counter_ns()
+        existing = self._stored_studies({m.study_uid for _, m in metas})
+        conversion = build_imaging_studies([m for _, m in metas], _dicom_context(channel),
+                                           existing)
+        report = _problem_dicts(conversion.problems)
+        bad_sources = {p.source for p in conversion.problems if p.severity == "error"}
+        good = [m for m, meta in metas if meta.source not in bad_sources]
+        outcome = FeedOutcome("created", good, report, len(metas), conversion.accepted)
+        for message, meta in metas:
+            if meta.source in bad_sources:
+                errors = [p for p in report if p.get("source") == meta.source]
+                outcome.messages.append(self.store.record_failure(
+                    message.id, errors=errors, transient=False, ack_code="AR"))
+        if not conversion.entries:
+            outcome.result = "error"
+            return outcome
+        return self._submit_marking(good, channel, conversion.bundle, outcome, started)
+
+    def _submit_marking(self, messages: list[StoredMessage], channel: Channel,
+                        bundle: dict[str, Any], outcome: FeedOutcome,
+                        started: int) -> FeedOutcome:
+        """Write ``bundle`` and mark ``messages`` processed in the same transaction."""
+        warnings = outcome.report
+
+        def before_commit(tx: Transaction, response: dict[str, Any]) -> None:
+            made = _produced(response)
+            outcome.produced = len(made)
+            for m in messages:
+                self.store.record_processed(
+                    tx, m.id, produced=made[:_MAX_PRODUCED], warnings=warnings,
+                    patients=_patients(made), ack_code="AA",
+                    latency_us=(time.perf_counter_ns() - started) // 1000,
+                )
+
+        try:
+            self.submit(bundle, before_commit)
+        except FhirError as err:
+            transient = err.category in _TRANSIENT
+            error = _error_dict(err)
+            failed = []
+            for m in messages:
+                try:
+                    failed.append(self.store.record_failure(
+                        m.id, errors=[*warnings, error], transient=transient,
+                        ack_code="AE" if transient else CATEGORY_INFO[err.category].hl7v2_ack,
+                        max_attempts=channel.max_attempts))
+                except FhirError:
+                    failed.append(m)  # still "received": the retry worker finds it
+            done = [m for m in outcome.messages if m not in messages]
+            return FeedOutcome("queued" if transient else "error", done + failed,
+                               [*warnings, error], outcome.records, 0)
+        ids = {m.id for m in messages}
+        outcome.messages = [m for m in outcome.messages if m.id not in ids] + [
+            self.store.get(i) for i in sorted(ids)]
+        return outcome
+
+    def _stored_studies(self, uids: set[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for uid in sorted(uids):
+            system, value = study_identifier(uid)
+            query = parse_search("ImagingStudy", [("identifier", f"{system}|{value}")])
+            page = self.repo.search(query)
+            if page.matches:
+                found[uid] = page.matches[0].resource
+        return found
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _check(channel: Channel, formats: tuple[str, ...], enabled: bool) -> None:
+    if channel.format not in formats:
+        raise FhirError(
+            Category.INVALID,
+            f"channel {channel.id} takes {channel.format}, not {'/'.join(formats)} / "
+            f"通道 {channel.id} 接收 {channel.format} 格式，而非 {'/'.join(formats)}",
+        )
+    if not enabled:
+        raise FhirError(Category.UNAVAILABLE, f"channel {channel.id} is stopped; resend later / "
+                                              f"通道 {channel.id} 已停止，请稍后重发")
+
+
+def _duplicate(message: StoredMessage) -> FeedOutcome:
+    return FeedOutcome("duplicate", [message], list(message.warnings),
+                       produced=len(message.produced))
+
+
+def channel_mapping(channel: Channel) -> FeedMapping:
+    """The channel's feed mapping: ``channel.mapping`` is the mapping document itself, or
+    ``{"file": path}`` naming a TOML mapping file. A mapping without an organization speaks
+    for the channel's. Raises MappingError."""
+    document = channel.mapping
+    if "file" in document:
+        path = Path(str(document["file"]))
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise MappingError([MappingIssue(
+                "mapping.file", f"cannot read the mapping file ({exc.__class__.__name__})",
+                "无法读取映射文件")]) from None
+        try:
+            document = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:
+            return parse_mapping_toml(text)  # raises, naming the syntax error
+    feed = document.get("feed")
+    if isinstance(feed, dict) and "organization" not in feed:
+        document = {**document, "feed": {**feed, "organization": channel.organization}}
+    return parse_mapping(document)
+
+
+def _records(raw: bytes, fmt: str, mapping: FeedMapping, outcome: FeedOutcome
+             ) -> Iterator[_Rec]:
+    """Each input record's entries, converting one record at a time (so a refused batch can
+    be split by record); problems go to ``outcome.report``."""
+    convert = convert_csv if fmt == "csv" else convert_json
+    for conv in convert(io.BytesIO(raw), replace(mapping, batch_size=1)):
+        outcome.report.extend(_problem_dicts(conv.problems))
+        outcome.records += conv.records
+        outcome.accepted += conv.accepted
+        if conv.records and "entry" in conv.bundle:
+            line = next((p.line for p in conv.problems if p.row == conv.first_row), None)
+            yield _Rec(conv.first_row, line, conv.bundle["entry"])
+
+
+def _groups(recs: Iterator[_Rec], size: int) -> Iterator[list[_Rec]]:
+    group: list[_Rec] = []
+    for rec in recs:
+        group.append(rec)
+        if len(group) >= size:
+            yield group
+            group = []
+    if group:
+        yield group
+
+
+def _patients(produced: Sequence[str]) -> list[str]:
+    return [p.split("/_history")[0] for p in produced if p.startswith("Patient/")]
+
+
+def _device_context(channel: Channel) -> DeviceContext:
+    tz = channel.mapping.get("timezone")
+    if isinstance(tz, str):
+        try:
+            return DeviceContext(channel.organization, parse_offset(tz))
+        except ValueError:
+            pass
+    return DeviceContext(channel.organization)
+
+
+def _dicom_context(channel: Channel) -> DicomContext:
+    ns = channel.identifier_namespace.rstrip("/:")
+    sep = ":" if ns.startswith("urn:") else "/"
+    m = channel.mapping
+    return DicomContext(
+        patient_system=str(m.get("patient_system") or f"{ns}{sep}mrn"),
+        accession_system=str(m.get("accession_system") or f"{ns}{sep}accession"),
+        organization=channel.organization,
+    )
+
+
+def _reading_id(conversion: Conversion, payload: bytes) -> str:
+    """The readings' identifiers (device serial / UTC time / LOINC), so the same reading
+    sent twice — or once by REST and once over MQTT — is one message; else the payload hash."""
+    ids = sorted(
+        ident["value"]
+        for e in conversion.entries
+        if e["resource"].get("resourceType") == "Observation"
+        for ident in e["resource"].get("identifier", ())
+        if ident.get("system") == READING_SYSTEM
+    )
+    if not ids:
+        return _sha256(payload)
+    text = "|".join(ids)
+    return text if len(text) <= 200 else _sha256(orjson.dumps(ids))

@@ -1,0 +1,187 @@
+"""The :class:`~huitong.quality.context.QualityContext` of a write in progress, over the
+repository and (optionally) the identity service.
+
+Facts come from the writing transaction (``tx.read``), so a Patient written earlier in the
+same transaction bundle is the subject of the Observations that follow it. Lookups are
+memoised per transaction in :class:`TxFacts` (a bundle of one patient's record reads its
+Patient once, not once per Observation); the service keeps that memo fresh when a Patient or
+Encounter is rewritten inside the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from huitong.quality.context import RecordedSex, Subject
+from huitong.quality.predicates import subject_reference
+from huitong.store.repository import Transaction
+
+__all__ = [
+    "UNKNOWN_ORGANIZATION",
+    "IdentityLinks",
+    "RepositoryContext",
+    "TxFacts",
+    "organization_reference",
+    "recorded_sexes",
+]
+
+UNKNOWN_ORGANIZATION = "unknown"
+
+# Elements that name the institution responsible for a resource, most specific first
+# (https://hl7.org/fhir/R4/references.html). A performer or requester counts only when it is
+# an Organization.
+_OWN_ORGANIZATION = ("managingOrganization", "serviceProvider", "organization", "custodian",
+                     "performer", "requester", "author", "recorder")  # fmt: skip
+
+
+class IdentityLinks(Protocol):
+    """What the context needs of :class:`huitong.mpi.service.IdentityService`."""
+
+    def golden_of(self, source_id: str) -> str | None: ...
+
+    def sources_of(self, golden_id: str) -> list[str]: ...
+
+
+def organization_reference(value: Any) -> str | None:
+    """``Organization/<id>`` from a Reference (relative or absolute), else None."""
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if not isinstance(ref, str) and isinstance(value.get("actor"), dict):
+            ref = value["actor"].get("reference")  # Immunization.performer.actor
+        if isinstance(ref, str):
+            head, sep, rid = ref.rpartition("Organization/")
+            if sep and rid and "/" not in rid and (not head or head.endswith("/")):
+                return f"Organization/{rid}"
+    return None
+
+
+def _own_organization(resource: Mapping[str, Any]) -> str | None:
+    for key in _OWN_ORGANIZATION:
+        value = resource.get(key)
+        for item in value if isinstance(value, list) else [value]:
+            org = organization_reference(item)
+            if org is not None:
+                return org
+    return None
+
+
+@dataclass(slots=True)
+class TxFacts:
+    """What one transaction has learnt so far: Patients (subject facts and institution) and
+    Encounters (institution) by reference; ``None`` cached for a missing one."""
+
+    patients: dict[str, tuple[Subject, str | None] | None] = field(default_factory=dict)
+    encounters: dict[str, str | None] = field(default_factory=dict)
+
+    def remember(self, resource: Mapping[str, Any]) -> None:
+        """Refresh the memo after ``resource`` (a Patient or Encounter) was written."""
+        rtype, rid = resource.get("resourceType"), resource.get("id")
+        if rtype == "Patient":
+            self.patients[f"Patient/{rid}"] = (
+                Subject.from_patient(resource), _own_organization(resource)
+            )
+        elif rtype == "Encounter":
+            self.encounters[f"Encounter/{rid}"] = _own_organization(resource)
+
+
+def _local(reference: str, rtype: str) -> str | None:
+    """The id of a local ``rtype/<id>`` reference."""
+    head, sep, rid = reference.rpartition(f"{rtype}/")
+    return rid if sep and rid and "/" not in rid and (not head or head.endswith("/")) else None
+
+
+class RepositoryContext:
+    """A :class:`~huitong.quality.context.QualityContext` for one resource being written.
+
+    ``received_at`` is the service's clock at the write; ``source_organization`` the
+    institution the resource belongs to (see :meth:`organization_of`).
+    """
+
+    __slots__ = ("_facts", "_identity", "_tx", "now", "received_at", "source_organization")
+
+    def __init__(
+        self, tx: Transaction, facts: TxFacts, *, now: int, identity: IdentityLinks | None,
+        resource: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._tx = tx
+        self._facts = facts
+        self._identity = identity
+        self.now = now
+        self.received_at: int | None = now
+        self.source_organization: str | None = (
+            self.organization_of(resource) if resource is not None else None
+        )
+
+    def _patient(self, reference: str) -> tuple[Subject, str | None] | None:
+        pid = _local(reference, "Patient")
+        if pid is None:
+            return None
+        key = f"Patient/{pid}"
+        if key not in self._facts.patients:
+            stored = self._tx.read("Patient", pid)
+            if stored is None or stored.deleted:
+                self._facts.patients[key] = None
+            else:
+                self._facts.remember(stored.resource)
+        return self._facts.patients.get(key)
+
+    def subject(self, reference: str) -> Subject | None:
+        found = self._patient(reference)
+        return found[0] if found else None
+
+    def organization_of(self, resource: Mapping[str, Any]) -> str | None:
+        """The resource's institution: its own (``Patient.managingOrganization``,
+        ``Encounter.serviceProvider``, an Organization performer…), else its encounter's
+        service provider, else its subject Patient's managing organization."""
+        own = _own_organization(resource)
+        if own is not None:
+            return own
+        encounter = resource.get("encounter") or resource.get("context")
+        ref = encounter.get("reference") if isinstance(encounter, dict) else None
+        eid = _local(ref, "Encounter") if isinstance(ref, str) else None
+        if eid is not None:
+            key = f"Encounter/{eid}"
+            if key not in self._facts.encounters:
+                stored = self._tx.read("Encounter", eid)
+                self._facts.encounters[key] = (
+                    None if stored is None or stored.deleted
+                    else _own_organization(stored.resource)
+                )  # fmt: skip
+            if self._facts.encounters[key] is not None:
+                return self._facts.encounters[key]
+        subject = subject_reference(resource)
+        found = self._patient(subject) if subject else None
+        return found[1] if found else None
+
+    def sexes_elsewhere(self, patient: Mapping[str, Any]) -> Sequence[RecordedSex]:
+        """Genders other institutions recorded for the person, through the identity
+        service's links (none without an identity service, or before the record is linked:
+        :meth:`QualityService` checks a new record again when its golden record is built)."""
+        pid = patient.get("id")
+        if self._identity is None or not isinstance(pid, str):
+            return ()
+        golden = self._identity.golden_of(pid)
+        if golden is None:
+            return ()
+        sources = [s for s in self._identity.sources_of(golden) if s != pid]
+        return recorded_sexes(self._tx, sources, _own_organization(patient))
+
+
+def recorded_sexes(
+    tx: Transaction, source_ids: Sequence[str], own_organization: str | None
+) -> list[RecordedSex]:
+    """The genders the Patient records ``source_ids`` carry, except those of
+    ``own_organization`` (one institution's records are not "elsewhere")."""
+    out: list[RecordedSex] = []
+    for sid in source_ids:
+        stored = tx.read("Patient", sid)
+        if stored is None or stored.deleted:
+            continue
+        record = stored.resource
+        org = _own_organization(record) or UNKNOWN_ORGANIZATION
+        gender = record.get("gender")
+        if isinstance(gender, str) and (own_organization is None or org != own_organization):
+            out.append(RecordedSex(org, gender))
+    return out

@@ -1,0 +1,209 @@
+"""Quality findings, check counters and the region's configuration in the database.
+
+Writes take the open :class:`~huitong.store.repository.Transaction` of the resource being
+written, so a finding and its counters commit with the resource or not at all; reads go
+through ``Repository.query``. Tables are created by schema migration 6 (``0006_quality.sql``);
+the statements are the same on SQLite and PostgreSQL (``?`` placeholders, ``ON CONFLICT``).
+Each write is one statement however many rules applied, because every component statement
+flushes the transaction's buffered resource rows first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from huitong.quality.model import Category, Finding
+from huitong.quality.scores import CheckCount
+from huitong.store.repository import Repository, Transaction
+
+__all__ = [
+    "FindingQuery",
+    "StoredConfig",
+    "StoredFinding",
+    "add_check_counts",
+    "count_rows",
+    "latest_config",
+    "latest_config_id",
+    "record_findings",
+    "save_config",
+    "search_findings",
+]
+
+_CATEGORIES = {c.value: c for c in Category}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A finding as kept: the failed check, the resource version it was found on, the
+    sending institution (``organization``), ``meta.source`` of the resource (``source``)
+    and the month it counts in."""
+
+    id: int
+    resource: str
+    version: int
+    rule_id: str
+    category: str
+    severity: str
+    expression: str | None
+    message_en: str
+    message_zh: str
+    source: str | None
+    organization: str
+    month: str
+    created_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "resource": self.resource, "version": self.version,
+            "rule": self.rule_id, "category": self.category, "severity": self.severity,
+            "expression": self.expression,
+            "message": {"en": self.message_en, "zh": self.message_zh},
+            "source": self.source, "organization": self.organization, "month": self.month,
+            "createdAt": self.created_at,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FindingQuery:
+    """Filters for :func:`search_findings` (None: any). ``resource`` is ``Type/id``."""
+
+    organization: str | None = None
+    rule_id: str | None = None
+    severity: str | None = None
+    category: str | None = None
+    resource: str | None = None
+    month: str | None = None
+    count: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConfig:
+    id: int
+    document: dict[str, Any]
+    saved_at: int
+    saved_by: str
+    note: str | None
+
+
+def record_findings(
+    tx: Transaction,
+    findings: Sequence[Finding],
+    *,
+    resource: str,
+    version: int,
+    source: str | None,
+    organization: str,
+    month: str,
+    created_at: int,
+) -> None:
+    """Insert the findings of one resource version (one statement)."""
+    if not findings:
+        return
+    rows: list[Any] = []
+    for f in findings:
+        rows += [resource, version, f.rule_id, f.category.value, f.severity.value,
+                 f.expression, f.message_en, f.message_zh, source, organization, month,
+                 created_at]  # fmt: skip
+    values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(findings))
+    tx.execute(
+        "INSERT INTO quality_findings (resource, version, rule_id, category, severity, "
+        "expression, message_en, message_zh, source, organization, month, created_at) "
+        f"VALUES {values}",
+        rows,
+    )
+
+
+def add_check_counts(tx: Transaction, counts: Sequence[CheckCount]) -> None:
+    """Add ``counts`` to the stored counters (one upsert; rule ids are distinct within the
+    counts of one assessment, so no row is touched twice)."""
+    if not counts:
+        return
+    rows: list[Any] = []
+    for c in counts:
+        rows += [c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed]
+    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(counts))
+    tx.execute(
+        "INSERT INTO quality_counts (organization, month, rule_id, category, applicable, "
+        f"failed) VALUES {values} ON CONFLICT (organization, month, rule_id) DO UPDATE SET "
+        "applicable = quality_counts.applicable + excluded.applicable, "
+        "failed = quality_counts.failed + excluded.failed",
+        rows,
+    )
+
+
+def count_rows(repo: Repository, organization: str | None = None) -> list[CheckCount]:
+    """Every stored counter (of one institution when ``organization`` is given)."""
+    sql = ("SELECT organization, month, rule_id, category, applicable, failed "
+           "FROM quality_counts")  # fmt: skip
+    params: tuple[Any, ...] = ()
+    if organization is not None:
+        sql += " WHERE organization = ?"
+        params = (organization,)
+    out: list[CheckCount] = []
+    for org, month, rule_id, category, applicable, failed in repo.query(sql, params):
+        cat = _CATEGORIES.get(category)
+        if cat is not None:  # a category this version does not know is not scored
+            out.append(CheckCount(org, month, rule_id, cat, int(applicable), int(failed)))
+    return out
+
+
+def search_findings(repo: Repository, query: FindingQuery) -> tuple[list[StoredFinding], int]:
+    """A page of findings, newest first, and the total matching."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("organization", query.organization), ("rule_id", query.rule_id),
+        ("severity", query.severity), ("category", query.category),
+        ("resource", query.resource), ("month", query.month),
+    ):  # fmt: skip
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    total = int(repo.query(f"SELECT COUNT(*) FROM quality_findings{clause}", params)[0][0])
+    rows = repo.query(
+        "SELECT id, resource, version, rule_id, category, severity, expression, message_en, "
+        f"message_zh, source, organization, month, created_at FROM quality_findings{clause} "
+        "ORDER BY id DESC LIMIT ? OFFSET ?",
+        [*params, query.count, query.offset],
+    )
+    return [
+        StoredFinding(int(r[0]), r[1], int(r[2]), *r[3:12], int(r[12]))  # type: ignore[arg-type]
+        for r in rows
+    ], total
+
+
+def save_config(
+    tx: Transaction, document: Mapping[str, Any], *, saved_at: int, saved_by: str,
+    note: str | None = None,
+) -> int:
+    """Store a (validated) configuration document as the newest version; its id."""
+    rows = tx.execute(
+        "INSERT INTO quality_config (document, saved_at, saved_by, note) VALUES (?, ?, ?, ?) "
+        "RETURNING id",
+        (orjson.dumps(dict(document)).decode(), saved_at, saved_by, note),
+    )
+    return int(rows[0][0])
+
+
+def latest_config_id(tx: Transaction) -> int:
+    """The id of the configuration in force (0: none stored)."""
+    rows = tx.execute("SELECT MAX(id) FROM quality_config")
+    return int(rows[0][0] or 0) if rows else 0
+
+
+def latest_config(repo: Repository) -> StoredConfig | None:
+    """The configuration in force, or None when no region document was ever stored."""
+    rows = repo.query(
+        "SELECT id, document, saved_at, saved_by, note FROM quality_config "
+        "ORDER BY id DESC LIMIT 1"
+    )
+    if not rows:
+        return None
+    cid, document, saved_at, saved_by, note = rows[0]
+    return StoredConfig(int(cid), orjson.loads(document), int(saved_at), saved_by, note)
