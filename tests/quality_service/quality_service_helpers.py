@@ -10,6 +10,7 @@ import httpx
 import orjson
 
 from huitong.config import Settings
+from huitong.quality.ruleset import RuleSet
 from huitong.quality.service import QualityService
 from huitong.server import create_app
 from huitong.server.quality_api import quality_routes
@@ -63,7 +64,11 @@ def quality_app(repo: Repository, clock: Clock | None = None) -> tuple[Client, Q
     its routes mounted the way the lead will mount them."""
     # The app's own quality service off: this one, with the test's clock, takes its place.
     app = create_app(repo, Settings.from_env({}, database_url="unused", auth="off", quality="off"))
-    service = QualityService(repo, clock=clock or Clock(), identity=app.state.identity)
+    # A region that refuses results dated before birth (shipped as a warning).
+    strict = RuleSet.from_config({"region": "test", "rules": {
+        "observation.effective-not-before-birth": {"severity": "reject"}}})
+    service = QualityService(repo, clock=clock or Clock(), identity=app.state.identity,
+                             ruleset=strict)
     service.install()
     app.router.routes.extend(quality_routes(service))
     return Client(app), service

@@ -126,7 +126,14 @@ class Hl7v2Intake:
         # Channels change rarely (CLI or API); re-read them every few seconds, not per message.
         if time.monotonic() - self._loaded_at < 2.0:
             return
-        states = self.store.channels()
+        try:
+            states = self.store.channels()
+        except FhirError:
+            if not self._loaded_at:
+                raise  # never loaded: the caller answers AE
+            # The database is away: keep routing with the channels we know; the message
+            # store will refuse the message itself and the sender gets AE.
+            return
         self._channels = [s.channel for s in states if s.channel.format == "hl7v2"]
         self._enabled = {s.channel.id: s.enabled for s in states}
         self._loaded_at = time.monotonic()
@@ -153,8 +160,14 @@ class Hl7v2Intake:
         except Hl7v2Error as err:
             return self._rejected_unparsed(raw, err, channel)
         header = parsed.header
-        if channel is None:
-            channel = self.route(header)
+        try:
+            if channel is None:
+                channel = self.route(header)
+            self._refresh_channels()
+        except FhirError as err:  # the database is down before we know the channels
+            log.warning("channels unavailable: %s", err.category.value)
+            return self._answer(parsed, Outcome.failed((issue_from_fhir_error(err),),
+                                                        stored=False), None)
         if channel is None:
             issue = Hl7v2Issue(
                 Condition.UNKNOWN_KEY_IDENTIFIER,
@@ -163,7 +176,6 @@ class Hl7v2Intake:
                 ErrorLocation("MSH", 1, 4), category=Category.NOT_SUPPORTED,
             )
             return self._fail_before_processing(raw, parsed, UNROUTED, issue)
-        self._refresh_channels()
         if not self._enabled.get(channel.id, channel.enabled):
             issue = Hl7v2Issue(
                 Condition.APPLICATION_INTERNAL_ERROR,
@@ -294,7 +306,10 @@ class Hl7v2Intake:
     ) -> IntakeResult:
         channel_id = channel.id if channel else UNROUTED
         if channel is None and err.header.sending_facility.raw:
-            routed = self.route(err.header)
+            try:
+                routed = self.route(err.header)
+            except FhirError:
+                routed = None  # the database is away; storing will fail and say so
             channel_id = routed.id if routed else UNROUTED
         stored = self._store_rejected(raw, err.header, channel_id, err.issues[0], err.codec)
         outcome = Outcome.failed(err.issues, stored=stored is not None)

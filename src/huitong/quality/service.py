@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from huitong.fhir.definitions import resource_types
 from huitong.quality.config import load_config_file
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.engine import assess, rejection_error
-from huitong.quality.model import Assessment
+from huitong.quality.model import Assessment, Finding
 from huitong.quality.repository_context import (
     UNKNOWN_ORGANIZATION,
     IdentityLinks,
@@ -43,7 +43,13 @@ from huitong.quality.repository_context import (
     recorded_sexes,
 )
 from huitong.quality.ruleset import RuleSet
-from huitong.quality.scores import QualityReport, build_report, count_checks, month_of
+from huitong.quality.scores import (
+    CheckCount,
+    QualityReport,
+    build_report,
+    count_checks,
+    month_of,
+)
 from huitong.quality.store import (
     FindingQuery,
     StoredConfig,
@@ -89,6 +95,9 @@ class _Pending:
 class _TxState:
     facts: TxFacts = field(default_factory=TxFacts)
     pending: dict[str, _Pending] = field(default_factory=dict)
+    # Written once, at the end of the transaction (see QualityService._flush).
+    findings: list[tuple[Any, ...]] = field(default_factory=list)
+    counts: dict[tuple[str, str, str], CheckCount] = field(default_factory=dict)
 
 
 class _SexesFromGolden:
@@ -154,6 +163,7 @@ class QualityService:
         self.reload()
         self.repo.add_write_check("quality", self._check)
         self.repo.add_write_hook("quality", sorted(resource_types()), self._after_write)
+        self.repo.add_commit_hook("quality", self._flush)
 
     @property
     def ruleset(self) -> RuleSet:
@@ -261,14 +271,37 @@ class QualityService:
     def _persist(
         self, tx: Transaction, stored: StoredResource, pending: _Pending, assessment: Assessment
     ) -> None:
-        record_findings(
-            tx, assessment.findings, resource=stored.reference, version=stored.version_id,
-            source=pending.source, organization=pending.organization, month=pending.month,
-            created_at=self.clock(),
-        )  # fmt: skip
-        add_check_counts(
-            tx, count_checks(assessment, pending.ruleset, pending.organization, pending.month)
-        )
+        # Kept until the transaction ends: a statement per resource would flush the
+        # store's buffered rows one resource at a time (see _flush).
+        state = self._state(tx)
+        now = self.clock()
+        for finding in assessment.findings:
+            state.findings.append((finding, stored.reference, stored.version_id,
+                                   pending.source, pending.organization, pending.month, now))
+        for count in count_checks(assessment, pending.ruleset, pending.organization,
+                                  pending.month):
+            key = (count.organization, count.month, count.rule_id)
+            seen = state.counts.get(key)
+            state.counts[key] = count if seen is None else replace(
+                seen, applicable=seen.applicable + count.applicable,
+                failed=seen.failed + count.failed)
+
+    def _flush(self, tx: Transaction) -> None:
+        """Write the transaction's findings and counters (commit hook)."""
+        state = self._states.get(tx)
+        if state is None or not (state.findings or state.counts):
+            return
+        by_resource: dict[tuple[Any, ...], list[Finding]] = {}
+        for finding, *where in state.findings:
+            by_resource.setdefault(tuple(where), []).append(finding)
+        for (resource, version, source, organization, month, now), found in by_resource.items():
+            record_findings(tx, found, resource=resource, version=version, source=source,
+                            organization=organization, month=month, created_at=now)
+        counts = list(state.counts.values())
+        for start in range(0, len(counts), 200):
+            add_check_counts(tx, counts[start:start + 200])
+        state.findings.clear()
+        state.counts.clear()
 
     def _check_sources_of(self, tx: Transaction, state: _TxState, golden: dict[str, Any]) -> None:
         """The late cross-institution check of sources written in this transaction whose

@@ -91,6 +91,10 @@ class EngineOps:
     def to_bool(self, value: Any) -> bool:
         return bool(value)
 
+    def lock_key(self, cur: Any, key: str) -> None:
+        """Hold a lock on ``key`` until the transaction ends. SQLite needs none: its one
+        writer already runs write transactions one at a time."""
+
     def json_text(self, value: Any) -> bytes:
         return value.encode() if isinstance(value, str) else bytes(value)
 
@@ -156,6 +160,9 @@ class BaseTransaction:
             self._rids.reverse()
         self._last_rid = self._rids.pop()
         return self._last_rid
+
+    def lock(self, key: str) -> None:
+        self._ops.lock_key(self._cur, key)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         _check_component_sql(sql)
@@ -369,6 +376,14 @@ class BaseRepository:
         self.local_base = local_base
         self._hooks: dict[str, dict[str, WriteHook]] = {}
         self._checks: dict[str, CheckHook] = {}
+        self._commit_hooks: dict[str, Callable[[BaseTransaction], None]] = {}
+
+    def add_commit_hook(self, name: str, hook: Callable[[BaseTransaction], None]) -> None:
+        """Run ``hook(tx)`` once at the end of every write transaction, before it commits:
+        components that keep per-resource bookkeeping (quality counters) write it here in
+        one statement instead of one per resource, which would break the bulk flush of the
+        resources themselves. Registering a ``name`` again replaces the earlier hook."""
+        self._commit_hooks[name] = hook
 
     def add_write_check(self, name: str, check: CheckHook) -> None:
         """Run ``check(tx, content)`` on every resource about to be written (after structural
@@ -403,6 +418,8 @@ class BaseRepository:
         with self._write_cursor() as cur:
             tx = BaseTransaction(self, cur)
             yield tx
+            for hook in list(self._commit_hooks.values()):
+                hook(tx)
             tx.flush()
 
     # -- reads ---------------------------------------------------------------

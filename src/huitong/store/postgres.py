@@ -6,6 +6,7 @@ lock the current row (``FOR UPDATE``) so concurrent writers to one resource seri
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +27,14 @@ class PostgresOps(EngineOps):
     dialect = "postgresql"
     ph = "%s"
     content_select = "content::text"
+
+    def lock_key(self, cur: Any, key: str) -> None:
+        # A transaction-scoped advisory lock on a 64-bit hash of the key: concurrent writers
+        # of the same key queue here, and the second then sees the first one's commit.
+        # Hashed here, not in SQL: a key may hold any text, NUL included.
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        cur.execute("SELECT pg_advisory_xact_lock(%s)",
+                    (int.from_bytes(digest, "big", signed=True),))
 
     def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
         # The sequence never hands out a value twice, so `after` needs no special care.
@@ -70,7 +79,9 @@ class PostgresRepository(BaseRepository):
         super().__init__(clock=clock, new_id=new_id, local_base=local_base)
         self.ops = PostgresOps()
         self._pool = ConnectionPool(
-            url, min_size=min_size, max_size=max_size, open=False, timeout=30,
+            # Waiting for a connection is bounded: when the database is away a caller gets
+            # UNAVAILABLE in seconds (an HL7 sender its AE) rather than hanging on the pool.
+            url, min_size=min_size, max_size=max_size, open=False, timeout=5,
             kwargs={
                 "application_name": "huitong",
                 # JIT compilation costs tens of milliseconds on the first run of a costly

@@ -112,6 +112,12 @@ class Transaction(Protocol):
         ``restrict``, an access restriction, hides it)."""
         ...
 
+    def lock(self, key: str) -> None:
+        """Hold a lock on ``key`` until this transaction ends, so two transactions doing a
+        conditional create with the same criteria cannot both find nothing and both
+        create (the second waits, then sees the first one's resource)."""
+        ...
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on a component's own table (the message store, identity links,
         the audit log…) inside this transaction, so it commits or rolls back with the
@@ -229,6 +235,10 @@ class Repository(Protocol):
     ) -> None:
         """Run ``check(tx, content)`` on every resource about to be written (validated, not
         yet indexed); raising FhirError refuses the write. A name again replaces it."""
+        ...
+
+    def add_commit_hook(self, name: str, hook: Callable[[Transaction], None]) -> None:
+        """Run ``hook(tx)`` once at the end of every write transaction, before it commits."""
         ...
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

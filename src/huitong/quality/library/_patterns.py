@@ -104,8 +104,10 @@ def coded(
 
 
 def not_before_birth(
-    rtype: str, element: str, zh_name: str, severity: Severity = REJECT, *, name: str = ""
+    rtype: str, element: str, zh_name: str, severity: Severity = WARN, *, name: str = ""
 ) -> Rule:
+    # Warn by default: source systems date birth encounters and back-entered histories
+    # loosely, and refusing them would lose real data; regions may make it a rejection.
     return rule(
         f"{rtype.lower()}.{name or slug(element)}-not-before-birth",
         Category.CONSISTENCY,

@@ -71,9 +71,14 @@ def date_not_before_birth(
     birth = facts.birth if found is not None else None
     if found is None or birth is None:
         return None
-    if found[2] < birth[0]:
+    # A birth date is a calendar date in an unknown time zone: only a time before its
+    # earliest possible start (UTC+14) is certainly before the birth.
+    if found[2] < birth[0] - _EARLIEST_ZONE:
         return Outcome(False, _where(resource, found[0]))
     return PASS
+
+
+_EARLIEST_ZONE = 14 * 3_600_000_000
 
 
 @predicate("date-not-after-death")

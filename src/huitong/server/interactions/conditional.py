@@ -44,7 +44,10 @@ def search_matches(
 def at_most_one(
     tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str,
 ) -> StoredResource | None:
-    """The single match, or None; PRECONDITION_FAILED when several match."""
+    """The single match, or None; PRECONDITION_FAILED when several match. Concurrent
+    conditional writes with the same criteria are serialised (see ``Transaction.lock``), so
+    a message processed twice at once still creates one resource."""
+    tx.lock(f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in sorted(criteria)))
     found = search_matches(tx, resource_type, criteria, what=what)
     if len(found) > 1:
         raise FhirError(
