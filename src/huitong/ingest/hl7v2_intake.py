@@ -120,27 +120,26 @@ class Hl7v2Intake:
         self._channels: list[Channel] = []
         self._enabled: dict[str, bool] = {}
         self._loaded_at = 0.0
+        # True while something else (the server's retry worker) keeps the channels fresh.
+        self.background_refresh = False
 
     # -- routing -------------------------------------------------------------------------
     def _refresh_channels(self) -> None:
-        # Channels change rarely (CLI or API); re-read them every few seconds, not per message.
-        if time.monotonic() - self._loaded_at < 2.0:
+        # Channels change rarely (CLI or API). A server refreshes them in the background
+        # (``reload_channels`` from the retry worker), so the message path reads the
+        # database for them only once, or when no background refresh is running.
+        if self._loaded_at and (self.background_refresh
+                                or time.monotonic() - self._loaded_at < 2.0):
             return
-        try:
-            states = self.store.channels()
-        except FhirError:
-            if not self._loaded_at:
-                raise  # never loaded: the caller answers AE
-            # The database is away: keep routing with the channels we know; the message
-            # store will refuse the message itself and the sender gets AE.
-            return
+        self.reload_channels()
+
+    def reload_channels(self) -> None:
+        """Read the channels now; FhirError (UNAVAILABLE) when the database is away, in
+        which case the last known channels stay in force."""
+        states = self.store.channels()
         self._channels = [s.channel for s in states if s.channel.format == "hl7v2"]
         self._enabled = {s.channel.id: s.enabled for s in states}
         self._loaded_at = time.monotonic()
-
-    def reload_channels(self) -> None:
-        self._loaded_at = 0.0
-        self._refresh_channels()
 
     def route(self, header: MessageHeader) -> Channel | None:
         self._refresh_channels()

@@ -34,7 +34,7 @@ from huitong.fhir.definitions import resource_types
 from huitong.quality.config import load_config_file
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.engine import assess, rejection_error
-from huitong.quality.model import Assessment, Finding
+from huitong.quality.model import Assessment
 from huitong.quality.repository_context import (
     UNKNOWN_ORGANIZATION,
     IdentityLinks,
@@ -44,7 +44,6 @@ from huitong.quality.repository_context import (
 )
 from huitong.quality.ruleset import RuleSet
 from huitong.quality.scores import (
-    CheckCount,
     QualityReport,
     build_report,
     count_checks,
@@ -58,7 +57,7 @@ from huitong.quality.store import (
     count_rows,
     latest_config,
     latest_config_id,
-    record_findings,
+    record_finding_rows,
     save_config,
     search_findings,
 )
@@ -97,7 +96,7 @@ class _TxState:
     pending: dict[str, _Pending] = field(default_factory=dict)
     # Written once, at the end of the transaction (see QualityService._flush).
     findings: list[tuple[Any, ...]] = field(default_factory=list)
-    counts: dict[tuple[str, str, str], CheckCount] = field(default_factory=dict)
+    counts: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
 
 
 class _SexesFromGolden:
@@ -282,22 +281,20 @@ class QualityService:
                                   pending.month):
             key = (count.organization, count.month, count.rule_id)
             seen = state.counts.get(key)
-            state.counts[key] = count if seen is None else replace(
-                seen, applicable=seen.applicable + count.applicable,
-                failed=seen.failed + count.failed)
+            if seen is None:
+                state.counts[key] = [count, count.applicable, count.failed]
+            else:
+                seen[1] += count.applicable
+                seen[2] += count.failed
 
     def _flush(self, tx: Transaction) -> None:
-        """Write the transaction's findings and counters (commit hook)."""
+        """Write the transaction's findings and counters (commit hook): a few statements
+        per transaction, whatever its size."""
         state = self._states.get(tx)
         if state is None or not (state.findings or state.counts):
             return
-        by_resource: dict[tuple[Any, ...], list[Finding]] = {}
-        for finding, *where in state.findings:
-            by_resource.setdefault(tuple(where), []).append(finding)
-        for (resource, version, source, organization, month, now), found in by_resource.items():
-            record_findings(tx, found, resource=resource, version=version, source=source,
-                            organization=organization, month=month, created_at=now)
-        counts = list(state.counts.values())
+        record_finding_rows(tx, state.findings)
+        counts = [replace(c, applicable=a, failed=f) for c, a, f in state.counts.values()]
         for start in range(0, len(counts), 200):
             add_check_counts(tx, counts[start:start + 200])
         state.findings.clear()

@@ -118,6 +118,26 @@ def record_findings(
     )
 
 
+def record_finding_rows(tx: Transaction, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert findings of many resources: ``rows`` of (finding, resource, version, source,
+    organization, month, created_at), a few hundred per statement (one round trip each,
+    not one per resource)."""
+    for start in range(0, len(rows), 400):
+        chunk = rows[start:start + 400]
+        params: list[Any] = []
+        for f, resource, version, source, organization, month, created_at in chunk:
+            params += [resource, version, f.rule_id, f.category.value, f.severity.value,
+                       f.expression, f.message_en, f.message_zh, source, organization, month,
+                       created_at]  # fmt: skip
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        tx.execute(
+            "INSERT INTO quality_findings (resource, version, rule_id, category, severity, "
+            "expression, message_en, message_zh, source, organization, month, created_at) "
+            f"VALUES {values}",
+            params,
+        )
+
+
 def add_check_counts(tx: Transaction, counts: Sequence[CheckCount]) -> None:
     """Add ``counts`` to the stored counters (one upsert; rule ids are distinct within the
     counts of one assessment, so no row is touched twice)."""

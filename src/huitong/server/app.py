@@ -190,8 +190,12 @@ async def _lifespan(ingest: IngestService, settings: Settings) -> AsyncIterator[
 
 async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:
     rounds = 0
+    ingest.hl7v2.background_refresh = True
     while not stop.is_set():
         try:
+            # Channel changes from the CLI or another worker reach this process here, so an
+            # inbound message never waits on the database just to learn its channel.
+            await run_in_threadpool(ingest.hl7v2.reload_channels)
             tried = await run_in_threadpool(ingest.run_due)
             if rounds % 3600 == 0:
                 await run_in_threadpool(ingest.purge)
