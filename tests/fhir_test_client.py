@@ -1,6 +1,7 @@
-"""A synchronous client over the real FHIR app (httpx ASGI transport, no network), used to
-check that the Bundles the integration engine's converters produce are accepted and idempotent
-(shared by tests/ingest/feeds, devices and dicom)."""
+"""Synchronous clients over the real application (httpx ASGI transport, no network), shared by
+the test folders: ``Client`` for requests of any kind (``json=`` bodies sent as FHIR JSON),
+``FhirServer`` to check that the Bundles the integration engine's converters produce are
+accepted and idempotent."""
 
 from __future__ import annotations
 
@@ -48,6 +49,41 @@ class FhirServer:
         r = self.request("GET", f"/fhir/{query}{'&' if '?' in query else '?'}_summary=count")
         assert r.status_code == 200, r.text
         return int(r.json()["total"])
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._client.aclose())
+        self._loop.close()
+
+
+class Client:
+    """Synchronous requests against the ASGI app (no network)."""
+
+    def __init__(self, app: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://hie.test"
+        )
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        if "json" in kw:  # send FHIR JSON with the FHIR media type by default
+            kw["content"] = orjson.dumps(kw.pop("json"))
+            kw.setdefault("headers", {}).setdefault("content-type", "application/fhir+json")
+        return self._loop.run_until_complete(self._client.request(method, url, **kw))
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kw)
 
     def close(self) -> None:
         self._loop.run_until_complete(self._client.aclose())

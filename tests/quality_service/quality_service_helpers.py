@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-import orjson
-
+from fhir_test_client import Client
 from huitong.config import Settings
 from huitong.quality.ruleset import RuleSet
 from huitong.quality.service import QualityService
@@ -28,35 +25,6 @@ class Clock:
 
     def __call__(self) -> int:
         return self.now
-
-
-class Client:
-    """Synchronous requests against the ASGI app (no network); ``json=`` bodies are sent as
-    FHIR JSON."""
-
-    def __init__(self, app: Any) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                         base_url="http://hie.test")
-
-    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
-        if "json" in kw:
-            kw["content"] = orjson.dumps(kw.pop("json"))
-            kw.setdefault("headers", {}).setdefault("content-type", "application/fhir+json")
-        return self._loop.run_until_complete(self._client.request(method, url, **kw))
-
-    def get(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("GET", url, **kw)
-
-    def post(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("POST", url, **kw)
-
-    def put(self, url: str, **kw: Any) -> httpx.Response:
-        return self.request("PUT", url, **kw)
-
-    def close(self) -> None:
-        self._loop.run_until_complete(self._client.aclose())
-        self._loop.close()
 
 
 def quality_app(repo: Repository, clock: Clock | None = None) -> tuple[Client, QualityService]:
