@@ -59,3 +59,11 @@ def test_bad_database_url_is_a_bilingual_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", "mysql://x"])
     assert result.exit_code == 1
     assert "unsupported database URL" in result.output and "不支持的数据库地址" in result.output
+
+
+def test_banners_say_whether_authentication_is_on() -> None:
+    from huitong import cli
+
+    assert "OFF" in cli.NO_AUTH_BANNER and "已关闭" in cli.NO_AUTH_BANNER
+    assert "is on" in cli.AUTH_BANNER and "已启用" in cli.AUTH_BANNER
+    assert "not enforced" not in cli.AUTH_BANNER  # access control is enforced in the queries

@@ -18,19 +18,18 @@ from huitong.config import Settings
 __all__ = ["main"]
 
 NO_AUTH_BANNER = (
+    "WARNING: authentication is OFF (HUITONG_AUTH=off, local development): anyone who can reach "
+    "this port reads and writes everything. The server only listens on loopback.\n"
+    "警告：身份认证已关闭（HUITONG_AUTH=off，仅供本机开发）：能访问此端口的任何人都可读写全部数据。"
+    "服务仅监听本机回环地址。"
+)
+AUTH_BANNER = (
     "Authentication is on: the FHIR and integration APIs need an OAuth 2 bearer token "
     "(huitong user / huitong client), and role, scope and consent rules are enforced inside "
     "the queries. The audit log is not written yet, so the server still only listens on "
     "loopback.\n"
     "已启用身份认证：FHIR 与数据接入接口需要 OAuth 2 访问令牌（huitong user / huitong client），"
     "角色、授权范围与知情同意规则在查询内执行。审计日志尚未写入，因此服务仍只监听本机回环地址。"
-)
-AUTH_BANNER = (
-    "Authentication is on: the FHIR and integration APIs need an OAuth 2 bearer token "
-    "(huitong user / huitong client). Role- and consent-based access control is not enforced "
-    "yet, so the server still only listens on loopback.\n"
-    "已启用身份认证：FHIR 与数据接入接口需要 OAuth 2 访问令牌（huitong user / huitong client）。"
-    "基于角色与知情同意的访问控制尚未生效，因此服务仍只监听本机回环地址。"
 )
 
 
