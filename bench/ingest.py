@@ -114,6 +114,10 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2)
     ap.add_argument("--copies", type=int, default=1)
     ap.add_argument("--keep", help="database URL to load into and keep (for search benches)")
+    ap.add_argument("--workers", type=int, default=1, help="server processes (HUITONG_WORKERS)")
+    ap.add_argument("--bare", action="store_true",
+                    help="identity service and quality rules off: the repository's own cost")
+    ap.add_argument("--no-copy", action="store_true", help="skip the COPY baseline")
     args = ap.parse_args()
     if not ARCHIVE.exists():
         sys.exit(f"shared Synthea data not found at {ARCHIVE}")
@@ -125,7 +129,10 @@ def main() -> None:
         ]
     n = count_resources(bundles)
     url = args.keep or fresh_database(args.engine)
-    with ServerProcess(url) as server:
+    env = {"HUITONG_WORKERS": str(args.workers)}
+    if args.bare:
+        env |= {"HUITONG_MPI": "off", "HUITONG_QUALITY": "off"}
+    with ServerProcess(url, extra_env=env) as server:
         elapsed, errors = post_all(server.base, bundles, args.clients)
         peak_mb = server.peak_rss_mb()
     result = {
@@ -138,10 +145,12 @@ def main() -> None:
         "first_errors": errors[:3],
         "server_peak_rss_mb": round(peak_mb),
         "clients": args.clients,
+        "workers": args.workers,
+        "pipeline": "bare" if args.bare else "identity+quality",
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
         "date": time.strftime("%Y-%m-%d"),
     }
-    if args.engine == "postgresql":
+    if args.engine == "postgresql" and not args.no_copy:
         copy_s, copy_n = copy_baseline(url, bundles)
         result["copy_baseline_resources_per_s"] = round(copy_n / copy_s)
         result["fraction_of_copy"] = round(result["resources_per_s"] / (copy_n / copy_s), 3)

@@ -82,6 +82,12 @@ def _keys(row: Row) -> set[str]:
     keys = set()
     if ssid := _get(row, "soc_sec_id"):
         keys.add(f"ss:{ssid}")
+        # Symmetric-deletion keys: two numbers one edit apart (a mistyped, dropped or
+        # transposed digit) share the number with some one digit deleted, so a typo in the
+        # ID does not hide the pair from scoring. Seven variants per number collide by
+        # chance too often on their own, so each is combined with the postcode.
+        if pc := _get(row, "postcode"):
+            keys.update(f"sd:{ssid[:k]}{ssid[k + 1:]}:{pc}" for k in range(len(ssid)))
     if dob:
         keys.add(f"dob:{dob}")
     if g and s:

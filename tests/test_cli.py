@@ -50,7 +50,8 @@ def test_postgres_db_upgrade(postgres_url: str) -> None:
 
 def test_serve_refuses_non_loopback_without_authentication(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 's.db'}"
-    result = CliRunner().invoke(main, ["serve", "--db", db, "--host", "0.0.0.0"])
+    result = CliRunner().invoke(main, ["serve", "--db", db, "--host", "0.0.0.0"],
+                                env={"HUITONG_AUTH": "off"})
     assert result.exit_code == 2
     assert "loopback" in result.output and "回环" in result.output
 

@@ -43,6 +43,11 @@ PROSE = """\
   (`none`, `estimate`, `accurate`), `_summary`, `_elements`, `_id`, `_lastUpdated`, `_tag`,
   `_profile`, `_security`, `_source`, `_list`; `POST …/_search`; system search (`/fhir?…`);
   compartment search (`Patient/{id}/Observation`, `Patient/{id}/*`).
+- `Bundle.total`: without `_total` the server gives an estimate, which is exact unless
+  more than 1,000 resources match past the requested page: the count stops there, and
+  PostgreSQL then reports its planner's estimate (never less than what was counted; SQLite
+  keeps counting). Counting millions of matches would cost more than the page itself.
+  `_total=accurate` and `_summary=count` always count every match; `_total=none` omits it.
 
 ## Bundles
 

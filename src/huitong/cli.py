@@ -26,10 +26,11 @@ NO_AUTH_BANNER = (
 AUTH_BANNER = (
     "Authentication is on: the FHIR and integration APIs need an OAuth 2 bearer token "
     "(huitong user / huitong client), and role, scope and consent rules are enforced inside "
-    "the queries. The audit log is not written yet, so the server still only listens on "
-    "loopback.\n"
+    "the queries; clients are rate-limited (HUITONG_RATE_LIMIT). The server may listen on any "
+    "address (--host 0.0.0.0); put TLS in front of it.\n"
     "已启用身份认证：FHIR 与数据接入接口需要 OAuth 2 访问令牌（huitong user / huitong client），"
-    "角色、授权范围与知情同意规则在查询内执行。审计日志尚未写入，因此服务仍只监听本机回环地址。"
+    "角色、授权范围与知情同意规则在查询内执行；客户端请求受速率限制（HUITONG_RATE_LIMIT）。"
+    "服务可监听任意地址（--host 0.0.0.0），请在其前端配置 TLS。"
 )
 
 
@@ -74,19 +75,24 @@ def _serve(settings: Settings, repo: Any) -> None:
 
     from huitong.server.app import create_app
 
-    if not _is_loopback(settings.host):
+    if settings.auth == "off" and not _is_loopback(settings.host):
+        # With nothing checked, anyone who reaches the port reads everything.
         _err(
-            f"Refusing to bind {settings.host}: until access control is enforced Huitong only "
-            "listens on loopback.",
-            f"拒绝监听 {settings.host}：访问控制生效前汇通只监听本机回环地址。",
+            f"REFUSING to bind {settings.host}: authentication is OFF (HUITONG_AUTH=off is for "
+            "local development only), so Huitong listens on loopback only (127.0.0.1). Turn "
+            "authentication on (HUITONG_AUTH=on) to serve other addresses.",
+            f"拒绝监听 {settings.host}：身份认证已关闭（HUITONG_AUTH=off 仅供本机开发），汇通只监听"
+            "本机回环地址（127.0.0.1）。如需对外提供服务，请启用身份认证（HUITONG_AUTH=on）。",
         )
         sys.exit(2)
     url = f"http://{settings.host}:{settings.port}/fhir"
     click.secho(NO_AUTH_BANNER if settings.auth == "off" else AUTH_BANNER, fg="yellow")
     click.echo(f"Huitong {__version__} FHIR R4 server: {url}\n汇通 FHIR R4 服务地址：{url}")
-    if settings.auth == "off":
-        pages = f"http://{settings.host}:{settings.port}/app"
-        click.echo(f"Web pages: {pages}\n网页入口：{pages}")
+    pages = f"http://{settings.host}:{settings.port}/app"
+    click.echo(f"Web pages: {pages}\n网页入口：{pages}")
+    if settings.auth != "off":
+        click.echo("Sign in to the pages with an account from `huitong user add`.\n"
+                   "请使用 `huitong user add` 创建的账户登录网页。")
     if settings.mllp_port:
         where = f"{settings.host}:{settings.mllp_port}"
         click.echo(f"HL7 v2 MLLP listener: {where}\nHL7 v2 MLLP 监听地址：{where}")
@@ -115,7 +121,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--db", help="Database URL / 数据库地址 (HUITONG_DATABASE_URL).")
-@click.option("--host", help="Bind address / 监听地址 (loopback only).")
+@click.option("--host", help="Bind address / 监听地址 (loopback only with HUITONG_AUTH=off).")
 @click.option("--port", type=int, help="HTTP port / 端口.")
 @click.option("--workers", type=int, help="Server processes / 服务进程数.")
 @click.option("--mllp-port", type=int, help="HL7 v2 MLLP listener port / MLLP 监听端口.")
@@ -373,6 +379,41 @@ def mpi_train(db: str | None) -> None:
                f"已用 {records} 条记录（{pairs} 个候选对）训练并保存模型。")
 
 
+@mpi.command("relink")
+@click.option("--db", help="Database URL / 数据库地址.")
+@click.option("--dry-run", is_flag=True,
+              help="Report what would change, write nothing / 只报告将会变更的内容，不写入.")
+@click.option("--renormalize", is_flag=True,
+              help="Re-read source Patients, not the stored normalised records / "
+                   "重新读取来源患者记录并标准化.")
+@click.option("--rebuild-golden", is_flag=True,
+              help="Reassemble every golden record, not only changed ones / 重建全部主索引记录.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the summary as JSON / 以 JSON 输出摘要.")
+def mpi_relink(db: str | None, dry_run: bool, renormalize: bool, rebuild_golden: bool,
+               as_json: bool) -> None:
+    """Re-link every source record under the current model / 用当前模型批量重新关联全部记录."""
+    import json
+
+    from huitong.mpi.relink import relink
+    from huitong.mpi.relink_cli import relink_progress
+    from huitong.mpi.service import IdentityService
+
+    settings = _settings(db)
+    repo = _open(settings.database_url, local_base=settings.base_url)
+    try:
+        service = IdentityService(repo, clock=repo.clock, new_id=repo.new_id)
+        with relink_progress(enabled=not as_json) as progress:
+            summary = relink(service, dry_run=dry_run, renormalize=renormalize,
+                             rebuild_all=rebuild_golden, progress=progress)
+    finally:
+        repo.close()
+    if as_json:
+        click.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=1))
+    else:
+        click.echo("\n".join(line for line in summary.lines() if line))
+
+
 def _register_components() -> None:
     """Command groups that components define next to the code they drive."""
     from huitong.access.cli_commands import client as client_commands
@@ -385,6 +426,10 @@ def _register_components() -> None:
 
     for command in (ingest_csv, ingest_json, ingest_device, ingest_dicom):
         ingest.add_command(command)
+
+    from huitong.audit.cli_commands import audit_cli_group
+
+    main.add_command(audit_cli_group())
 
     from huitong.quality.cli_commands import quality_cli_group
 

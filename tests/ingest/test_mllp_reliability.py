@@ -164,7 +164,15 @@ def test_sigkill_mid_stream_then_resend_is_exactly_once(fresh_db: str, tmp_path:
     acked: dict[int, str] = {}
     server.start()
     try:
-        killer = threading.Timer(1.0, server.kill)
+        # Kill once the stream is under way (a few AAs back), not after a fixed time: on a
+        # loaded machine the first ACK can take longer than any fixed delay.
+        def kill_mid_stream() -> None:
+            deadline = time.time() + 120
+            while len(acked) < 20 and time.time() < deadline:
+                time.sleep(0.005)
+            server.kill()
+
+        killer = threading.Thread(target=kill_mid_stream)
         killer.start()
         asyncio.run(_stream(server.mllp, ids, acked))
         killer.join()

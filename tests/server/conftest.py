@@ -21,7 +21,7 @@ def settings() -> Settings:
     # The FHIR repository on its own (the identity service's golden records are tested in
     # tests/mpi_service and tests/ingest).
     return Settings.from_env(
-        {}, database_url="unused", mpi="off", quality="off", auth="off", base_url=BASE, max_body_bytes=MAX_BODY,
+        {}, database_url="unused", mpi="off", quality="off", auth="off", audit="off", base_url=BASE, max_body_bytes=MAX_BODY,
         default_page_size=10, max_page_size=50,
     )
 

@@ -39,7 +39,7 @@ def test_capability_statement(client):
         "everything", "validate", "meta", "meta-add", "meta-delete"}
     assert "everything" not in {o["name"] for o in by_type["Observation"]["operation"]}
     assert "Observation:subject" in pat["searchRevInclude"]
-    assert {o["name"] for o in rest["operation"]} == {"meta"}
+    assert {o["name"] for o in rest["operation"]} == {"meta", "import", "import-status"}
 
 
 def test_every_advertised_interaction_is_routed():

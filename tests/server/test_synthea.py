@@ -38,7 +38,7 @@ def _bundles(patients: int) -> list[bytes]:
 
 @pytest.fixture
 def big_client(repo):
-    c = Client(create_app(repo, Settings.from_env({}, database_url="unused", auth="off", base_url=BASE, mpi="off", quality="off")))
+    c = Client(create_app(repo, Settings.from_env({}, database_url="unused", auth="off", base_url=BASE, mpi="off", quality="off", audit="off")))
     yield c
     c.close()
 

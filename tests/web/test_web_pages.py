@@ -393,17 +393,18 @@ def test_system_page(web, world):
 
 @pytest.mark.parametrize(("url", "zh", "en"), [
     ("/app/portal", "居民服务门户", "Patient portal"),
-    ("/app/operator/identity", "身份审核", "Identity review"),
-    ("/app/operator/quality", "数据质量", "Data quality"),
     ("/app/operator/audit", "审计", "Audit"),
 ])
-def test_features_still_to_come_say_so_plainly(web, url, zh, en):
+def test_pages_for_a_signed_in_person_say_so_in_the_demo(web, url, zh, en):
+    # the portal and the audit pages act for a signed-in resident / auditor: with
+    # authentication off they say so plainly (test_web_portal.py has them signed in)
     doc = page(web.get(url))
     text = "".join(doc.text)
-    assert zh in text and "尚未启用" in text
+    assert zh in text and "需要登录" in text
     assert not doc.find("table")  # no made-up data
     en_doc = page(web.get(url + "?lang=en"))
-    assert en in "".join(en_doc.text) and "Not available yet" in "".join(en_doc.text)
+    assert en in "".join(en_doc.text) and "Sign in needed" in "".join(en_doc.text)
+    web.get(url + "?lang=zh-CN")
 
 
 def test_pages_without_an_ingest_service(world):
@@ -415,8 +416,8 @@ def test_pages_without_an_ingest_service(world):
                     f"/app/operator/messages/{world.processed_message}"):
             doc = page(client.get(url))
             assert "本服务器未运行集成引擎" in "".join(doc.text)
-        identity = page(client.get("/app/operator/identity"))
-        assert "该服务已接入" in "".join(identity.text)
+        for url in ("/app/operator/quality", "/app/operator/quality/findings"):
+            assert "尚未启用" in "".join(page(client.get(url)).text)
         assert page(client.post("/app/operator/messages/1/reprocess"), 503)
     finally:
         client.close()

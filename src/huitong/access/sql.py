@@ -50,11 +50,23 @@ from huitong.access.constraints import (
 from huitong.fhir.errors import Category, FhirError
 from huitong.store.search_sql import Dialect, Restrict
 
-__all__ = ["compile_by_type", "compile_constraint", "compile_groups", "type_generic"]
+__all__ = [
+    "MAX_RESOLVED_KEYS",
+    "Resolve",
+    "compile_by_type",
+    "compile_constraint",
+    "compile_groups",
+    "type_generic",
+]
 
 Sql = tuple[str, list[Any]]
 # A compiled leaf: given the resources alias, a condition with its params.
 _Cond = Callable[[str], Sql]
+# Runs one read-only statement (``?`` placeholders) over the index tables; returns its rows.
+Resolve = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+# Past this many patients a resolved set is sent back as its subquery instead: an array
+# parameter that large costs more to ship with every statement than the semi-join.
+MAX_RESOLVED_KEYS = 20_000
 
 _RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 _UNEVALUATED = ("purpose", "code", "data", "dataPeriod")
@@ -84,12 +96,23 @@ def compile_by_type(
 
 
 def compile_groups(
-    groups: Sequence[tuple[Sequence[str], Constraint | None]], dialect: Dialect
+    groups: Sequence[tuple[Sequence[str], Constraint | None]], dialect: Dialect,
+    *, resolve: Resolve | None = None,
 ) -> Restrict | None:
     """:func:`compile_by_type` for types already grouped: ``(types, constraint)`` pairs.
     Groups whose constraints differ only in the consent's resource type are merged (the SQL
     compares a consent's class with the row's own type), so the clinical types share one
-    condition."""
+    condition.
+
+    ``resolve`` (PostgreSQL): the facts that do not depend on the row — which patients the
+    organization registered or saw, the open referrals, the consents that permit every row
+    of a patient or deny them all, whether any consent could lift a hidden label — are read
+    now, in one statement, and the condition compares ``patient_key`` with those sets. The
+    statements the store then runs are small to plan and probe nothing per row for them;
+    what does depend on the row (a consent limited to some types or labels, the row's own
+    labels) keeps its correlated form, so the rows admitted are exactly the same. Use it
+    where the restriction is built right before the statements run (a request), not inside
+    a write transaction whose own uncommitted consents must count."""
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"unknown SQL dialect {dialect!r}")
     merged: dict[Constraint, list[str]] = {}
@@ -101,10 +124,13 @@ def compile_groups(
         merged.setdefault(type_generic(c), []).extend(types)
     if not denied and list(merged) == [Unrestricted()]:
         return None
+    facts = _Facts() if resolve is not None and dialect == "postgresql" else None
     parts: list[tuple[list[str], _Cond | None]] = [
-        (sorted(types), None if isinstance(c, Unrestricted) else _compile(c, dialect))
+        (sorted(types), None if isinstance(c, Unrestricted) else _compile(c, dialect, facts))
         for c, types in merged.items()
     ]
+    if facts is not None and resolve is not None:
+        facts.fetch(resolve)
 
     def restrict(r: str) -> Sql:
         out: list[Sql] = []
@@ -133,7 +159,66 @@ def type_generic(c: Constraint) -> Constraint:
 # -- compilation ---------------------------------------------------------------
 
 
-def _compile(c: Constraint, d: Dialect) -> _Cond:
+class _Facts:
+    """Row-independent facts a restriction needs, gathered while compiling and then read
+    in one statement (``SELECT ARRAY(...), EXISTS(...), ...``): one round trip per request
+    instead of the same subqueries planned and probed inside every statement."""
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._params: list[Any] = []
+        self.values: list[Any] = []
+
+    def _add(self, sql: str, params: Sequence[Any]) -> int:
+        self._parts.append(sql)
+        self._params.extend(params)
+        return len(self._parts) - 1
+
+    def key_set(self, sql: str, params: Sequence[Any]) -> int:
+        """The distinct non-null keys ``sql`` (one column) selects."""
+        return self._add(f"ARRAY(SELECT DISTINCT k.key FROM ({sql}) k(key) "
+                         "WHERE k.key IS NOT NULL)", params)
+
+    def exists(self, sql: str, params: Sequence[Any]) -> int:
+        return self._add(f"EXISTS ({sql})", params)
+
+    def fetch(self, resolve: Resolve) -> None:
+        if self._parts:
+            self.values = list(resolve("SELECT " + ", ".join(self._parts), self._params)[0])
+
+
+def _key_in(r: str, keys: Sequence[str]) -> Sql:
+    """``r``'s patient is one of ``keys`` (a NULL patient_key is not)."""
+    if not keys:
+        return "1 = 0", []
+    return f"{r}.patient_key = ANY(?)", [list(keys)]
+
+
+def _key_not_in(r: str, keys: Sequence[str]) -> Sql:
+    """``r``'s patient is none of ``keys`` (true for a NULL patient_key, like NOT EXISTS)."""
+    if not keys:
+        return "1 = 1", []
+    return f"({r}.patient_key IS NULL OR {r}.patient_key <> ALL(?))", [list(keys)]
+
+
+def _resolved_set(facts: _Facts, sql: str, params: Sequence[Any],
+                  fallback: _Cond) -> _Cond:
+    """``r.patient_key = ANY(<the keys sql selects, read once>)``; the subquery form
+    (``fallback``) when the set is too large to ship as a parameter."""
+    i = facts.key_set(sql, params)
+
+    def cond(r: str) -> Sql:
+        keys = facts.values[i]
+        return fallback(r) if len(keys) > MAX_RESOLVED_KEYS else _key_in(r, keys)
+
+    return cond
+
+
+def _compile(c: Constraint, d: Dialect, facts: _Facts | None = None) -> _Cond:
+    if facts is not None:
+        resolved = _compile_resolved(c, d, facts)
+        if resolved is not None:
+            return resolved
     if isinstance(c, Unrestricted):
         return lambda r: ("1 = 1", [])
     if isinstance(c, PatientsIn):
@@ -159,25 +244,46 @@ def _compile(c: Constraint, d: Dialect) -> _Cond:
             f"暂不支持带搜索参数限制的权限范围（{text}）",
         )
     if isinstance(c, AnyOf | AllOf):
-        parts = [_compile(p, d) for p in c.parts]
+        parts = [_compile(p, d, facts) for p in c.parts]
         join = _or if isinstance(c, AnyOf) else _and
         return lambda r: join([p(r) for p in parts])
     raise TypeError(f"unknown constraint {c!r}")
 
 
+def _compile_resolved(c: Constraint, d: Dialect, facts: _Facts) -> _Cond | None:
+    """The leaves whose patient sets are read once (see :func:`compile_groups`); None for
+    the others, which compile as usual."""
+    if isinstance(c, OrganizationPatients):
+        sql, params = _organization_keys(c.organization_id)
+        return _resolved_set(facts, sql, params, _organization_patients(c, d))
+    if isinstance(c, ReferredPatients):
+        sql, params = _referral_keys(c)
+        return _resolved_set(facts, sql, params, _referred_patients(c, d))
+    if isinstance(c, ConsentedPatients):
+        return _consented_resolved(c, d, facts)
+    if isinstance(c, HideLabels):
+        return _hide_labels_resolved(c, d, facts)
+    return None
+
+
+def _organization_keys(org: str) -> Sql:
+    """The patients registered at ``org`` or seen there (one column of patient keys)."""
+    return (
+        "SELECT op.patient_key FROM idx_reference op "
+        "WHERE op.res_type = 'Patient' AND op.param = 'organization' "
+        "AND op.target_id = ? AND op.target_type = 'Organization' "
+        "UNION SELECT oe.patient_key FROM idx_reference oe "
+        "WHERE oe.res_type = 'Encounter' AND oe.param = 'service-provider' "
+        "AND oe.target_id = ? AND oe.target_type = 'Organization'",
+        [org, org],
+    )
+
+
 def _organization_patients(c: OrganizationPatients, d: Dialect) -> _Cond:
-    org = c.organization_id
+    keys_sql, keys_params = _organization_keys(c.organization_id)
 
     def cond(r: str) -> Sql:
-        return (
-            f"{_hint(d)}{r}.patient_key IN (SELECT op.patient_key FROM idx_reference op "
-            "WHERE op.res_type = 'Patient' AND op.param = 'organization' "
-            "AND op.target_id = ? AND op.target_type = 'Organization' "
-            "UNION SELECT oe.patient_key FROM idx_reference oe "
-            "WHERE oe.res_type = 'Encounter' AND oe.param = 'service-provider' "
-            "AND oe.target_id = ? AND oe.target_type = 'Organization')",
-            [org, org],
-        )
+        return f"{_hint(d)}{r}.patient_key IN ({keys_sql})", list(keys_params)
 
     return cond
 
@@ -194,21 +300,27 @@ def _actor_match(x: str, organization_id: str | None, practitioner_id: str | Non
     return _or(parts)
 
 
-def _referred_patients(c: ReferredPatients, d: Dialect) -> _Cond:
+def _referral_keys(c: ReferredPatients) -> Sql:
+    """The patients with an active referral to the practitioner or organization, in force
+    at ``c.at`` (one column of patient keys)."""
     actor_sql, actor_params = _actor_match("rs", c.organization_id, c.practitioner_id)
-    at = c.at
+    return (
+        "SELECT rs.patient_key FROM idx_reference rs "
+        "WHERE rs.res_type = 'ServiceRequest' AND rs.param = 'performer' "
+        f"AND ({actor_sql}) "
+        "AND EXISTS (SELECT 1 FROM idx_token rt WHERE rt.rid = rs.rid "
+        "AND rt.param = 'status' AND rt.code = 'active') "
+        "AND NOT EXISTS (SELECT 1 FROM idx_date rd WHERE rd.rid = rs.rid "
+        "AND rd.param = 'occurrence' AND NOT (rd.lo <= ? AND ? <= rd.hi))",
+        [*actor_params, c.at, c.at],
+    )
+
+
+def _referred_patients(c: ReferredPatients, d: Dialect) -> _Cond:
+    keys_sql, keys_params = _referral_keys(c)
 
     def cond(r: str) -> Sql:
-        return (
-            f"{_hint(d)}{r}.patient_key IN (SELECT rs.patient_key FROM idx_reference rs "
-            "WHERE rs.res_type = 'ServiceRequest' AND rs.param = 'performer' "
-            f"AND ({actor_sql}) "
-            "AND EXISTS (SELECT 1 FROM idx_token rt WHERE rt.rid = rs.rid "
-            "AND rt.param = 'status' AND rt.code = 'active') "
-            "AND NOT EXISTS (SELECT 1 FROM idx_date rd WHERE rd.rid = rs.rid "
-            "AND rd.param = 'occurrence' AND NOT (rd.lo <= ? AND ? <= rd.hi)))",
-            [*actor_params, at, at],
-        )
+        return f"{_hint(d)}{r}.patient_key IN ({keys_sql})", list(keys_params)
 
     return cond
 
@@ -239,10 +351,11 @@ def _item_text(d: Dialect, alias: str, key: str) -> str:
     return f"({alias}.value ->> '{key}')"
 
 
-def _consent_rule(d: Dialect, cr: str, r: str, kind: str) -> Sql:
+def _consent_rule(d: Dialect, cr: str, r: str | None, kind: str) -> Sql:
     """The Consent row ``cr`` (a resources alias) is an active patient-privacy consent whose
     root provision is of ``kind``, in force now, and — for a permit — applies to row ``r``
-    (class, action, securityLabel) with nothing Huitong cannot evaluate."""
+    (class, action, securityLabel) with nothing Huitong cannot evaluate. ``r`` None: a permit
+    that names no class and no security label, so it applies to every row of the patient."""
     conds = [
         f"EXISTS (SELECT 1 FROM idx_token cs WHERE cs.rid = {cr}.rid AND cs.param = 'status' "
         "AND cs.code = 'active')",
@@ -254,13 +367,17 @@ def _consent_rule(d: Dialect, cr: str, r: str, kind: str) -> Sql:
     if kind == "permit":
         conds.append(f"{_json(d, f'{cr}.content', 'provision', 'provision')} IS NULL")
         conds += [f"{_json(d, f'{cr}.content', 'provision', k)} IS NULL" for k in _UNEVALUATED]
+        if r is None:
+            conds += [f"{_json(d, f'{cr}.content', 'provision', k)} IS NULL"
+                      for k in ("class", "securityLabel")]
         src, _ = _json_items(d, f"{cr}.content", "provision", "class")
-        conds.append(
-            f"({_json(d, f'{cr}.content', 'provision', 'class')} IS NULL OR EXISTS "
-            f"(SELECT 1 FROM {src} cc WHERE {_item_text(d, 'cc', 'code')} = {r}.res_type "
-            f"AND COALESCE({_item_text(d, 'cc', 'system')}, ?) = ?))"
-        )
-        params += [_RESOURCE_TYPES, _RESOURCE_TYPES]
+        if r is not None:
+            conds.append(
+                f"({_json(d, f'{cr}.content', 'provision', 'class')} IS NULL OR EXISTS "
+                f"(SELECT 1 FROM {src} cc WHERE {_item_text(d, 'cc', 'code')} = {r}.res_type "
+                f"AND COALESCE({_item_text(d, 'cc', 'system')}, ?) = ?))"
+            )
+            params += [_RESOURCE_TYPES, _RESOURCE_TYPES]
         src, _ = _json_items(d, f"{cr}.content", "provision", "action")
         if d == "sqlite":
             codings = "json_each(cx.value, '$.coding')"
@@ -272,11 +389,12 @@ def _consent_rule(d: Dialect, cr: str, r: str, kind: str) -> Sql:
             f"WHERE {_item_text(d, 'ck', 'code')} IN ('access', 'use')))"
         )
         src, _ = _json_items(d, f"{cr}.content", "provision", "securityLabel")
-        conds.append(
-            f"({_json(d, f'{cr}.content', 'provision', 'securityLabel')} IS NULL OR EXISTS "
-            f"(SELECT 1 FROM {src} cl CROSS JOIN idx_token ct WHERE ct.rid = {r}.rid "
-            f"AND ct.param = '_security' AND ct.code = {_item_text(d, 'cl', 'code')}))"
-        )
+        if r is not None:
+            conds.append(
+                f"({_json(d, f'{cr}.content', 'provision', 'securityLabel')} IS NULL OR EXISTS "
+                f"(SELECT 1 FROM {src} cl CROSS JOIN idx_token ct WHERE ct.rid = {r}.rid "
+                f"AND ct.param = '_security' AND ct.code = {_item_text(d, 'cl', 'code')}))"
+            )
     return " AND ".join(conds), params
 
 
@@ -317,6 +435,99 @@ def _consented_patients(c: ConsentedPatients, d: Dialect) -> _Cond:
             # opt-out region: every patient (with a record) unless a consent denies
             return _and([(f"{r}.patient_key IS NOT NULL", []), deny])
         return _and([permit, deny])
+
+    return cond
+
+
+def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Cond:
+    """:func:`_consented_patients` with the row-independent parts read once: the patients
+    whose consent permits every row (no class, no security label) and the patients whose
+    consent denies. A permit limited to some types or labels keeps its correlated test, and
+    only when one names this organization or practitioner at all."""
+    actor_sql, actor_params = _actor_match("ca", c.organization_id, c.practitioner_id)
+    deny_actor_sql, deny_actor_params = _actor_match("da", c.organization_id, c.practitioner_id)
+    deny_sql, deny_params = _consent_rule(d, "dr", None, "deny")
+    dperiod_sql, dperiod_params = _in_period("dr", c.at)
+    deny_i = facts.key_set(
+        # driven by the active Consents' index rows: with no row to correlate with, the
+        # planner would otherwise start from every 'status = active' row of every type
+        "SELECT dr.patient_key FROM resources dr WHERE dr.res_type = 'Consent' "
+        "AND dr.rid IN (SELECT dt.rid FROM idx_token dt WHERE dt.res_type = 'Consent' "
+        "AND dt.param = 'status' AND dt.code = 'active') "
+        f"AND {dperiod_sql} AND {deny_sql} "
+        "AND (NOT EXISTS (SELECT 1 FROM idx_reference da0 WHERE da0.rid = dr.rid "
+        "AND da0.param = 'actor') OR EXISTS (SELECT 1 FROM idx_reference da "
+        f"WHERE da.rid = dr.rid AND da.param = 'actor' AND ({deny_actor_sql})))",
+        [*dperiod_params, *deny_params, *deny_actor_params],
+    )
+    correlated = _consented_patients(c, d)
+    if c.default_permit:
+        def opt_out(r: str) -> Sql:
+            denies = facts.values[deny_i]
+            if len(denies) > MAX_RESOLVED_KEYS:
+                return correlated(r)
+            return _and([(f"{r}.patient_key IS NOT NULL", []), _key_not_in(r, denies)])
+
+        return opt_out
+    rule_sql, rule_params = _consent_rule(d, "cr", None, "permit")
+    period_sql, period_params = _in_period("cr", c.at)
+    permit_i = facts.key_set(
+        "SELECT ca.patient_key FROM idx_reference ca CROSS JOIN resources cr "
+        "WHERE ca.res_type = 'Consent' "
+        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid "
+        f"AND {period_sql} AND {rule_sql}",
+        [*actor_params, *period_params, *rule_params],
+    )
+    # any consent naming this actor that is limited to some types or labels (a superset of
+    # those the correlated test would admit: status and period are left to that test)
+    limited_i = facts.exists(
+        "SELECT 1 FROM idx_reference ca CROSS JOIN resources cr WHERE ca.res_type = 'Consent' "
+        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid AND "
+        f"({_json(d, 'cr.content', 'provision', 'class')} IS NOT NULL OR "
+        f"{_json(d, 'cr.content', 'provision', 'securityLabel')} IS NOT NULL)",
+        actor_params,
+    )
+
+    def cond(r: str) -> Sql:
+        permits, denies = facts.values[permit_i], facts.values[deny_i]
+        if len(permits) > MAX_RESOLVED_KEYS or len(denies) > MAX_RESOLVED_KEYS:
+            return correlated(r)
+        permit = _key_in(r, permits)
+        if facts.values[limited_i]:
+            permit = _or([permit, correlated(r)])  # deny included there too: harmless
+        return _and([permit, _key_not_in(r, denies)])
+
+    return cond
+
+
+def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
+    """:func:`_hide_labels`, reduced to the row's own labels when no consent naming this
+    organization or practitioner lists any of them (the usual case): then nothing can lift
+    a hidden label, and the test needs no consent lookup per row."""
+    labels = sorted(c.labels)
+    full = _hide_labels(c, d)
+    if not labels or not (c.organization_id or c.practitioner_id):
+        return full
+    actor_sql, actor_params = _actor_match("ga", c.organization_id, c.practitioner_id)
+    which_sql, which_params = _one_of(d, "gl.code", labels)
+    grantable_i = facts.exists(
+        "SELECT 1 FROM idx_reference ga CROSS JOIN idx_token gl WHERE ga.res_type = 'Consent' "
+        f"AND ga.param = 'actor' AND ({actor_sql}) AND gl.rid = ga.rid "
+        f"AND gl.param = 'security-label' AND {which_sql}",
+        [*actor_params, *which_params],
+    )
+
+    def cond(r: str) -> Sql:
+        if facts.values[grantable_i]:
+            return full(r)
+        row_sql, row_params = _one_of(d, "ht.code", labels)
+        # "IS TRUE" keeps the label list out of the index condition: one descent to the
+        # row's few _security entries instead of one per label (same rows either way)
+        return (
+            f"NOT EXISTS (SELECT 1 FROM idx_token ht WHERE ht.rid = {r}.rid "
+            f"AND ht.param = '_security' AND ({row_sql}) IS TRUE)",
+            row_params,
+        )
 
     return cond
 

@@ -15,6 +15,13 @@ A TOML file holds one or more ``[[channel]]`` tables::
     transport = "mllp"              # mllp | http | mqtt | file
     format = "hl7v2"                # hl7v2 | csv | json | device | dicom
     sending_facility = "COUNTY_HOSP"  # MLLP routing: MSH-4 (and optionally MSH-3)
+    ack_host = "10.1.2.3"           # enhanced mode: the sender's return address for
+    ack_port = 6661                 # application ACKs (both or neither)
+
+Without ``ack_host``/``ack_port`` an enhanced-mode message (MSH-15/16) is answered as before:
+accept and application ACK together on the connection it came in on, after processing.
+With them, the accept ACK goes back as soon as the raw message is stored and the
+application ACK later, over a new MLLP connection (:mod:`huitong.ingest.app_acks`).
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ _ORG = re.compile(r"Organization/[A-Za-z0-9\-.]{1,64}")
 _KNOWN = {
     "id", "name", "organization", "transport", "format", "sending_application",
     "sending_facility", "identifier_namespace", "mapping", "topic", "retention_days",
-    "enabled", "max_attempts",
+    "enabled", "max_attempts", "ack_host", "ack_port",
 }
 
 
@@ -74,6 +81,17 @@ class Channel:
     retention_days: int | None = None
     enabled: bool = True
     max_attempts: int = 8
+    # The sender's return address for enhanced-mode application ACKs (None: answer on the
+    # inbound connection).
+    ack_host: str | None = None
+    ack_port: int | None = None
+
+    @property
+    def return_address(self) -> tuple[str, int] | None:
+        """Where application ACKs go over a new connection, if configured."""
+        if self.ack_host and self.ack_port:
+            return self.ack_host, self.ack_port
+        return None
 
     def to_config(self) -> dict[str, Any]:
         """The configuration this channel was built from (JSON-ready, defaults included)."""
@@ -163,6 +181,19 @@ def channel_from_config(config: Any) -> Channel:
     if not isinstance(enabled, bool):
         raise ChannelConfigError("enabled", "must be true or false", "必须是 true 或 false")
     namespace = _need_str(config, "identifier_namespace", required=False)
+    ack_host = _need_str(config, "ack_host", required=False)
+    ack_port = _positive_int(config, "ack_port")
+    if ack_port is not None and ack_port > 65535:
+        raise ChannelConfigError("ack_port", "must be a TCP port (1-65535)",
+                                 "必须是 TCP 端口号（1-65535）")
+    if (ack_host is None) != (ack_port is None):
+        raise ChannelConfigError(
+            "ack_host" if ack_host is None else "ack_port",
+            "ack_host and ack_port go together", "ack_host 与 ack_port 必须同时配置",
+        )
+    if ack_host is not None and fmt != "hl7v2":
+        raise ChannelConfigError("ack_host", "application ACKs are for hl7v2 channels only",
+                                 "应用确认仅适用于 hl7v2 通道")
     return Channel(
         id=cid,
         name=_need_str(config, "name", required=False) or cid,
@@ -177,6 +208,8 @@ def channel_from_config(config: Any) -> Channel:
         retention_days=_positive_int(config, "retention_days"),
         enabled=enabled,
         max_attempts=_positive_int(config, "max_attempts") or 8,
+        ack_host=ack_host,
+        ack_port=ack_port,
     )
 
 

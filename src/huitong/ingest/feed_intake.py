@@ -65,7 +65,8 @@ from huitong.ingest.feeds import (
 )
 from huitong.ingest.feeds.transforms import parse_offset
 from huitong.ingest.hl7v2_intake import Submit
-from huitong.ingest.message_store import MessageStatus, MessageStore, StoredMessage
+from huitong.ingest.message_store import Inbound, MessageStatus, MessageStore, StoredMessage
+from huitong.ingest.redact import safe_error_text, safe_exception
 from huitong.store.repository import Repository, Transaction
 
 __all__ = [
@@ -145,7 +146,9 @@ def _problem_dicts(problems: Sequence[Problem]) -> list[dict[str, Any]]:
 
 
 def _refused(err: FhirError, rec: _Rec) -> dict[str, Any]:
-    en, _, zh = err.message.partition(" / ")
+    # Row reports leave the store (API answers, operator pages): element and rule only,
+    # never the refused value (an unknown patient's ID number, a bad birth date).
+    en, _, zh = safe_error_text(err).partition(" / ")
     out: dict[str, Any] = {"reason": REFUSED, "severity": "error",
                            "category": err.category.value, "status": err.status}
     if rec.row is not None:
@@ -158,7 +161,7 @@ def _refused(err: FhirError, rec: _Rec) -> dict[str, Any]:
 
 
 def _error_dict(err: FhirError) -> dict[str, Any]:
-    en, _, zh = err.message.partition(" / ")
+    en, _, zh = safe_error_text(err).partition(" / ")
     return {"reason": REFUSED, "severity": "error", "category": err.category.value,
             "status": err.status, "en": en, "zh": zh or en}
 
@@ -238,6 +241,98 @@ class FeedIntake:
         if not new and message.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
             return _duplicate(message)
         return self._write_single(message, channel, conversion)
+
+    def receive_devices(self, channel: Channel, payloads: Sequence[bytes], *,
+                        enabled: bool = True) -> list[FeedOutcome]:
+        """Device payloads that arrived together (an MQTT batch): the same outcomes as
+        :meth:`receive_device` for each, in order, but stored raw in ONE commit and written
+        as ONE transaction Bundle (its messages marked processed in the same transaction).
+
+        Isolation: if the group's write fails for a reason other than the database being
+        away, it is rolled back and each payload is written alone, so a bad one is reported
+        on its own and the others are kept. With the database away, every payload of the
+        group comes back ``queued`` (stored raw; the broker redelivers them)."""
+        _check(channel, ("device",), enabled)
+        context = _device_context(channel)
+        conversions = [convert_device_payload(p, context) for p in payloads]
+        stored = self.store.receive_many([
+            Inbound(channel.id, channel.id, _reading_id(conv, payload), "device", payload,
+                    "utf-8")
+            for conv, payload in zip(conversions, payloads, strict=True)
+        ])
+        results: list[FeedOutcome | None] = [None] * len(payloads)
+        group: list[tuple[int, StoredMessage, Conversion]] = []
+        later: list[tuple[int, StoredMessage, Conversion]] = []
+        taken: set[int] = set()
+        for i, ((message, new), conv) in enumerate(zip(stored, conversions, strict=True)):
+            if not new and message.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
+                results[i] = _duplicate(message)
+            elif message.id in taken or not conv.entries:
+                later.append((i, message, conv))  # a repeat inside the group, or no readings
+            else:
+                taken.add(message.id)
+                group.append((i, message, conv))
+        if len(group) == 1:
+            later.insert(0, group.pop())
+        if group:
+            for i, outcome in self._write_devices(channel, group):
+                results[i] = outcome
+        for i, message, conv in sorted(later, key=lambda t: t[0]):
+            if message.id in taken:  # its first occurrence was just written (or not)
+                current = self.store.get(message.id)
+                if current.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
+                    results[i] = _duplicate(current)
+                    continue
+                message = current
+            taken.add(message.id)
+            results[i] = self._write_single(message, channel, conv)
+        return [r for r in results if r is not None]
+
+    def _write_devices(self, channel: Channel,
+                       group: list[tuple[int, StoredMessage, Conversion]]
+                       ) -> list[tuple[int, FeedOutcome]]:
+        """The group's readings as ONE transaction Bundle (an entity several payloads name —
+        the device, the patient reference — appears once, as in a CSV batch), every message
+        marked processed with its own share of what was written, in the same transaction."""
+        started = time.perf_counter_ns()
+        bundle = _merge([_Rec(None, None, conv.entries) for _, _, conv in group])
+        # Position of each entity in the request, hence in the response (FHIR keeps order).
+        position = {e["fullUrl"]: n for n, e in enumerate(bundle.get("entry", ()))}
+        outcomes = [(i, FeedOutcome("created", [m], _problem_dicts(c.problems), c.records,
+                                    c.accepted)) for i, m, c in group]
+
+        def before_commit(tx: Transaction, response: dict[str, Any]) -> None:
+            locations = [e.get("response", {}).get("location")
+                         for e in response.get("entry", ())]
+            for (_, message, conv), (_, outcome) in zip(group, outcomes, strict=True):
+                made = [loc.split("/fhir/")[-1] for e in conv.entries
+                        if isinstance(loc := locations[position[e["fullUrl"]]], str)]
+                outcome.produced = len(made)
+                self.store.record_processed(
+                    tx, message.id, produced=made, warnings=outcome.report,
+                    patients=_patients(made), ack_code="AA",
+                    latency_us=(time.perf_counter_ns() - started) // 1000,
+                    fresh=message.attempts == 0 and message.status is MessageStatus.RECEIVED,
+                )
+
+        try:
+            self.submit(bundle, before_commit)
+        except FhirError as err:
+            if err.category is Category.UNAVAILABLE:
+                error = _error_dict(err)
+                return [(i, FeedOutcome("queued", [m], [error], c.records, 0))
+                        for i, m, c in group]
+            log.info("batched write of %d device payloads failed (%s); writing each alone",
+                     len(group), err.category.value)
+        except Exception as exc:  # a bug in one payload must not cost the others theirs
+            log.error("batched write of %d device payloads failed (%s); writing each alone",
+                      len(group), safe_exception(exc))
+        else:
+            for _, outcome in outcomes:  # committed: what the rows now say, without a read
+                outcome.messages = [replace(m, status=MessageStatus.PROCESSED, attempts=1)
+                                    for m in outcome.messages]
+            return outcomes
+        return [(i, self._write_single(m, channel, c)) for i, m, c in group]
 
     def receive_dicom(self, channel: Channel, files: Sequence[tuple[str, bytes]], *,
                       enabled: bool = True) -> FeedOutcome:
@@ -424,19 +519,8 @@ class FeedIntake:
                         started: int) -> FeedOutcome:
         """Write ``bundle`` and mark ``messages`` processed in the same transaction."""
         warnings = outcome.report
-
-        def before_commit(tx: Transaction, response: dict[str, Any]) -> None:
-            made = _produced(response)
-            outcome.produced = len(made)
-            for m in messages:
-                self.store.record_processed(
-                    tx, m.id, produced=made[:_MAX_PRODUCED], warnings=warnings,
-                    patients=_patients(made), ack_code="AA",
-                    latency_us=(time.perf_counter_ns() - started) // 1000,
-                )
-
         try:
-            self.submit(bundle, before_commit)
+            self.submit(bundle, self._marking(messages, outcome, started))
         except FhirError as err:
             transient = err.category in _TRANSIENT
             error = _error_dict(err)
@@ -456,6 +540,24 @@ class FeedIntake:
         outcome.messages = [m for m in outcome.messages if m.id not in ids] + [
             self.store.get(i) for i in sorted(ids)]
         return outcome
+
+    def _marking(self, messages: list[StoredMessage], outcome: FeedOutcome, started: int
+                 ) -> Callable[[Transaction, dict[str, Any]], None]:
+        """The ``before_commit`` that marks ``messages`` processed with what was written."""
+        warnings = outcome.report
+
+        def before_commit(tx: Transaction, response: dict[str, Any]) -> None:
+            made = _produced(response)
+            outcome.produced = len(made)
+            for m in messages:
+                self.store.record_processed(
+                    tx, m.id, produced=made[:_MAX_PRODUCED], warnings=warnings,
+                    patients=_patients(made), ack_code="AA",
+                    latency_us=(time.perf_counter_ns() - started) // 1000,
+                    fresh=m.attempts == 0 and m.status is MessageStatus.RECEIVED,
+                )
+
+        return before_commit
 
     def _stored_studies(self, uids: set[str]) -> dict[str, dict[str, Any]]:
         found: dict[str, dict[str, Any]] = {}

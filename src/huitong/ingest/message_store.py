@@ -19,7 +19,7 @@ Everything here runs through the repository's component-SQL seam (``Transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -33,6 +33,7 @@ from huitong.store.repository import Repository, Transaction
 
 __all__ = [
     "ChannelState",
+    "Inbound",
     "MessageQuery",
     "MessageStatus",
     "MessageStore",
@@ -94,6 +95,21 @@ class StoredMessage:
             "produced": len(self.produced), "errors": len(self.errors),
             "warnings": len(self.warnings), "latencyUs": self.latency_us,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One message to store raw (:meth:`MessageStore.receive_many`)."""
+
+    channel_id: str
+    sender: str
+    control_id: str | None
+    message_type: str | None
+    raw: bytes
+    encoding: str | None = None
+    # Stored as ``queued`` and due now: processed later by the retry worker (enhanced-mode
+    # messages on a channel with a return address answer CA as soon as they are stored).
+    deferred: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,18 +216,21 @@ class MessageStore:
         message_type: str | None,
         raw: bytes,
         encoding: str | None = None,
+        deferred: bool = False,
     ) -> tuple[StoredMessage, bool]:
         """Store a message raw (committed before this returns). Returns the stored message
         and whether it is new; a resend (same channel, sender and control id) returns the
-        first one untouched."""
+        first one untouched. ``deferred``: see :attr:`Inbound.deferred`."""
         now = self.clock()
+        status = MessageStatus.QUEUED if deferred else MessageStatus.RECEIVED
         with self.repo.transaction() as tx:
             rows = tx.execute(
                 "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, "
-                "message_type, status, raw, encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "message_type, status, raw, encoding, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (channel_id, sender, control_id) DO NOTHING RETURNING id",
                 (channel_id, now, sender, control_id or None, message_type,
-                 str(MessageStatus.RECEIVED), raw, encoding),
+                 str(status), raw, encoding, now if deferred else None),
             )
             if rows:
                 message_id, new = int(rows[0][0]), True
@@ -224,6 +243,62 @@ class MessageStore:
                 message_id, new = int(found[0][0]), False
         return self.get(message_id), new
 
+    def receive_many(self, items: Sequence[Inbound]) -> list[tuple[StoredMessage, bool]]:
+        """Store several messages raw in ONE committed transaction (the batched intake):
+        one commit for the group instead of one per message. Same answers as
+        :meth:`receive` for each item, in order; a key repeated inside ``items`` is new only
+        the first time (the later ones are its resends). Messages the group just stored are
+        built from what was inserted, so no read follows the commit."""
+        now = self.clock()
+        out: list[tuple[StoredMessage, bool]] = []
+        seen: dict[tuple[str, str, str], int] = {}
+        known: list[int] = []  # positions whose row existed before: read after commit
+        repeats: list[tuple[int, int]] = []  # (position, position of its first occurrence)
+        with self.repo.transaction() as tx:
+            for item in items:
+                key = (item.channel_id, item.sender, item.control_id or "")
+                if item.control_id and key in seen:
+                    repeats.append((len(out), seen[key]))
+                    out.append((out[seen[key]][0], False))
+                    continue
+                status = MessageStatus.QUEUED if item.deferred else MessageStatus.RECEIVED
+                rows = tx.execute(
+                    "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, "
+                    "message_type, status, raw, encoding, next_attempt_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (channel_id, sender, control_id) DO NOTHING RETURNING id",
+                    (item.channel_id, now, item.sender, item.control_id or None,
+                     item.message_type, str(status), item.raw, item.encoding,
+                     now if item.deferred else None),
+                )
+                if item.control_id:
+                    seen[key] = len(out)
+                if rows:
+                    out.append((StoredMessage(
+                        id=int(rows[0][0]), channel_id=item.channel_id, received_at=now,
+                        sender=item.sender, control_id=item.control_id or None,
+                        message_type=item.message_type, status=status,
+                        attempts=0, next_attempt_at=now if item.deferred else None,
+                        processed_at=None, raw=item.raw,
+                        raw_purged_at=None, encoding=item.encoding), True))
+                    continue
+                found = tx.execute(
+                    "SELECT id FROM ingest_messages WHERE channel_id = ? AND sender = ? "
+                    "AND control_id = ?",
+                    (item.channel_id, item.sender, item.control_id),
+                )
+                known.append(len(out))
+                out.append((StoredMessage(
+                    id=int(found[0][0]), channel_id=item.channel_id, received_at=now,
+                    sender=item.sender, control_id=item.control_id, message_type=None,
+                    status=MessageStatus.RECEIVED, attempts=0, next_attempt_at=None,
+                    processed_at=None, raw=None, raw_purged_at=None), False))
+        for position in known:  # resends: their current state decides their answer
+            out[position] = (self.get(out[position][0].id), False)
+        for position, first in repeats:
+            out[position] = (out[first][0], False)
+        return out
+
     def record_processed(
         self,
         tx: Transaction,
@@ -235,9 +310,11 @@ class MessageStore:
         ack_code: str,
         latency_us: int | None,
         status: MessageStatus = MessageStatus.PROCESSED,
+        fresh: bool = False,
     ) -> None:
         """Mark a message processed inside ``tx`` — the transaction that wrote its resources,
-        so the status and the data commit together."""
+        so the status and the data commit together. ``fresh``: the message was never
+        attempted before, so it has no patient rows to replace (one statement fewer)."""
         now = self.clock()
         tx.execute(
             "UPDATE ingest_messages SET status = ?, processed_at = ?, produced = ?, "
@@ -246,7 +323,7 @@ class MessageStore:
             (str(status), now, _json(list(produced)), _json(list(warnings)), ack_code,
              latency_us, message_id),
         )
-        self._index_patients(tx, message_id, patients)
+        self._index_patients(tx, message_id, patients, replace=not fresh)
 
     def record_failure(
         self,
@@ -257,9 +334,12 @@ class MessageStore:
         ack_code: str,
         max_attempts: int = 8,
         patients: Iterable[str] = (),
+        on_final: Callable[[Transaction], None] | None = None,
     ) -> StoredMessage:
         """A failed attempt. Transient failures are queued for a retry with back-off until
-        ``max_attempts``; permanent ones (and exhausted retries) land in the error queue."""
+        ``max_attempts``; permanent ones (and exhausted retries) land in the error queue.
+        ``on_final(tx)`` runs in the same transaction when the failure is final (the
+        enhanced-mode application ACK is owed from then on)."""
         current = self.get(message_id)
         attempts = current.attempts + 1
         now = self.clock()
@@ -273,15 +353,21 @@ class MessageStore:
                  now + retry_delay_us(attempts) if retry else None, now, message_id),
             )
             self._index_patients(tx, message_id, patients)
+            if on_final is not None and not retry:
+                on_final(tx)
         return self.get(message_id)
 
-    def _index_patients(self, tx: Transaction, message_id: int, patients: Iterable[str]) -> None:
+    def _index_patients(self, tx: Transaction, message_id: int, patients: Iterable[str],
+                        *, replace: bool = True) -> None:
         wanted = sorted(set(patients))
-        tx.execute("DELETE FROM ingest_message_patients WHERE message_id = ?", (message_id,))
-        for patient in wanted:
+        if replace:
+            tx.execute("DELETE FROM ingest_message_patients WHERE message_id = ?", (message_id,))
+        if wanted:
+            # One statement for all of them: each round trip costs more than the row.
             tx.execute(
-                "INSERT INTO ingest_message_patients (message_id, patient) VALUES (?, ?)",
-                (message_id, patient),
+                "INSERT INTO ingest_message_patients (message_id, patient) VALUES "
+                + ", ".join(["(?, ?)"] * len(wanted)),
+                [v for patient in wanted for v in (message_id, patient)],
             )
 
     def requeue(self, message_ids: Sequence[int]) -> int:

@@ -61,10 +61,24 @@ def mqtt_settings(channel: Channel) -> MqttSettings:
 
 
 def handle_mqtt_batch(service: IngestService, channel_id: str,
-                      messages: Sequence[MqttMessage]) -> list[str]:
+                      messages: Sequence[MqttMessage], *, batched: bool = True) -> list[str]:
     """Take ``messages`` in, in order (blocking; run it in a worker thread). Returns each
-    message's result (created, duplicate, error). Raises ``_Retry`` at the first transient
-    failure: the messages before it are stored, so their redelivery finds them."""
+    message's result (created, duplicate, error). Raises ``_Retry`` on a transient failure:
+    nothing of the batch is acknowledged, and the redelivery finds what was stored.
+
+    ``batched`` (the default): the whole batch is stored raw in one commit and its readings
+    written in one transaction (``IngestService.receive_devices``, one payload at a time
+    only when the group's write fails); else each message alone, two commits each."""
+    if batched:
+        try:
+            outcomes = service.receive_devices(channel_id, [m.payload for m in messages])
+        except FhirError as err:
+            if err.category in (Category.UNAVAILABLE, Category.INTERNAL):
+                raise _Retry(err.category.value) from None
+            raise
+        if any(o.result == "queued" for o in outcomes):
+            raise _Retry("queued")
+        return [o.result for o in outcomes]
     results = []
     for m in messages:
         try:

@@ -7,17 +7,20 @@ store or the intake directly, so each behaves the same whichever door a message 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from huitong.clock import Clock, IdFactory
 from huitong.fhir.errors import Category, FhirError
+from huitong.ingest.app_acks import AppAckOutbox, deliver_due
 from huitong.ingest.channels import Channel
 from huitong.ingest.feed_intake import FEED_FORMATS, FeedIntake, FeedOutcome
 from huitong.ingest.hl7v2 import Hl7v2Error, parse
 from huitong.ingest.hl7v2.mapping import MergeRequest
-from huitong.ingest.hl7v2_intake import UNROUTED, Hl7v2Intake, IntakeResult, Submit
+from huitong.ingest.hl7v2_intake import UNROUTED, Hl7v2Intake, IntakeResult, Submit, SubmitIn
 from huitong.ingest.message_store import (
     ChannelState,
     MessageStatus,
@@ -49,11 +52,14 @@ class IngestService:
     settings: IngestSettings = field(default_factory=IngestSettings)
     # The identity service's merge (ADT^A40 and friends); None leaves merges as warnings.
     on_merge: Callable[[MergeRequest, Channel], bool] | None = None
+    # The transaction executor inside a transaction the caller commits: lets the batched
+    # HL7 v2 intake write a group of messages in one database transaction.
+    submit_in: SubmitIn | None = None
 
     def __post_init__(self) -> None:
         self.store = MessageStore(self.repo, self.clock)
         self.hl7v2 = Hl7v2Intake(self.store, self.submit, clock=self.clock, new_id=self.new_id,
-                                 on_merge=self.on_merge)
+                                 on_merge=self.on_merge, submit_in=self.submit_in)
         self.feeds = FeedIntake(self.repo, self.store, self.submit, clock=self.clock)
 
     # -- channels --------------------------------------------------------------------------
@@ -74,6 +80,11 @@ class IngestService:
         channel = self.store.channel(channel_id).channel if channel_id else None
         return self.hl7v2.handle(raw, channel=channel)
 
+    def receive_hl7v2_batch(self, raws: list[bytes]) -> list[IntakeResult]:
+        """HL7 v2 messages that arrived together (the MLLP batcher): the same answers as
+        :meth:`receive_hl7v2` for each, in order, in two commits for the group."""
+        return self.hl7v2.handle_batch(raws)
+
     def receive_file(self, channel_id: str, raw: bytes, *, name: str | None = None
                      ) -> FeedOutcome:
         """A CSV/JSON/NDJSON file for a csv or json channel (upload endpoint, CLI)."""
@@ -84,6 +95,12 @@ class IngestService:
         """One gateway JSON payload or PHD Bundle for a device channel (REST, MQTT)."""
         state = self.store.channel(channel_id)
         return self.feeds.receive_device(state.channel, payload, enabled=state.enabled)
+
+    def receive_devices(self, channel_id: str, payloads: list[bytes]) -> list[FeedOutcome]:
+        """Device payloads that arrived together (an MQTT batch): one outcome each, in
+        order, stored in one commit and written in one transaction."""
+        state = self.store.channel(channel_id)
+        return self.feeds.receive_devices(state.channel, payloads, enabled=state.enabled)
 
     def receive_dicom(self, channel_id: str, files: list[tuple[str, bytes]]) -> FeedOutcome:
         """DICOM files ``(name, bytes)`` for a dicom channel (upload endpoint, CLI)."""
@@ -144,6 +161,18 @@ class IngestService:
                     break  # the database is still away: try again next round
                 log.warning("retry of message %s failed: %s", message_id, err.category.value)
         return tried
+
+    # -- enhanced-mode application ACKs ---------------------------------------------------
+    @property
+    def app_acks(self) -> AppAckOutbox:
+        return self.hl7v2.app_acks
+
+    async def deliver_app_acks(self, *, run: Callable[..., Any] = asyncio.to_thread
+                               ) -> int:
+        """Send the application ACKs that are due to their senders' return addresses (the
+        retry worker calls this every round). Returns how many were tried."""
+        delivered, failed = await deliver_due(self.app_acks, run=run)
+        return delivered + failed
 
     def purge(self) -> int:
         """Apply raw-content retention (per channel, else the default)."""

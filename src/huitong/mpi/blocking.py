@@ -29,7 +29,7 @@ from typing import TypeVar
 from huitong.mpi.normalize.names import near_homophone
 from huitong.mpi.record import IdentityRecord
 
-__all__ = ["blocking_keys", "candidate_pairs"]
+__all__ = ["blocking_keys", "candidate_pairs", "index_keys", "name_keys"]
 
 R = TypeVar("R")
 
@@ -66,6 +66,24 @@ def blocking_keys(record: IdentityRecord) -> set[str]:
             if record.birth and fkey and gkey:
                 keys.add(f"fy:{fkey}:{gkey}:{record.birth[:4]}")
     return keys
+
+
+def name_keys(record: IdentityRecord) -> set[str]:
+    """Search keys (not blocking keys): ``nm:<near-homophone pinyin of the full name>``, so a
+    demographic search finds 张伟, 章伟, 張偉 and "Zhang Wei" alike. A name alone says too
+    little to make two records candidates, so these never take part in blocking."""
+    keys: set[str] = set()
+    for name in record.names:
+        keys.add(f"nm:{near_homophone(name.family_pinyin)}{near_homophone(name.given_pinyin)}")
+        if not name.order_known:
+            keys.add(f"nm:{near_homophone(name.given_pinyin)}{near_homophone(name.family_pinyin)}")
+    keys.discard("nm:")
+    return keys
+
+
+def index_keys(record: IdentityRecord) -> set[str]:
+    """Every key stored for a record in ``mpi_keys``: blocking keys and search keys."""
+    return blocking_keys(record) | name_keys(record)
 
 
 def candidate_pairs(

@@ -79,11 +79,17 @@ class ComparisonParams:
     u: tuple[float, ...]
     tf: Mapping[str, float] = field(default_factory=dict)
     tf_default: float = 0.0  # frequency assumed for a value not in ``tf``
+    # Computed once: summing a table of thousands of names on every scored pair made the
+    # baseline most of the cost of scoring.
+    _tf_baseline: float = field(default=0.0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tf_baseline", sum(f * f for f in self.tf.values()))
 
     @property
     def tf_baseline(self) -> float:
         """Chance that two random records agree on this field (sum of squared frequencies)."""
-        return sum(f * f for f in self.tf.values())
+        return self._tf_baseline
 
     def level_weight(self, level: int) -> float:
         return math.log2(self.m[level] / self.u[level])

@@ -60,6 +60,8 @@ def organization_reference(value: Any) -> str | None:
 def _own_organization(resource: Mapping[str, Any]) -> str | None:
     for key in _OWN_ORGANIZATION:
         value = resource.get(key)
+        if value is None:
+            continue  # most of these elements are absent: no list, no call
         for item in value if isinstance(value, list) else [value]:
             org = organization_reference(item)
             if org is not None:

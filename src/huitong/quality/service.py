@@ -24,7 +24,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +45,9 @@ from huitong.quality.repository_context import (
 )
 from huitong.quality.ruleset import RuleSet
 from huitong.quality.scores import (
+    CheckCount,
     QualityReport,
     build_report,
-    count_checks,
     month_of,
 )
 from huitong.quality.store import (
@@ -72,6 +73,13 @@ _GOLDEN = ("urn:huitong:mpi", "golden")
 _CHINA_STANDARD_TIME = 480
 
 
+def _epoch_us(year: int, month: int, utc_offset_minutes: int) -> int:
+    """Microseconds since the epoch (UTC) at the start of ``year-month`` on a clock
+    ``utc_offset_minutes`` ahead of UTC."""
+    start = datetime(year, month, 1, tzinfo=UTC) - timedelta(minutes=utc_offset_minutes)
+    return (start - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 def _is_golden(resource: Mapping[str, Any]) -> bool:
     tags = (resource.get("meta") or {}).get("tag") or []
     return any(isinstance(t, dict) and (t.get("system"), t.get("code")) == _GOLDEN for t in tags)
@@ -87,6 +95,7 @@ class _Pending:
     month: str
     source: str | None
     ruleset: RuleSet
+    checked_at: int  # the service's clock at the check: the findings' created_at
     stored: bool = False
 
 
@@ -96,6 +105,9 @@ class _TxState:
     pending: dict[str, _Pending] = field(default_factory=dict)
     # Written once, at the end of the transaction (see QualityService._flush).
     findings: list[tuple[Any, ...]] = field(default_factory=list)
+    # (organization, month, rule id) → [category, applicable, failed]: added up here, one
+    # upsert row per key at the end (a CheckCount per rule per resource cost more than the
+    # rules themselves).
     counts: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
 
 
@@ -152,6 +164,9 @@ class QualityService:
         self._polled_at: int | None = None
         self._lock = threading.Lock()
         self._states: weakref.WeakKeyDictionary[Any, _TxState] = weakref.WeakKeyDictionary()
+        # The month being counted and the clock range it covers: month_of builds a datetime,
+        # which every write would otherwise pay for the same answer.
+        self._month: tuple[int, int, str] = (0, -1, "")
 
     # -- set-up --------------------------------------------------------------------------
     def install(self) -> None:
@@ -216,6 +231,18 @@ class QualityService:
             self.reload()
 
     # -- the write path -------------------------------------------------------------------
+    def _month_of(self, now: int) -> str:
+        start, end, month = self._month
+        if start <= now < end:
+            return month
+        month = month_of(now, self.utc_offset_minutes)
+        # The month's bounds on the counting clock, found from the datetime of its first day.
+        year, mon = int(month[:4]), int(month[5:7])
+        first = _epoch_us(year, mon, self.utc_offset_minutes)
+        after = _epoch_us(year + mon // 12, mon % 12 + 1, self.utc_offset_minutes)
+        self._month = (first, after, month)
+        return month
+
     def _state(self, tx: Transaction) -> _TxState:
         state = self._states.get(tx)
         if state is None:
@@ -241,9 +268,10 @@ class QualityService:
             assessment,
             int(meta.get("versionId") or 1),
             ctx.source_organization or UNKNOWN_ORGANIZATION,
-            month_of(now, self.utc_offset_minutes),
+            self._month_of(now),
             source if isinstance(source, str) else None,
             ruleset,
+            now,
         )
 
     def _after_write(
@@ -265,27 +293,30 @@ class QualityService:
         # Patients stay (marked stored) until the transaction ends: their golden record may
         # be built after this hook, and the late check needs where and when they arrived.
         pending.stored = True
-        self._persist(tx, stored, pending, pending.assessment)
+        self._persist(state, stored, pending, pending.assessment)
 
     def _persist(
-        self, tx: Transaction, stored: StoredResource, pending: _Pending, assessment: Assessment
+        self, state: _TxState, stored: StoredResource, pending: _Pending, assessment: Assessment
     ) -> None:
         # Kept until the transaction ends: a statement per resource would flush the
         # store's buffered rows one resource at a time (see _flush).
-        state = self._state(tx)
-        now = self.clock()
-        for finding in assessment.findings:
-            state.findings.append((finding, stored.reference, stored.version_id,
-                                   pending.source, pending.organization, pending.month, now))
-        for count in count_checks(assessment, pending.ruleset, pending.organization,
-                                  pending.month):
-            key = (count.organization, count.month, count.rule_id)
-            seen = state.counts.get(key)
-            if seen is None:
-                state.counts[key] = [count, count.applicable, count.failed]
-            else:
-                seen[1] += count.applicable
-                seen[2] += count.failed
+        org, month = pending.organization, pending.month
+        failed: set[str] | tuple[()] = ()
+        if assessment.findings:
+            reference, version = stored.reference, stored.version_id
+            source, now = pending.source, pending.checked_at
+            state.findings.extend(
+                (f, reference, version, source, org, month, now) for f in assessment.findings
+            )
+            failed = {f.rule_id for f in assessment.findings}
+        counts, rule = state.counts, pending.ruleset.rule
+        for rule_id in assessment.applicable:
+            slot = counts.get((org, month, rule_id))
+            if slot is None:
+                slot = counts[(org, month, rule_id)] = [rule(rule_id).category, 0, 0]
+            slot[1] += 1
+            if rule_id in failed:
+                slot[2] += 1
 
     def _flush(self, tx: Transaction) -> None:
         """Write the transaction's findings and counters (commit hook): a few statements
@@ -294,7 +325,9 @@ class QualityService:
         if state is None or not (state.findings or state.counts):
             return
         record_finding_rows(tx, state.findings)
-        counts = [replace(c, applicable=a, failed=f) for c, a, f in state.counts.values()]
+        counts = [CheckCount(org, month, rule_id, category, applicable, failed)
+                  for (org, month, rule_id), (category, applicable, failed)
+                  in state.counts.items()]  # fmt: skip
         for start in range(0, len(counts), 200):
             add_check_counts(tx, counts[start:start + 200])
         state.findings.clear()
@@ -337,7 +370,7 @@ class QualityService:
                 (*pending.assessment.findings, *late.findings),
             )  # fmt: skip
             if pending.stored:
-                self._persist(tx, current, pending, late)
+                self._persist(state, current, pending, late)
             pending.assessment = merged
 
     # -- reads -----------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """UCUM unit dimensions and conversions, as much as the rules need.
 
-Units are parsed by ``ucumvert`` (a UCUM grammar over ``pint``), loaded once on first use;
-answers are memoised per unit string, so the cost on the write path is a dictionary lookup.
+Units are parsed by ``ucumvert`` (a UCUM grammar over ``pint``) on the registry the
+terminology layer builds once per process (a second one cost about a second of CPU and tens
+of thousands of objects the garbage collector keeps walking); answers are memoised per unit
+string, so the cost on the write path is a dictionary lookup.
 UCUM: https://ucum.org/ucum. Annotations (``{score}``, ``{1.73_m2}``) are dimensionless, as
 UCUM defines them.
 """
@@ -9,28 +11,18 @@ UCUM defines them.
 from __future__ import annotations
 
 import re
-import threading
 from functools import lru_cache
 from typing import Any
+
+# The one registry of the process (huitong.terminology.units.ucum builds and guards it).
+from huitong.terminology.units.ucum import _registry as _ucum
 
 __all__ = ["Dimension", "conversion", "dimension_of"]
 
 # Base dimensions with their exponents, sorted: (("length", -3), ("mass", 1)) for mg/dL.
 Dimension = tuple[tuple[str, int], ...]
 
-_registry: Any = None
-_lock = threading.Lock()
 _ANNOTATION_ONLY = re.compile(r"\{[^{}]*\}")
-
-
-def _ucum() -> Any:
-    global _registry
-    with _lock:
-        if _registry is None:
-            from ucumvert import PintUcumRegistry
-
-            _registry = PintUcumRegistry()
-        return _registry
 
 
 def _quantity(unit: str) -> Any | None:

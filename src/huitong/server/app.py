@@ -27,7 +27,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import huitong
 from huitong.access.auth_settings import AuthSettings
+from huitong.access.consents import CURRENT_PRINCIPAL, install_consent_guard
+from huitong.access.events import discard_event
+from huitong.access.policy import PolicySettings
 from huitong.access.service import AuthService
+from huitong.audit.recording import AuditRecorder
+from huitong.audit.service import AuditService
 from huitong.clock import Clock, IdFactory, MonotonicClock, new_uuid
 from huitong.config import Settings
 from huitong.fhir.errors import Category, FhirError
@@ -36,14 +41,16 @@ from huitong.ingest.hl7v2.mapping import MergeRequest
 from huitong.ingest.service import IngestService, IngestSettings
 from huitong.mpi.service import IdentityService
 from huitong.quality.service import QualityService
+from huitong.server.audit_api import audit_routes, audit_worker
 from huitong.server.auth_routes import auth_routes
 from huitong.server.authn import authenticate_request, www_authenticate
 from huitong.server.authorization import AuthorizedRepository
 from huitong.server.bundle import run_transaction
+from huitong.server.consent_api import ConsentServices, consent_routes, region_policy
 from huitong.server.errors import error_response, internal_error_response, status_error
 from huitong.server.feeds_api import feed_routes
 from huitong.server.identity_api import identity_routes
-from huitong.server.ingest_api import ingest_routes
+from huitong.server.ingest_api import in_transaction, ingest_routes
 from huitong.server.negotiation import (
     FHIR_JSON,
     check_accept,
@@ -52,11 +59,16 @@ from huitong.server.negotiation import (
     media_type,
 )
 from huitong.server.openapi import openapi_document
+from huitong.server.operations.terminology import terminology_for
 from huitong.server.quality_api import quality_routes
+from huitong.server.rate_limit import rate_limit_middleware
 from huitong.server.request import FhirRequest, ServerContext, parse_query, reject_nul
 from huitong.server.response import FhirResponse, etag, http_date
 from huitong.server.routing import match
+from huitong.server.terminology_api import terminology_routes
 from huitong.store.repository import Repository
+from huitong.terminology.mapping.service import MappingWorkbench
+from huitong.terminology.write_path import TranslationService
 from huitong.web import WebServices, web_routes
 
 __all__ = ["FHIR_PATH", "create_app"]
@@ -69,31 +81,60 @@ _XML = frozenset({"application/fhir+xml", "application/xml", "text/xml", "applic
 
 
 def create_app(
-    repo: Repository, settings: Settings, *, clock: Clock | None = None,
+    repo: Repository,
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
     new_id: IdFactory | None = None,
 ) -> Starlette:
     """The Huitong FHIR server over ``repo``. ``clock`` (µs since the epoch) stamps response
     Bundles; ``new_id`` mints the ids a transaction assigns in advance. Both default to the
     repository's own, so ids and times look the same whichever path wrote a resource."""
     ctx = ServerContext(
-        repo, settings,
+        repo,
+        settings,
         clock or getattr(repo, "clock", None) or MonotonicClock(),
         new_id or getattr(repo, "new_id", None) or new_uuid,
     )
 
+    # The audit log (issue 5): entries commit with the writes they record, reads are
+    # appended before their data leaves; handlers read through the recording view.
+    audit: AuditRecorder | None = None
+    if settings.audit != "off":
+        audit = AuditRecorder(
+            AuditService(
+                repo,
+                clock=ctx.clock,
+                origin=settings.base_url or "huitong",
+                signing_key_file=settings.audit_signing_key,
+            ),
+            local_base=getattr(repo, "local_base", None) or settings.base_url or None,
+        )
+        audit.install(repo)
+        ctx = dataclasses.replace(ctx, repo=audit.reading_view(repo))
+
     async def fhir(request: Request) -> Response:
-        return await _handle(ctx, request)
+        return await _handle(ctx, request, audit, policy)
 
     async def openapi(request: Request) -> Response:
-        return _render(FhirResponse(200, openapi_document(_base_url(ctx, request))), False,
-                       "", head=request.method == "HEAD")
+        return _render(
+            FhirResponse(200, openapi_document(_base_url(ctx, request))),
+            False,
+            "",
+            head=request.method == "HEAD",
+        )
 
     async def landing(request: Request) -> Response:
         base = _base_url(ctx, request)
-        return JSONResponse({
-            "name": "Huitong (汇通)", "version": huitong.__version__, "fhir": base,
-            "metadata": f"{base}/metadata", "openapi": f"{base}/openapi.json",
-        })
+        return JSONResponse(
+            {
+                "name": "Huitong (汇通)",
+                "version": huitong.__version__,
+                "fhir": base,
+                "metadata": f"{base}/metadata",
+                "openapi": f"{base}/openapi.json",
+            }
+        )
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok", "database": repo.dialect})
@@ -102,31 +143,63 @@ def create_app(
         # Every non-FHIR source writes through the same transaction executor as POST /fhir.
         return run_transaction(ctx, bundle, before_commit, base_url=settings.base_url or "")
 
+    def submit_in(tx: Any, bundle: dict[str, Any], before_commit: Any) -> dict[str, Any]:
+        # The same executor inside a transaction the batched HL7 v2 intake opened.
+        return run_transaction(
+            in_transaction(ctx, tx), bundle, before_commit, base_url=settings.base_url or ""
+        )
+
     identity = IdentityService(repo, clock=ctx.clock, new_id=ctx.new_id)
     if settings.mpi != "off":
         identity.install()
+    # Codes and units are translated before validation, so quality checks what is stored.
+    translation = TranslationService(repo, clock=ctx.clock)
+    if settings.translate != "off":
+        translation.install()
     # After the identity service: a new Patient's golden record exists when quality runs.
-    quality = QualityService(repo, clock=ctx.clock, identity=identity,
-                             config_file=settings.quality_config or None)
+    quality = QualityService(
+        repo, clock=ctx.clock, identity=identity, config_file=settings.quality_config or None
+    )
     if settings.quality != "off":
         quality.install()
 
     def merge(request: MergeRequest, channel: Channel) -> bool:
         return identity.merge_by_identifiers(
-            request.surviving, request.merged, by=f"hl7v2:{channel.id}",
+            request.surviving,
+            request.merged,
+            by=f"hl7v2:{channel.id}",
             reason=request.reason or "HL7 v2 merge",
         )
 
     ingest = IngestService(
-        repo, submit, ctx.clock, ctx.new_id,
-        IngestSettings(retention_days=settings.ingest_retention_days), on_merge=merge,
+        repo,
+        submit,
+        ctx.clock,
+        ctx.new_id,
+        IngestSettings(retention_days=settings.ingest_retention_days),
+        on_merge=merge,
+        submit_in=submit_in,
     )
 
-    auth = AuthService(repo, AuthSettings.from_env(), clock=ctx.clock, new_id=ctx.new_id)
+    auth = AuthService(
+        repo,
+        AuthSettings.from_env(),
+        clock=ctx.clock,
+        new_id=ctx.new_id,
+        on_event=audit.on_auth_event if audit is not None else discard_event,
+    )
     ctx = dataclasses.replace(
-        ctx, auth=auth if settings.auth != "off" else None,
+        ctx,
+        auth=auth if settings.auth != "off" else None,
         identity=identity if settings.mpi != "off" else None,
     )
+    # Consent (issue 5): the region's default, the ownership guard on Consent writes, share
+    # codes and break-glass; ``consent.on_event`` is where the audit log subscribes.
+    policy = region_policy(settings)
+    consent = ConsentServices(repo, ctx.clock, ctx.new_id, policy, settings.break_glass_hours)
+    install_consent_guard(repo, consent.emit)
+    if audit is not None:  # consent changes, break-glass, share codes: audited in their tx
+        consent.on_event = audit.on_consent_event
     routes = [
         Route("/", landing, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
@@ -138,42 +211,90 @@ def create_app(
         *ingest_routes(ingest, ctx.auth),
         *feed_routes(ingest, ctx.auth),
         *identity_routes(identity, ctx.auth),
+        *consent_routes(consent, ctx.auth),
     ]
     if settings.quality != "off":
         routes += quality_routes(quality, ctx.auth)
-    if settings.auth == "off":
-        # The pages have no sign-in yet: they exist only on a loopback development server.
-        routes += web_routes(WebServices(repo=repo, ingest=ingest, clock=ctx.clock,
-                                         identity=identity))
+    if audit is not None:
+        routes += audit_routes(audit.service, ctx.auth)
+    if settings.translate != "off":
+        routes += terminology_routes(
+            MappingWorkbench(repo, translation, terminology_for(ctx), clock=ctx.clock),
+            ctx.auth,
+        )
+    # With authentication on the pages sign people in (huitong.web.session) and read as
+    # them; with it off they are the open demo.
+    routes += web_routes(
+        WebServices(
+            repo=repo,
+            ingest=ingest,
+            clock=ctx.clock,
+            identity=identity if settings.mpi != "off" else None,
+            quality=quality if settings.quality != "off" else None,
+            auth=ctx.auth,
+            share_codes=consent.share_codes,
+            break_glass=consent.break_glass,
+            consent=consent,
+            policy=policy,
+            audit=audit,
+        )
+    )
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
-        middleware=[Middleware(_OutcomeOnCrash)],
-        lifespan=lambda app: _lifespan(ingest, settings),
+        middleware=[Middleware(_OutcomeOnCrash), *rate_limit_middleware(settings, auth)],
+        lifespan=lambda app: _lifespan(ingest, settings, audit),
     )
     app.state.ingest = ingest
     app.state.identity = identity
+    app.state.consent = consent
+    app.state.translation = translation
     return app
 
 
 @contextlib.asynccontextmanager
-async def _lifespan(ingest: IngestService, settings: Settings) -> AsyncIterator[None]:
+async def _lifespan(
+    ingest: IngestService, settings: Settings, audit: AuditRecorder | None = None
+) -> AsyncIterator[None]:
     """Background work of a running server: the ingest retry worker (queued messages whose
     time has come, stale ones, raw-content retention) and the MLLP listener if configured."""
+    from huitong.ingest.batcher import Batcher
     from huitong.ingest.mllp import start_mllp_server
     from huitong.ingest.mqtt_runtime import start_mqtt_channels
 
     stop = asyncio.Event()
     worker = asyncio.create_task(_retry_worker(ingest, stop))
+    # Bulk imports a restart interrupted continue from their last committed lines.
+    from huitong.server.operations.bulk_import import importer_for
+
+    importer = importer_for(ingest.repo, settings, ingest.clock, ingest.new_id)
+    try:
+        for job_id in await run_in_threadpool(importer.unfinished):
+            importer.run_in_background(job_id)
+    except Exception as exc:  # database away or not upgraded: the server still starts
+        log.warning("bulk import jobs not resumed: %s", type(exc).__name__)
+    sequencer = None
+    if audit is not None:  # gives committed audit entries their tree positions
+        sequencer = asyncio.create_task(
+            audit_worker(audit.service, stop, settings.audit_checkpoint_seconds)
+        )
     mqtt = start_mqtt_channels(ingest, stop)
     listener = None
     if settings.mllp_port:
+        # Messages arriving together on any connections are stored and written as one
+        # group (ingest/batcher.py); each ACK still waits for its group's commits.
+        batcher = Batcher(ingest.receive_hl7v2_batch, max_batch=settings.mllp_batch)
+
         async def handle(payload: bytes, peer: object) -> list[bytes] | bytes | None:
-            result = await run_in_threadpool(ingest.receive_hl7v2, payload)
+            if settings.mllp_batch <= 1:
+                result = await run_in_threadpool(ingest.receive_hl7v2, payload)
+            else:
+                result = await batcher.submit(payload)
             return result.acks or None
 
-        listener = await start_mllp_server(handle, settings.host, settings.mllp_port,
-                                           reuse_port=True)
+        listener = await start_mllp_server(
+            handle, settings.host, settings.mllp_port, reuse_port=True
+        )
         log.info("MLLP listener on %s:%s", settings.host, listener.port)
     try:
         yield
@@ -183,9 +304,13 @@ async def _lifespan(ingest: IngestService, settings: Settings) -> AsyncIterator[
         if listener is not None:
             listener.close()
             await listener.wait_closed()
+            await batcher.close()
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+        if sequencer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await sequencer
 
 
 async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:
@@ -197,6 +322,8 @@ async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:
             # inbound message never waits on the database just to learn its channel.
             await run_in_threadpool(ingest.hl7v2.reload_channels)
             tried = await run_in_threadpool(ingest.run_due)
+            # Enhanced-mode application ACKs owed to senders' return addresses.
+            tried += await ingest.deliver_app_acks(run=run_in_threadpool)
             if rounds % 3600 == 0:
                 await run_in_threadpool(ingest.purge)
         except FhirError as err:  # database away: keep trying, quietly
@@ -237,6 +364,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     """The body, refused (TOO_LARGE, 413) as soon as it exceeds ``limit`` bytes — by
     Content-Length before reading, and while reading for chunked bodies."""
     declared = request.headers.get("content-length", "")
+    if declared in ("", "0") and "transfer-encoding" not in request.headers:
+        return b""  # no body (reads, searches): no receive() round trip through the loop
     if declared.isdigit() and int(declared) > limit:
         raise FhirError(Category.TOO_LARGE, f"the body exceeds the {limit}-byte limit")
     chunks, size = [], 0
@@ -248,7 +377,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _handle(ctx: ServerContext, request: Request) -> Response:
+async def _handle(
+    ctx: ServerContext,
+    request: Request,
+    audit: AuditRecorder | None = None,
+    policy: PolicySettings | None = None,
+) -> Response:
     method = request.method
     path = request.path_params.get("path", "")
     params = parse_query(request.scope.get("query_string", b"").decode("utf-8", "replace"))
@@ -266,13 +400,25 @@ async def _handle(ctx: ServerContext, request: Request) -> Response:
         req = FhirRequest(method, path, params, request.headers, body, base)
         interaction, req.path_params = match(method, path)
         handler_ctx = ctx
+        principal = None
         if ctx.auth is not None and path not in _PUBLIC_PATHS:
             principal = await _require_principal(ctx, request)
+            # Consent writes are checked against the caller (access/consents.py)
+            CURRENT_PRINCIPAL.set(principal)
             # every read and write of this request goes through the principal's view
             handler_ctx = dataclasses.replace(
-                ctx, repo=AuthorizedRepository(ctx.repo, principal, ctx.clock)
+                ctx,
+                repo=AuthorizedRepository(
+                    ctx.repo, principal, ctx.clock, policy or PolicySettings()
+                ),
             )
-        resp = await run_in_threadpool(interaction.handler, handler_ctx, req)
+        if audit is not None:  # the handler, audited (see huitong.audit.recording)
+            address = request.client.host if request.client else None
+            resp = await run_in_threadpool(
+                audit.run, interaction, handler_ctx, req, principal, address
+            )
+        else:
+            resp = await run_in_threadpool(interaction.handler, handler_ctx, req)
     except FhirError as err:
         resp = error_response(err)
         if err.category is Category.UNAUTHORIZED:

@@ -22,9 +22,10 @@ from starlette.requests import Request
 
 from huitong.access.keys import SignatureInvalid
 from huitong.access.oauth_server import ACCESS_TOKEN_TYP
-from huitong.access.principal import Principal, Role
+from huitong.access.principal import BreakGlass, Principal, Role, ShareGrant
 from huitong.access.scopes import ScopeError, parse_scopes
 from huitong.access.service import AuthService
+from huitong.access.share_codes import load_access_grants
 from huitong.fhir.errors import Category, FhirError
 
 __all__ = ["authenticate", "authenticate_request", "www_authenticate"]
@@ -97,7 +98,14 @@ def authenticate(headers: Mapping[str, str], service: AuthService, *, issuer: st
     fhir_user = str(claims.get("fhirUser") or "")
     practitioner = fhir_user.removeprefix("Practitioner/") if fhir_user.startswith(
         "Practitioner/") else None  # fmt: skip
+    glass: tuple[BreakGlass, ...] = ()
+    grants: tuple[ShareGrant, ...] = ()
+    if role is Role.CLINICIAN:
+        # read at every request, so a new grant, an expiry or a withdrawal acts at once
+        glass, grants = load_access_grants(service.repo, claims["sub"], service.clock())
     return Principal(
+        break_glass=glass,
+        share_grants=grants,
         role=role,
         user_id=None if role is Role.SYSTEM else claims["sub"],
         client_id=claims["client_id"],

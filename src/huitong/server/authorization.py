@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from huitong.access.policy import PolicySettings, decide
 from huitong.access.principal import Principal
-from huitong.access.sql import compile_groups, type_generic
+from huitong.access.sql import Resolve, compile_groups, type_generic
 from huitong.clock import Clock
 from huitong.fhir.definitions import resource_types
 from huitong.fhir.errors import Category, FhirError
@@ -56,6 +56,7 @@ def read_restriction(
     now: int,
     dialect: str,
     settings: PolicySettings = DEFAULT_POLICY,
+    resolve: Resolve | None = None,
 ) -> Restrict | None:
     """The restriction for a read ``action`` (an interaction code of
     :data:`~huitong.access.scopes.INTERACTION_PERMISSION`) by ``principal``.
@@ -74,7 +75,7 @@ def read_restriction(
         (types, decide(principal, action, types[0], now=now, settings=settings).constraint)
         for types in _type_groups(principal, action, settings, now)
     ]
-    return compile_groups(groups, dialect)  # type: ignore[arg-type]
+    return compile_groups(groups, dialect, resolve=resolve)  # type: ignore[arg-type]
 
 
 _GROUPS: dict[tuple[Principal, str, PolicySettings], tuple[tuple[str, ...], ...]] = {}
@@ -126,11 +127,14 @@ class AuthorizedTransaction:
         self._view = view
 
     def read(self, resource_type: str, id: str, **_: Any) -> StoredResource | None:
-        restrict = self._view._restriction("read", (resource_type,))
+        # resolve=False: the restriction stays SQL, evaluated inside this transaction
+        restrict = self._view._restriction("read", (resource_type,), resolve=False)
         return self._tx.read(resource_type, id, restrict=restrict)
 
     def search(self, query: SearchQuery, **_: Any) -> SearchPage:
-        return self._tx.search(query, restrict=self._view._search_restriction(query))
+        return self._tx.search(
+            query, restrict=self._view._search_restriction(query, resolve=False)
+        )
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._tx.execute(sql, params)
@@ -177,20 +181,27 @@ class AuthorizedRepository:
         return getattr(self.repo, name)
 
     # -- decisions -------------------------------------------------------------
-    def _restriction(self, action: str, named: Iterable[str]) -> Restrict | None:
+    def _restriction(
+        self, action: str, named: Iterable[str], *, resolve: bool = True
+    ) -> Restrict | None:
+        # resolve: the patient sets are read once now (one statement) rather than
+        # re-planned and probed inside every statement of the request (access/sql.py)
         return read_restriction(
             self.principal, action, named, now=self._clock(), dialect=self.repo.dialect,
             settings=self._settings,
+            resolve=getattr(self.repo, "access_query", None) if resolve else None,
         )
 
-    def _search_restriction(self, query: SearchQuery) -> Restrict | None:
+    def _search_restriction(
+        self, query: SearchQuery, *, resolve: bool = True
+    ) -> Restrict | None:
         if query.compartment is not None:
             action = "search-compartment"
         elif len(query.resource_types) == 1:
             action = "search-type"
         else:
             action = "search-system"
-        return self._restriction(action, query.resource_types)
+        return self._restriction(action, query.resource_types, resolve=resolve)
 
     def _check(self, action: str, resource: dict[str, Any]) -> None:
         rtype = resource.get("resourceType")

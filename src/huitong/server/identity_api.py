@@ -8,6 +8,9 @@ management. Every change needs a reason and is kept in the link history.
     POST /api/mpi/merge              {"retire": "g1", "into": "g2", "reason": "..."}
     POST /api/mpi/certainly-not      {"a": "Patient/x", "b": "Patient/y", "reason": "..."}
     GET  /api/mpi/golden/{id}        the golden record's links and history
+    GET  /api/mpi/search?q=&birthDate=&_count=   demographic search (PDQm-style): name in
+                                     characters / pinyin / homophone, resident ID, phone,
+                                     or system|value of any identifier
 
 With authentication on, only platform operators may call it; the actor recorded in the
 history is the caller's user or client id.
@@ -118,7 +121,25 @@ def identity_routes(service: IdentityService, auth: Any = None) -> list[Route]:
             raise FhirError(Category.NOT_FOUND, "not a golden record / 不是主索引记录")
         return json_response({"golden": f"Patient/{gid}", "links": links, "history": history})
 
+    async def search(request: Request, actor: str) -> Response:
+        q = request.query_params
+        text = q.get("q", "").strip()
+        if not text:
+            raise FhirError(Category.INVALID, "'q' is required / 缺少查询内容“q”")
+        if len(text) > 100:
+            raise FhirError(Category.INVALID, "'q' is too long / 查询内容过长")
+        try:
+            count = max(1, min(int(q.get("_count", "20")), 100))
+        except ValueError:
+            raise FhirError(Category.INVALID,
+                            "_count must be a number / _count 必须是数字") from None
+        birth = q.get("birthDate") or None
+        items = await run_in_threadpool(
+            lambda: service.search(text, birth_date=birth, limit=count))
+        return json_response({"total": len(items), "items": items})
+
     return [
+        Route("/api/mpi/search", endpoint(search), methods=["GET"]),
         Route("/api/mpi/review", endpoint(review), methods=["GET"]),
         Route("/api/mpi/review/{id}", endpoint(decide), methods=["POST"]),
         Route("/api/mpi/link", endpoint(link), methods=["POST"]),

@@ -19,7 +19,9 @@ Times are microseconds since the epoch, as everywhere in Huitong's own APIs.
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable, Callable
+import dataclasses
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -28,15 +30,40 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from huitong.fhir.errors import Category, FhirError
+from huitong.ingest.app_acks import AppAckStatus
 from huitong.ingest.channels import ChannelConfigError, channel_from_config
 from huitong.ingest.message_store import ChannelState, MessageQuery, MessageStatus
 from huitong.ingest.service import IngestService
 from huitong.server.api_support import api_endpoint, json_response, read_body, read_json
+from huitong.server.request import ServerContext
+from huitong.store.repository import Transaction
 
-__all__ = ["ingest_routes"]
+__all__ = ["in_transaction", "ingest_routes"]
 
 HL7V2_MEDIA = "x-application/hl7-v2+er7"
 _MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+class _Joined:
+    """The repository seen from inside a write transaction someone else opened:
+    ``transaction()`` hands out that transaction (its caller commits or rolls back),
+    everything else is the repository itself."""
+
+    def __init__(self, repo: Any, tx: Transaction) -> None:
+        self._repo, self._tx = repo, tx
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        yield self._tx
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._repo, name)
+
+
+def in_transaction(ctx: ServerContext, tx: Transaction) -> ServerContext:
+    """``ctx`` whose transaction executor writes into ``tx``: the batched HL7 v2 intake runs
+    a group of messages' Bundles through ``run_transaction`` in one database transaction."""
+    return dataclasses.replace(ctx, repo=_Joined(ctx.repo, tx))
 
 
 def _endpoint(work: Callable[[Request], Awaitable[Response]], auth: Any = None,
@@ -117,6 +144,8 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
                                          channel_id=request.path_params["id"])
         body = b"".join(result.acks)
         status = 200 if result.ack_code == "AA" else 422 if result.ack_code == "AR" else 503
+        if result.ack_code == "CA":  # enhanced mode, application ACK to the return address
+            status = 202
         if result.ack_code == "AE" and result.message is not None:
             status = 422 if _permanent(service, result.message.id) else 503
         return Response(body, status, media_type=HL7V2_MEDIA)
@@ -175,6 +204,26 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
         queued = await run_in_threadpool(service.store.requeue, ids)
         return json_response({"queued": queued})
 
+    async def list_app_acks(request: Request) -> Response:
+        # Enhanced-mode application ACKs owed to senders (huitong.ingest.app_acks);
+        # ?status=undelivered lists the ones whose tries ran out.
+        status = request.query_params.get("status")
+        if status and status not in {str(s) for s in AppAckStatus}:
+            raise FhirError(Category.INVALID, f"unknown status '{status[:40]}' / 未知状态")
+        found, total = await run_in_threadpool(lambda: service.app_acks.search(
+            status=AppAckStatus(status) if status else None,
+            channel=request.query_params.get("channel") or None,
+            count=_int(request, "_count", 50) or 50, offset=_int(request, "_offset", 0) or 0,
+        ))
+        return json_response({"total": total, "acks": [a.summary() for a in found]})
+
+    async def retry_app_ack(request: Request) -> Response:
+        ack_id = _path_int(request)
+        await run_in_threadpool(service.app_acks.get, ack_id)  # NOT_FOUND first
+        await run_in_threadpool(lambda: service.app_acks.rearm(ack_ids=[ack_id]))
+        ack = await run_in_threadpool(service.app_acks.get, ack_id)
+        return json_response(ack.summary())
+
     async def stats(request: Request) -> Response:
         since = _int(request, "since", 0) or 0
         rows = await run_in_threadpool(
@@ -197,6 +246,9 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
               methods=["POST"]),
         Route("/api/ingest/reprocess", _endpoint(reprocess_many, auth), methods=["POST"]),
         Route("/api/ingest/stats", _endpoint(stats, auth), methods=["GET"]),
+        Route("/api/ingest/app-acks", _endpoint(list_app_acks, auth), methods=["GET"]),
+        Route("/api/ingest/app-acks/{id}/retry", _endpoint(retry_app_ack, auth),
+              methods=["POST"]),
         Route("/metrics", _endpoint(_metrics(service), auth), methods=["GET"]),
     ]
 

@@ -47,6 +47,8 @@ RESOURCE_COLUMNS = (
     "patient_key", "content",
 )
 _ROW_SELECT = "rid, res_type, res_id, version, last_updated, deleted, method, {content}"
+# `_total=estimate` counts exactly up to this many matches past the page (see _estimate).
+TOTAL_EXACT_UP_TO = 1000
 
 
 @dataclass(slots=True)
@@ -109,6 +111,8 @@ class EngineOps:
 WriteHook = Callable[["BaseTransaction", StoredResource, "dict[str, Any] | None"], None]
 # check(tx, content): see BaseRepository.add_write_check.
 CheckHook = Callable[["BaseTransaction", "dict[str, Any]"], None]
+# transform(tx, content) -> content: see BaseRepository.add_write_transform.
+TransformHook = Callable[["BaseTransaction", "dict[str, Any]"], "dict[str, Any]"]
 
 _FHIR_TABLES = re.compile(r"\b(resources|resource_history|idx_[a-z]+)\b", re.IGNORECASE)
 
@@ -246,6 +250,10 @@ class BaseTransaction:
     ) -> tuple[dict[str, Any], bytes, IndexEntries, int]:
         now = self._repo.clock()
         content = self._stamp(resource, res_id, version, now)
+        transforms = self._repo._transforms.get(content["resourceType"])
+        if transforms:
+            for transform in list(transforms.values()):
+                content = transform(self, content)
         # Validate after stamping: meta and id are then exactly what will be stored.
         validate_resource(content)
         if self._repo._checks:
@@ -377,6 +385,20 @@ class BaseRepository:
         self._hooks: dict[str, dict[str, WriteHook]] = {}
         self._checks: dict[str, CheckHook] = {}
         self._commit_hooks: dict[str, Callable[[BaseTransaction], None]] = {}
+        self._transforms: dict[str, dict[str, TransformHook]] = {}
+
+    def add_write_transform(
+        self, name: str, resource_types: Iterable[str], transform: TransformHook
+    ) -> None:
+        """Run ``content = transform(tx, content)`` on every resource of these types about to
+        be written, right after stamping and before validation, so what it adds (standard
+        codings beside local ones) is validated, indexed and stored like the rest. It must
+        keep ``resourceType``, ``id`` and ``meta`` and return the input itself when it
+        changes nothing. Registering a ``name`` again replaces the earlier transform."""
+        for transforms in self._transforms.values():
+            transforms.pop(name, None)
+        for rtype in resource_types:
+            self._transforms.setdefault(rtype, {})[name] = transform
 
     def add_commit_hook(self, name: str, hook: Callable[[BaseTransaction], None]) -> None:
         """Run ``hook(tx)`` once at the end of every write transaction, before it commits:
@@ -576,9 +598,37 @@ class BaseRepository:
         return SearchPage(self._load(cur, rids), self._load(cur, included), total, has_next)
 
     def _count(self, cur: Any, query: SearchQuery, restrict: Restrict | None = None) -> int:
+        if query.total == "estimate" and query.summary != "count":
+            return self._estimate(cur, query, restrict)
         sql, params = search_sql.search_count_sql(query, self.dialect, restrict=restrict)
         cur.execute(sql, params)
         return int(cur.fetchone()[0])
+
+    def _estimate(self, cur: Any, query: SearchQuery, restrict: Restrict | None) -> int:
+        """``_total=estimate`` (the HTTP default): exact up to ``TOTAL_EXACT_UP_TO`` matches
+        past the page — a count that stops there — and beyond that, on PostgreSQL, the
+        planner's estimate (never below what was counted; SQLite counts exactly). Counting
+        every match of a code present in millions of rows is the tail of a search that reads
+        only its first page."""
+        limit = query.offset + query.count + TOTAL_EXACT_UP_TO
+        sql, params = search_sql.search_count_sql(
+            query, self.dialect, restrict=restrict, limit=limit
+        )
+        cur.execute(sql, params)
+        counted = int(cur.fetchone()[0])
+        if counted < limit:
+            return counted
+        if self.dialect != "postgresql":
+            # SQLite keeps no row estimates a count could use; its databases are small.
+            sql, params = search_sql.search_count_sql(query, self.dialect, restrict=restrict)
+            cur.execute(sql, params)
+            return int(cur.fetchone()[0])
+        sql, params = search_sql.search_estimate_sql(query, self.dialect, restrict=restrict)
+        cur.execute(sql, params)
+        plan = cur.fetchone()[0]
+        if isinstance(plan, str | bytes):
+            plan = orjson.loads(plan)
+        return max(counted, int(plan[0]["Plan"]["Plan Rows"]))
 
     def _includes(
         self, cur: Any, query: SearchQuery, rids: list[int], restrict: Restrict | None = None
@@ -653,6 +703,16 @@ class BaseRepository:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         _check_component_sql(sql)
+        with self._read_cursor() as cur:
+            cur.execute(_sql(self.ops, sql), tuple(params))
+            return [tuple(row) for row in cur.fetchall()]
+
+    def access_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """One read-only ``SELECT`` over the FHIR index tables for access control
+        (:func:`huitong.access.sql.compile_groups` reads a request's patient sets with it);
+        ``?`` placeholders. Not for components: they keep to their own tables (``query``)."""
+        if not sql.lstrip().upper().startswith("SELECT "):
+            raise ValueError("access_query runs a single SELECT")
         with self._read_cursor() as cur:
             cur.execute(_sql(self.ops, sql), tuple(params))
             return [tuple(row) for row in cur.fetchall()]

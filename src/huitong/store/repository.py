@@ -241,6 +241,16 @@ class Repository(Protocol):
         """Run ``hook(tx)`` once at the end of every write transaction, before it commits."""
         ...
 
+    def add_write_transform(
+        self,
+        name: str,
+        resource_types: Iterable[str],
+        transform: Callable[[Transaction, dict[str, Any]], dict[str, Any]],
+    ) -> None:
+        """Run ``content = transform(tx, content)`` on every resource of ``resource_types``
+        about to be written (stamped, not yet validated); a name again replaces it."""
+        ...
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one read-only statement on a component's own table (see
         ``Transaction.execute``) and return its rows."""

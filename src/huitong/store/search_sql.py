@@ -70,6 +70,7 @@ __all__ = [
     "include_sql",
     "revinclude_sql",
     "search_count_sql",
+    "search_estimate_sql",
     "search_page_sql",
 ]
 
@@ -604,21 +605,32 @@ def _member_sql(
         t_sql, t_params = b.one_of(f"{x}.res_type", members)
         p_sql, p_params = b.one_of(f"{x}.param", codes)
         pairs.append((f"{t_sql} AND {p_sql}", [*t_params, *p_params]))
-    parts: list[Sql] = []
+    # One rid set (members' index rows, then the focal resource itself): as a single
+    # ``rid IN (... UNION ALL ...)`` it drives the query from the compartment's rows. An OR
+    # of the two made PostgreSQL walk every resource in rid order instead, filtering each
+    # (a whole-table scan for a patient with fewer resources than the page).
+    members: list[Sql] = []
     if pairs:
         pair_sql, pair_params = _or(pairs)
         id_sql, id_params = b.one_of(f"{x}.target_id", ids)
-        parts.append(
+        members.append(
             (
-                f"{r}.rid IN (SELECT {x}.rid FROM idx_reference {x} WHERE {pair_sql} "
-                f"AND {id_sql} AND {x}.target_type = ?)",
+                f"SELECT {x}.rid FROM idx_reference {x} WHERE {pair_sql} "
+                f"AND {id_sql} AND {x}.target_type = ?",
                 [*pair_params, *id_params, ctype],
             )
         )
     if not types or ctype in types:
-        own_sql, own_params = b.one_of(f"{r}.res_id", ids)
-        parts.append((f"{r}.res_type = ? AND {own_sql}", [ctype, *own_params]))
-    return _or(parts)
+        o = b.alias("o")
+        own_sql, own_params = b.one_of(f"{o}.res_id", ids)
+        own = f"SELECT {o}.rid FROM resources {o} WHERE {o}.res_type = ? AND {own_sql}"
+        members.append((own, [ctype, *own_params]))
+    if not members:
+        return "1 = 0", []
+    return (
+        f"{r}.rid IN ({' UNION ALL '.join(m for m, _ in members)})",
+        [v for _, params in members for v in params],
+    )
 
 
 # -- the search ---------------------------------------------------------------
@@ -798,12 +810,30 @@ def _adaptive_page(b: _Builder, q: SearchQuery, guard: Sql) -> Sql:
     return sql, params
 
 
-def search_count_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | None = None) -> Sql:
-    """``SELECT COUNT(*)`` of every match of ``q`` (``_total=accurate``; ``estimate`` gets the
-    same exact count, which costs no more than the page query's own index work)."""
+def search_count_sql(
+    q: SearchQuery, dialect: Dialect, *, restrict: Restrict | None = None,
+    limit: int | None = None,
+) -> Sql:
+    """``SELECT COUNT(*)`` of every match of ``q`` (``_total=accurate``), or with ``limit``
+    of at most that many matches (``_total=estimate``: a count that stops early, so a
+    common code in millions of rows costs no more than ``limit`` index probes)."""
     b = _Builder(dialect, restrict)
     where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
-    return _finish(b, f"SELECT COUNT(*) {where_sql}", where_params)
+    if limit is None:
+        return _finish(b, f"SELECT COUNT(*) {where_sql}", where_params)
+    return _finish(
+        b, f"SELECT COUNT(*) FROM (SELECT 1 {where_sql} LIMIT ?) bounded", [*where_params, limit]
+    )
+
+
+def search_estimate_sql(
+    q: SearchQuery, dialect: Dialect, *, restrict: Restrict | None = None
+) -> Sql:
+    """The matches of ``q`` as a statement to ``EXPLAIN`` (PostgreSQL): the planner's row
+    estimate from its statistics, read without running the query."""
+    b = _Builder(dialect, restrict)
+    where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
+    return _finish(b, f"EXPLAIN (FORMAT JSON) SELECT 1 {where_sql}", where_params)
 
 
 def _includes_of(includes: SearchQuery | Sequence[Include], reverse: bool) -> list[Include]:

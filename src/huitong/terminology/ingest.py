@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -26,8 +26,8 @@ from huitong.terminology.translate import translate as translate_code
 from huitong.terminology.units.quantity import normalise_quantity
 
 __all__ = [
-    "STANDARD_SYSTEMS", "AddedCoding", "MapSet", "NormalisedQuantity", "TranslationResult",
-    "UnmappedCoding", "translate_resource",
+    "STANDARD_SYSTEMS", "AddedCoding", "CodeMaps", "MapSet", "NormalisedQuantity",
+    "TranslationResult", "UnmappedCoding", "loinc_code_of", "translate_resource",
 ]
 
 LOINC = "http://loinc.org"
@@ -85,6 +85,15 @@ class TranslationResult:
         return bool(self.added or self.quantities)
 
 
+class CodeMaps(Protocol):
+    """What the walk asks of a set of maps (a :class:`MapSet`, or the write path's maps of
+    one institution layered over the region's)."""
+
+    def is_standard(self, system: str | None) -> bool: ...
+
+    def targets(self, system: str | None, code: str) -> tuple[Match, ...]: ...
+
+
 class MapSet:
     """A channel's ConceptMaps, compiled once, with answers memoised per code."""
 
@@ -116,7 +125,8 @@ def _render(resource_type: str, path: Path) -> str:
     return out
 
 
-def _loinc_code(concept: Any) -> str | None:
+def loinc_code_of(concept: Any) -> str | None:
+    """The LOINC code of a CodeableConcept (the analyte a quantity measures), if any."""
     if not isinstance(concept, dict):
         return None
     for c in concept.get("coding") or []:
@@ -127,7 +137,7 @@ def _loinc_code(concept: Any) -> str | None:
 
 @dataclass(slots=True)
 class _Walk:
-    maps: MapSet
+    maps: CodeMaps
     units: bool
     resource_type: str
     added: list[AddedCoding] = field(default_factory=list)
@@ -176,7 +186,7 @@ class _Walk:
 
     def quantity(self, node: dict[str, Any], path: Path) -> None:
         # A local test code translated to LOINC a moment ago names the analyte too.
-        loinc = _loinc_code(node.get("code")) or _loinc_code(
+        loinc = loinc_code_of(node.get("code")) or loinc_code_of(
             {"coding": self.new_codings.get((*path, "code"), [])})
         vq = node.get("valueQuantity")
         if isinstance(vq, dict):
@@ -227,13 +237,13 @@ def _apply(resource: dict[str, Any], edits: list[tuple[Path, str, Any]]) -> dict
 
 
 def translate_resource(
-    resource: dict[str, Any], maps: MapSet | Sequence[dict[str, Any]], *,
+    resource: dict[str, Any], maps: CodeMaps | Sequence[dict[str, Any]], *,
     normalise_units: bool = True,
 ) -> TranslationResult:
     """Translate every coded element of ``resource`` through ``maps`` and normalise its
     measured quantities. Returns a new resource (or the same one, unchanged) and what was
     done; the input is never modified."""
-    mapset = maps if isinstance(maps, MapSet) else MapSet(maps)
+    mapset = MapSet(maps) if isinstance(maps, Sequence) else maps
     walk = _Walk(mapset, normalise_units, str(resource.get("resourceType", "Resource")))
     walk.node(resource, ())
     result = _apply(resource, walk.edits) if walk.edits else resource

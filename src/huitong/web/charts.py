@@ -64,6 +64,9 @@ class Chart:
     width: int = 640
     height: int = 260
     integer: bool = False  # counts: no fractional ticks
+    # The time axis spans at least this (e.g. a report's whole window of months), so one
+    # month of data is not drawn on an axis of hours.
+    domain: tuple[datetime, datetime] | None = None
 
 
 _NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
@@ -161,13 +164,20 @@ def line_chart_svg(chart: Chart) -> str:
         f'<title id="{cid}-title">{escape(chart.title)}</title>',
         f'<desc id="{cid}-desc">{escape(chart.description)}</desc>',
     ]
-    # legend along the top
-    x = left
+    # legend along the top, in as many rows as it needs (the plot moves down)
+    x, row = left, 0
     for s in chart.series:
         tone = s.tone % _TONES
-        out.append(f'<g class="legend s{tone}"><line x1="{x}" y1="12" x2="{x + 18}" y2="12"/>'
-                   f'<text x="{x + 22}" y="16">{escape(s.name)}</text></g>')
-        x += 34 + _text_width(s.name)
+        width = 34 + _text_width(s.name)
+        if x > left and x + width > w - right:
+            x, row = left, row + 1
+        ly = 12 + 18 * row
+        out.append(f'<g class="legend s{tone}"><line x1="{x}" y1="{ly}" x2="{x + 18}" '
+                   f'y2="{ly}"/><text x="{x + 22}" y="{ly + 4}">{escape(s.name)}</text></g>')
+        x += width
+    if row:
+        top += 18 * row
+        plot_h -= 18 * row
     if not points:
         out.append(f'<rect class="frame" x="{left}" y="{top}" width="{plot_w}" '
                    f'height="{plot_h}"/></svg>')
@@ -175,6 +185,8 @@ def line_chart_svg(chart: Chart) -> str:
 
     t0 = min(p.at for p in points)
     t1 = max(p.at for p in points)
+    if chart.domain is not None:
+        t0, t1 = min(t0, chart.domain[0]), max(t1, chart.domain[1])
     if t1 - t0 < timedelta(hours=1):
         t0, t1 = t0 - timedelta(hours=1), t1 + timedelta(hours=1)
     pad = (t1 - t0) * 0.03

@@ -18,14 +18,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from huitong.access.policy import decide
 from huitong.fhir.definitions import resource_types
 from huitong.fhir.errors import Category, FhirError
 from huitong.fhir.search.parse import parse_search
 from huitong.store.repository import Repository, StoredResource
+from huitong.web.access_pages import patient_context, render_restricted, restricted_reason
 from huitong.web.charts import Band, Chart, Point, Series
 from huitong.web.display import format_when, reference_parts
 from huitong.web.patient_record import PatientRecord, build_record
-from huitong.web.patient_search import SearchKind
+from huitong.web.patient_search import SearchKind, classify
 from huitong.web.rendering import View
 from huitong.web.services import FhirPatientFinder
 from huitong.web.site import Site
@@ -64,23 +66,41 @@ async def patient_search(site: Site, request: Request, view: View) -> Response:
     except ValueError:
         kind, problem, status = SearchKind.AUTO, view.t("search.bad_kind"), 400
     if text and not problem:
-        finder = site.services.finder
-        assert finder is not None
+        finder = site.services.finder_for(site.repo(view))
         try:
-            results = await site.call(finder.find_patients, text, kind, limit=SEARCH_LIMIT)
+            results = await site.audited(
+                request, view, "search-type", "Patient", None,
+                lambda: finder.find_patients(text, kind, limit=SEARCH_LIMIT),
+                [("page", "clinician-search"), ("kind", kind.value)])
         except FhirError as err:
             if err.category is not Category.INVALID:
                 raise
             problem, status = view.pick(err.message), 400
+    hidden: list[str] = []
+    if results is not None and view.who is not None and not problem:
+        hidden = await site.call(hidden_matches, site, text, kind, {r.id for r in results})
     found = sorted(results or [], key=lambda r: not is_golden(r.resource))
     rows = [(build_record(r.resource, [], site.today(), view.lang).demographics,
              is_golden(r.resource)) for r in found]
     return site.pages.render(
         view, "clinician_search.html", status, text=text, kind=kind.value,
         kinds=[k.value for k in SearchKind], rows=rows, searched=results is not None,
-        problem=problem, section="clinician",
+        problem=problem, section="clinician", hidden=hidden,
         pinyin=not isinstance(site.services.finder, FhirPatientFinder),
     )
+
+
+def hidden_matches(site: Site, text: str, kind: SearchKind, visible: set[str]) -> list[str]:
+    """Ids of Patients matching an exact resident ID number or identifier that the
+    signed-in clinician may not see (yet). Only for exact identifiers: whoever typed the
+    number already holds it (an ID card in the emergency room), and they need a way to the
+    share-code and break-glass forms; a name or phone search reveals nothing hidden."""
+    if kind is SearchKind.AUTO:
+        kind = classify(text)
+    if kind not in (SearchKind.RESIDENT_ID, SearchKind.IDENTIFIER):
+        return []
+    found = FhirPatientFinder(site.services.repo).find_patients(text, kind, limit=SEARCH_LIMIT)
+    return [r.id for r in found if r.id not in visible and not is_golden(r.resource)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +158,18 @@ def load_person(repo: Repository, patient_id: str) -> Person:
         query = parse_search("Patient", [("link", f"Patient/{patient_id}"), ("_count", "10")])
         golden = [m.id for m in repo.search(query).matches if is_golden(m.resource)]
     return Person(patient, resources, sources, golden)
+
+
+def access_basis(site: Site, view: View, patient: dict[str, Any]) -> str:
+    """Why the signed-in clinician may see this patient (the policy's reason: own
+    organization, referral, consent, share code or break-glass), '' without sign-in."""
+    who = view.who
+    if who is None:
+        return ""
+    context = patient_context(site.services.repo, patient)
+    decision = decide(who.principal, "read", "Patient", context, now=site.services.clock(),
+                      settings=site.services.policy)
+    return decision.reason.en if view.lang == "en" else decision.reason.zh
 
 
 def _tone(code: str) -> str:
@@ -212,20 +244,33 @@ async def patient_overview(site: Site, request: Request, view: View) -> Response
     if not _ID.fullmatch(patient_id):
         raise _not_found(view)
     today = site.today()
+    repo = site.repo(view)
 
-    def prepare() -> tuple[Person, PatientRecord, dict[str, Chart]]:
+    def prepare() -> tuple[Person, PatientRecord, dict[str, Chart], str]:
         # Reading and shaping a long record is CPU work: keep it off the event loop.
-        person = load_person(site.services.repo, patient_id)
+        person = load_person(repo, patient_id)
         record = build_record(person.patient.resource, person.resources, today, view.lang,
                               linked=set(person.sources))
-        return person, record, record_charts(record, view)
+        basis = access_basis(site, view, person.patient.resource)
+        return person, record, record_charts(record, view), basis
 
-    person, record, charts = await site.call(prepare)
+    try:
+        person, record, charts, basis = await site.audited(request, view, "read", "Patient",
+                                                           patient_id, prepare)
+    except FhirError as err:
+        # Hidden from this person (authentication on): say why and offer the lawful ways in.
+        if err.category is not Category.NOT_FOUND or view.who is None:
+            raise
+        reason = await site.call(restricted_reason, site.services.repo, view.who.principal,
+                                 patient_id, site.services.clock(), site.services.policy)
+        if reason is None:
+            raise
+        return render_restricted(site, view, patient_id, reason)
     return site.pages.render(
         view, "patient.html", record=record, charts=charts,
         person=person, golden=is_golden(person.patient.resource), section="clinician",
         bp_rows=BP_TABLE_ROWS,
-        access_enabled=site.services.access is not None,
+        access_enabled=site.services.access is not None, access_basis=basis,
     )
 
 
@@ -234,7 +279,8 @@ async def resource_page(site: Site, request: Request, view: View) -> Response:
     rid = request.path_params["resource_id"]
     if rtype not in resource_types() or not _ID.fullmatch(rid):
         raise _not_found(view)
-    stored = await site.call(site.services.repo.read, rtype, rid)
+    repo = site.repo(view)
+    stored = await site.audited(request, view, "read", rtype, rid, lambda: repo.read(rtype, rid))
     pretty = orjson.dumps(stored.resource, option=orjson.OPT_INDENT_2).decode()
     patient_id = rid if rtype == "Patient" else None
     return site.pages.render(view, "resource.html", stored=stored, pretty=pretty,

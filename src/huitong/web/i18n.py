@@ -31,6 +31,7 @@ log = logging.getLogger("huitong.web")
 
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
+CATALOGUE_FILES = ("messages.toml", "messages_portal.toml")
 _FIELD = {"zh-CN": "zh", "en": "en"}
 
 
@@ -61,9 +62,11 @@ def _flatten(table: dict[str, Any], prefix: str, out: dict[str, dict[str, str]])
 @cache
 def load_catalogue() -> Catalogue:
     """The catalogue shipped with the package (read once)."""
-    text = resources.files("huitong.web").joinpath("messages.toml").read_text("utf-8")
     entries: dict[str, dict[str, str]] = {}
-    _flatten(tomllib.loads(text), "", entries)
+    # the portal's and audit pages' texts live in their own file (one catalogue)
+    for name in CATALOGUE_FILES:
+        text = resources.files("huitong.web").joinpath(name).read_text("utf-8")
+        _flatten(tomllib.loads(text), "", entries)
     return Catalogue(entries)
 
 

@@ -29,6 +29,7 @@ from huitong.fhir.search.parse import parse_search
 from huitong.ingest.message_store import MessageQuery, MessageStatus, StoredMessage
 from huitong.ingest.service import IngestService
 from huitong.store.migrate import migrations_for
+from huitong.store.repository import Repository
 from huitong.web.charts import Chart, Point, Series
 from huitong.web.csrf import valid_csrf
 from huitong.web.display import reference_parts
@@ -183,8 +184,8 @@ class Produced:
     patient_id: str | None
 
 
-def _produced(site: Site, message: StoredMessage) -> list[Produced]:
-    repo = site.services.repo
+def _produced(repo: Repository, message: StoredMessage) -> list[Produced]:
+    # through the operator's view: what the policy lets an operator read of the FHIR side
     shown = []
     for entry in message.produced[:_MAX_PRODUCED_SHOWN]:
         parts = reference_parts(entry)
@@ -212,7 +213,7 @@ async def message_page(site: Site, request: Request, view: View) -> Response:
         raise FhirError(Category.NOT_FOUND, view.t("error.no_such_message"))
     message_id = int(raw_id)
     message = await site.call(ingest.store.get, message_id)
-    produced = await site.call(_produced, site, message)
+    produced = await site.call(_produced, site.repo(view), message)
     patients = await site.call(ingest.store.patients_of, message_id)
     return site.pages.render(
         view, "operator_message.html", message=message, raw_lines=_raw_text(message),
@@ -277,6 +278,7 @@ async def system_page(site: Site, request: Request, view: View) -> Response:
     facts = await site.call(_system_facts, site, with_counts)
     services = {name: getattr(site.services, name) is not None
                 for name in ("ingest", "identity", "access", "quality", "audit")}
+    services["signin"] = site.services.sessions is not None
     return site.pages.render(view, "operator_system.html", services=services,
                              section="operator", subsection="system",
                              now=site.services.clock(), with_counts=with_counts, **facts)

@@ -61,6 +61,9 @@ class View:
     path: str
     query: list[tuple[str, str]]
     secure: bool
+    # Set by Site.endpoint when authentication is on: the signed-in person (None: nobody).
+    who: Any = None
+    auth_on: bool = False
 
     def url_with(self, **changes: str | None) -> str:
         """This page's URL with query parameters changed (None removes one)."""
@@ -152,7 +155,7 @@ class Pages:
 
     def error(self, view: View, status: int, message: str = "") -> HTMLResponse:
         """The bilingual error page for ``status`` (``message`` may be ``"en / zh"``)."""
-        known = status if status in (400, 403, 404, 405, 409, 410, 503) else 500
+        known = status if status in (400, 401, 403, 404, 405, 409, 410, 503) else 500
         return self.render(view, "error.html", status, code=status,
                            title=view.t(f"error.{known}.title"),
                            explanation=view.t(f"error.{known}.text"),

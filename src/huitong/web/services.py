@@ -16,11 +16,14 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from huitong.access.policy import PolicySettings
+from huitong.access.service import AuthService
 from huitong.clock import Clock, MonotonicClock
 from huitong.fhir.search.parse import parse_search
 from huitong.ingest.service import IngestService
 from huitong.store.repository import Repository, StoredResource
 from huitong.web.patient_search import SearchKind, patient_queries
+from huitong.web.session import WebSessions
 
 __all__ = ["FhirPatientFinder", "PatientFinder", "WebServices"]
 
@@ -65,7 +68,30 @@ class WebServices:
     quality: Any | None = None
     audit: Any | None = None
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    # The authorization server: when given (authentication on), every page but the home
+    # and sign-in pages needs a signed-in person and reads as that person.
+    auth: AuthService | None = None
+    # The consent helper's services (share codes, break-glass), once they exist.
+    share_codes: Any | None = None
+    break_glass: Any | None = None
+    # The consent services themselves (``server.consent_api.ConsentServices``): the portal
+    # builds patients' Consent grants with their injected clock and ids.
+    consent: Any | None = None
+    # The region's policy settings (consent default, sensitive labels), as the API uses.
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    sessions: WebSessions | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.finder is None:
             self.finder = FhirPatientFinder(self.repo)
+        if self.auth is not None:
+            self.sessions = WebSessions(self.auth)
+            if self.access is None:
+                self.access = self.auth
+
+    def finder_for(self, repo: Repository) -> PatientFinder:
+        """The patient finder reading through ``repo`` (a principal's view when
+        authentication is on, so search results are what that person may see)."""
+        if repo is self.repo and self.finder is not None:
+            return self.finder
+        return FhirPatientFinder(repo)

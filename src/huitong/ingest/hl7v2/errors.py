@@ -212,12 +212,16 @@ def issue_from_fhir_error(
 
     The category is kept (so ``UNAVAILABLE`` still acknowledges AE and the sender retries);
     the table 0357 condition is the closest one, 207 (application internal error) when
-    none fits. The Chinese text names the category; the English text is the error's own.
+    none fits. The Chinese text names the category; the English text is the error's own,
+    without the values it may quote (:func:`huitong.ingest.redact.safe_error_text`: an ACK
+    names the element and the rule, never the patient's data).
     """
+    from huitong.ingest.redact import safe_error_text  # the ingest package imports this one
+
     condition = _CATEGORY_CONDITION.get(error.category, Condition.APPLICATION_INTERNAL_ERROR)
     return Hl7v2Issue(
         condition,
-        error.message,
+        safe_error_text(error),
         _CATEGORY_ZH.get(error.category, "处理失败"),
         location or ErrorLocation(),
         category=error.category,

@@ -27,6 +27,7 @@ from huitong.ingest.mllp.framing import (
     MllpDecoder,
     frame,
 )
+from huitong.ingest.redact import safe_exception
 
 __all__ = ["Handler", "MllpServer", "Peer", "ServerStats", "start_mllp_server"]
 
@@ -166,9 +167,11 @@ class MllpServer:
                 self.stats.frames_received += 1
                 try:
                     answer = await self._handler(event, peer)
-                except Exception:
+                except Exception as exc:
                     self.stats.handler_errors += 1
-                    log.exception("mllp handler failed for a frame from %s; closing", peer)
+                    # Type and frames, not the message: it may quote the payload.
+                    log.error("mllp handler failed for a frame from %s (%s); closing", peer,
+                              safe_exception(exc))
                     return
                 # One ACK, or several in order (enhanced mode: accept, then application).
                 answers = [answer] if isinstance(answer, bytes) else list(answer or ())

@@ -49,6 +49,10 @@ def _run(
         default_count=ctx.settings.default_page_size, max_count=ctx.settings.max_page_size,
         base_url=req.base_url,
     )
+    if not any(k == "_total" for k, _ in params):
+        # A client that does not ask gets an estimate: exact for all but very large
+        # results, where counting every match would cost more than the page (docs/api.md).
+        query.total = "estimate"
     if ctx.identity is not None:
         query = expand_compartment(query, ctx.identity.sources_of)
     page = ctx.repo.search(query)

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from huitong.fhir.errors import Category, FhirError
-from huitong.server.operations import everything, identity, meta, terminology, validate
+from huitong.server.operations import (
+    bulk_import,
+    everything,
+    identity,
+    meta,
+    terminology,
+    validate,
+)
 from huitong.server.request import FhirRequest, ServerContext
 from huitong.server.response import FhirResponse
 
@@ -65,6 +72,13 @@ OPERATIONS: tuple[Operation, ...] = (
         "https://profiles.ihe.net/ITI/PIXm/OperationDefinition/IHE.PIXm.pix",
         "IHE PIXm: a patient's identifiers and records in other domains"),
     *(_op(*row) for row in terminology.DEFINITIONS),
+    _op("import", "system", None, bulk_import.bulk_import,
+        "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import",
+        "Bulk NDJSON import from the import directory (202 + status URL, resumable)",
+        affects_state=True),
+    _op("import-status", "system", None, bulk_import.import_status,
+        "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/import",
+        "Progress and per-file outcome of a bulk import job"),
 )
 
 

@@ -58,12 +58,15 @@ def match(ctx: ServerContext, req: FhirRequest) -> FhirResponse:
     hits = identity.match(patient, count=count, only_certain=only_certain)
     if only_certain:
         hits = hits[:1]
+    # one query for every hit's golden Patient, not a read per hit
+    patients = identity.golden_patients([h[0] for h in hits])
     entries = []
     for golden, probability, grade, _evidence in hits:
-        stored = ctx.repo.read("Patient", golden)
+        if golden not in patients:
+            continue  # retired between the match and the read
         entries.append({
             "fullUrl": f"{req.base_url}/Patient/{golden}",
-            "resource": stored.resource,
+            "resource": patients[golden],
             "search": {
                 "mode": "match", "score": round(probability, 4),
                 "extension": [{"url": MATCH_GRADE, "valueCode": grade}],

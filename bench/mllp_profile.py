@@ -1,0 +1,72 @@
+"""Where the time of one HL7 v2 message goes: the in-process intake under cProfile.
+
+    python bench/mllp_profile.py [--engine postgresql|sqlite] [--messages 300] [--batch N]
+
+Builds the real app (identity and quality services on, as in production) on a fresh
+database, sends the ADT/ORU mix of ``mllp_mix`` through ``IngestService`` (one by one, or in
+groups of ``--batch`` through the batched path) and prints msg/s and the top of the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _server import fresh_database  # noqa: E402
+from mllp_mix import CHANNEL, messages  # noqa: E402
+
+from huitong.config import Settings  # noqa: E402
+from huitong.ingest.channels import channel_from_config  # noqa: E402
+from huitong.server.app import create_app  # noqa: E402
+from huitong.store import open_repository  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", default="postgresql")
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--batch", type=int, default=0)
+    parser.add_argument("--top", type=int, default=35)
+    args = parser.parse_args()
+    url = fresh_database(args.engine)
+    repo = open_repository(url)
+    repo.upgrade()
+    app = create_app(repo, Settings.from_env({}, database_url=url, auth="off"))
+    ingest = app.state.ingest
+    ingest.put_channel(channel_from_config(CHANNEL))
+    stream = messages(uuid.uuid4().hex[:6])
+    for _ in range(30):  # warm up caches (terminology, channels, statements)
+        ingest.receive_hl7v2(next(stream))
+    batch = [next(stream) for _ in range(args.messages)]
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.enable()
+    codes: dict[str, int] = {}
+    if args.batch:
+        for i in range(0, len(batch), args.batch):
+            for result in ingest.receive_hl7v2_batch(batch[i:i + args.batch]):
+                codes[result.ack_code] = codes.get(result.ack_code, 0) + 1
+    else:
+        for raw in batch:
+            result = ingest.receive_hl7v2(raw)
+            codes[result.ack_code] = codes.get(result.ack_code, 0) + 1
+    profiler.disable()
+    elapsed = time.perf_counter() - start
+    print(f"{len(batch)} messages in {elapsed:.2f}s: {len(batch) / elapsed:.1f} msg/s "
+          f"({elapsed / len(batch) * 1000:.2f} ms/message) acks={codes}")
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(args.top)
+    stats.sort_stats("tottime").print_stats(20)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,481 @@
+"""Auditing every FHIR interaction: who did what to whose record, why, and with what result.
+
+One :class:`AuditRecorder` per server. It works at three points:
+
+- **the request** (:meth:`AuditRecorder.run`, called by ``server/app.py`` in the worker
+  thread instead of the handler): a :class:`RequestScope` in a context variable carries the
+  actor (from the authenticated principal, or an anonymous local actor with authentication
+  off), the interaction and the query down to the store hooks below;
+- **the write transaction**: a write hook notes each resource written and the patients whose
+  compartment it is in; a commit hook then inserts *one* audit entry for the transaction,
+  before it commits — so the action and its entry commit together or not at all. A write
+  with no request (the HL7 v2 retry worker, a feed) is recorded with the platform's own
+  ``system`` actor;
+- **reads**: the repository handlers see is wrapped (:class:`ReadRecordingRepository`,
+  under the authorization view, so it notes exactly the rows the principal was shown);
+  after the handler the resources read and their patients are appended in their own
+  transaction *before* the response is sent. If that append fails the request fails:
+  no unaudited data leaves. Searches therefore record every patient whose data the page
+  returned (matches and includes).
+
+A refused or failed request is recorded as a failure entry (its category, never its message:
+messages can quote the data). The access basis of the entry is the policy's decision reason
+(:func:`huitong.access.policy.decide`): own record, care relationship, the system client's
+scopes, and — recognised per patient touched — break-glass (with the stated justification
+and the end of the window) and share codes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import dataclasses
+import logging
+import uuid
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from huitong.access.events import AuthEvent
+from huitong.access.policy import decide
+from huitong.access.principal import Principal, Role
+from huitong.access.scopes import INTERACTION_PERMISSION
+from huitong.audit.compartment import patients_of
+from huitong.audit.entry import AccessBasis, Actor, AuditEntry, BasisKind, Outcome
+from huitong.audit.service import AuditService
+from huitong.fhir.definitions import resource_types
+from huitong.fhir.errors import CATEGORY_INFO, Category, FhirError
+from huitong.fhir.search.model import SearchQuery
+from huitong.store.repository import (
+    HistoryPage,
+    Repository,
+    SearchPage,
+    StoredResource,
+    Transaction,
+)
+
+__all__ = [
+    "ANONYMOUS",
+    "PLATFORM",
+    "AuditRecorder",
+    "ReadRecordingRepository",
+    "RequestScope",
+    "actor_of",
+    "current_scope",
+]
+
+log = logging.getLogger("huitong.audit")
+
+# Authentication off (local development): nobody is known, the entry still says so.
+ANONYMOUS = Actor(role="anonymous")
+# Writes with no request behind them: the integration engine's workers, feeds, the loader.
+PLATFORM = Actor(role="system", client="huitong")
+_AUTH_OFF = AccessBasis(BasisKind.ROLE, "authentication-off")
+_PLATFORM_BASIS = AccessBasis(BasisKind.ROLE, "platform-internal")
+
+_PURPOSE = {
+    Role.PATIENT: "PATRQT", Role.PUBLIC_HEALTH: "PUBHLTH", Role.RESEARCHER: "HRESCH",
+    Role.PLATFORM_ADMIN: "HOPERAT", Role.AUDITOR: "HOPERAT",
+}  # fmt: skip
+
+_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
+    "huitong_audit_scope", default=None
+)
+
+
+@dataclass(slots=True)
+class RequestScope:
+    """What one request is, and what it has touched so far (reads not yet recorded)."""
+
+    actor: Actor
+    principal: Principal | None
+    action: str
+    resource_type: str | None
+    request_id: str
+    query: str | None
+    instance: str | None = None  # Type/id of an instance-level request
+    request: Any = None  # the FhirRequest (a batch/transaction Bundle's type, once parsed)
+    resources: dict[str, None] = field(default_factory=dict)
+    patients: dict[str, None] = field(default_factory=dict)
+    recorded: int = 0  # entries written for this request so far
+
+    def note(self, ref: str, patients: Sequence[str]) -> None:
+        self.resources[ref] = None
+        for p in patients:
+            self.patients[p] = None
+
+    def bundle_action(self) -> str:
+        """``transaction`` or ``batch`` for a POST of a Bundle to the base."""
+        parsed = getattr(self.request, "parsed", None)
+        kind = parsed.get("type") if isinstance(parsed, dict) else None
+        return "batch" if kind == "batch" else "transaction"
+
+
+def current_scope() -> RequestScope | None:
+    return _scope.get()
+
+
+def actor_of(principal: Principal | None, address: str | None = None) -> Actor:
+    """The audit actor of ``principal`` (ids only, never names)."""
+    if principal is None:
+        return dataclasses.replace(ANONYMOUS, address=address)
+    return Actor(
+        role=principal.role.value, user=principal.user_id, client=principal.client_id,
+        organization=principal.organization_id, practitioner=principal.practitioner_id,
+        address=address,
+    )  # fmt: skip
+
+
+class _Writes:
+    __slots__ = ("patients", "resources")
+
+    def __init__(self) -> None:
+        self.resources: dict[str, None] = {}
+        self.patients: dict[str, None] = {}
+
+
+class AuditRecorder:
+    """Connects :class:`~huitong.audit.service.AuditService` to the request path (see the
+    module docstring). ``local_base`` is the server's FHIR base (for patient references);
+    ``request_ids`` mints request ids (injected; separate from resource ids so auditing never
+    shifts the ids a repository hands out)."""
+
+    def __init__(
+        self,
+        service: AuditService,
+        *,
+        local_base: str | None = None,
+        request_ids: Callable[[], str] | None = None,
+    ) -> None:
+        self.service = service
+        self.local_base = local_base
+        self._request_ids = request_ids or (lambda: uuid.uuid4().hex)
+        self._writes: weakref.WeakKeyDictionary[Any, _Writes] = weakref.WeakKeyDictionary()
+
+    # -- installation --------------------------------------------------------------
+    def install(self, repo: Repository) -> None:
+        """Hook every write of ``repo``: entries commit with the resources they record."""
+        repo.add_write_hook("audit", sorted(resource_types()), self._on_write)
+        repo.add_commit_hook("audit", self._on_commit)
+
+    def reading_view(self, repo: Repository) -> ReadRecordingRepository:
+        return ReadRecordingRepository(repo, self)
+
+    def _patients(self, resource: dict[str, Any]) -> list[str]:
+        return patients_of(resource, local_base=self.local_base)
+
+    def _on_write(
+        self, tx: Transaction, stored: StoredResource, content: dict[str, Any] | None
+    ) -> None:
+        writes = self._writes.get(tx)
+        if writes is None:
+            writes = self._writes[tx] = _Writes()
+        writes.resources[stored.reference] = None
+        for p in self._patients(content if content is not None else stored.resource):
+            writes.patients[p] = None
+
+    def _on_commit(self, tx: Transaction) -> None:
+        writes = self._writes.pop(tx, None)
+        if writes is None:
+            return
+        scope = _scope.get()
+        if scope is None:
+            entry = AuditEntry(
+                recorded=self.service.clock(), action="transaction", actor=PLATFORM,
+                basis=_PLATFORM_BASIS, resources=tuple(writes.resources),
+                patients=tuple(writes.patients), purpose="HOPERAT",
+            )  # fmt: skip
+        else:
+            # Reads made before this commit (a transaction's GET entries, conditional
+            # matches) go into the same entry.
+            resources = {**scope.resources, **writes.resources}
+            patients = {**scope.patients, **writes.patients}
+            scope.resources.clear()
+            scope.patients.clear()
+            entry = self._entry(scope, Outcome.SUCCESS, tuple(resources), tuple(patients))
+        self.service.record(tx, entry)
+        if scope is not None:
+            scope.recorded += 1
+
+    # -- the request ---------------------------------------------------------------
+    def run(
+        self,
+        interaction: Any,
+        ctx: Any,
+        req: Any,
+        principal: Principal | None,
+        address: str | None = None,
+    ) -> Any:
+        """Run ``interaction.handler(ctx, req)`` audited (in the worker thread)."""
+        action = _action_of(interaction)
+        if action is None:  # the CapabilityStatement: public, says nothing about anyone
+            return interaction.handler(ctx, req)
+        params = req.path_params
+        rtype = params.get("type")
+        instance = f"{rtype}/{params['id']}" if rtype and params.get("id") else None
+        query = "&".join(f"{k}={v}" for k, v in req.params) or None
+        scope = RequestScope(
+            actor_of(principal, address), principal, action, rtype, self._request_ids(),
+            query, instance, req,
+        )  # fmt: skip
+        token = _scope.set(scope)
+        try:
+            try:
+                resp = interaction.handler(ctx, req)
+            except FhirError as err:
+                self._record_failure(scope, err.category)
+                raise
+            status = getattr(resp, "status", 200)
+            if status >= 400:
+                self._record_failure(scope, None, status)
+            elif scope.resources or scope.recorded == 0:
+                self.service.record_now(
+                    self._entry(
+                        scope, Outcome.SUCCESS, tuple(scope.resources), tuple(scope.patients)
+                    )
+                )
+            return resp
+        finally:
+            _scope.reset(token)
+
+    def _record_failure(self, scope: RequestScope, category: Category | None,
+                        status: int = 0) -> None:  # fmt: skip
+        if category is not None:
+            status = CATEGORY_INFO[category].status if category in CATEGORY_INFO else 500
+        outcome = Outcome.MINOR_FAILURE if status < 500 else Outcome.SERIOUS_FAILURE
+        patients: tuple[str, ...] = ()
+        if scope.instance and scope.instance.startswith("Patient/"):
+            patients = (scope.instance.split("/", 1)[1],)  # someone tried this record
+        entry = self._entry(
+            scope, outcome, (scope.instance,) if scope.instance else (), patients,
+            denied=category is Category.FORBIDDEN,
+            detail=category.value if category is not None else f"status {status}",
+        )  # fmt: skip
+        try:
+            self.service.record_now(entry)
+        except Exception:  # the request is failing anyway; its own error goes back
+            log.warning("audit: could not record a failed %s (request %s)", scope.action,
+                        scope.request_id)  # fmt: skip
+
+    def _entry(
+        self,
+        scope: RequestScope,
+        outcome: Outcome,
+        resources: tuple[str, ...],
+        patients: tuple[str, ...],
+        *,
+        denied: bool = False,
+        detail: str | None = None,
+    ) -> AuditEntry:
+        action = scope.bundle_action() if scope.action == "bundle" else scope.action
+        now = self.service.clock()
+        basis, purpose = _basis(scope.principal, action, scope.resource_type, patients, now,
+                                denied=denied)  # fmt: skip
+        return AuditEntry(
+            recorded=now, action=action, actor=scope.actor, basis=basis, outcome=outcome,
+            request_id=scope.request_id, resource_type=scope.resource_type,
+            resources=resources, patients=patients, purpose=purpose, query=scope.query,
+            detail=detail,
+        )  # fmt: skip
+
+    # -- the authorization server's events -------------------------------------------
+    def on_auth_event(self, event: AuthEvent) -> None:
+        """The ``on_event`` sink of :class:`~huitong.access.service.AuthService`: sign-ins,
+        failed sign-ins, tokens issued and revoked."""
+        ok = event.outcome == "success"
+        if event.kind == "login":
+            action = "login" if ok else "login-failed"
+        elif event.kind == "token":
+            action = "token-issued" if ok else "login-failed"
+        elif event.kind == "revoke":
+            action = "logout"
+        else:
+            return
+        actor = Actor(role="user" if event.user_id else "client", user=event.user_id,
+                      client=event.client_id)  # fmt: skip
+        basis = (AccessBasis(BasisKind.ROLE, "authenticated") if ok
+                 else AccessBasis(BasisKind.DENIED, event.reason or "failed"))  # fmt: skip
+        detail = " ".join(x for x in (event.kind, event.grant_type, event.reason) if x)
+        self.service.record_now(AuditEntry(
+            recorded=event.at, action=action, actor=actor, basis=basis,
+            outcome=Outcome.SUCCESS if ok else Outcome.MINOR_FAILURE, purpose="HOPERAT",
+            detail=detail or None,
+        ))  # fmt: skip
+
+    def on_consent_event(self, event: Any, tx: Any = None) -> None:
+        """The ``on_event`` sink of the consent services
+        (:class:`~huitong.access.consent_events.ConsentEvent`): consent changes, break-glass,
+        share codes issued, withdrawn and redeemed (refused attempts included). With ``tx``
+        the entry commits with the change it records."""
+        action = {"share-code-revoked": "consent-change"}.get(event.kind, event.kind)
+        refused = event.action == "refused"
+        if refused:
+            basis = AccessBasis(BasisKind.DENIED, event.reason or "refused")
+        elif event.kind == "break-glass":
+            basis = AccessBasis(
+                BasisKind.BREAK_GLASS,
+                "break-glass",
+                ref=next(iter(event.resource_ids), None),
+                justification=event.reason or None,
+                until=event.until,
+            )
+        elif event.kind.startswith("share-code"):
+            basis = AccessBasis(
+                BasisKind.SHARE_CODE,
+                event.kind,
+                ref=next(iter(event.resource_ids), None),
+                until=event.until,
+            )
+        else:
+            basis = AccessBasis(
+                BasisKind.CONSENT, event.action, ref=next(iter(event.resource_ids), None)
+            )
+        actor = Actor(
+            role=event.actor_role or "user",
+            user=event.actor_id,
+            organization=event.actor_organization,
+        )
+        self.service.record_event(
+            action,
+            actor=actor,
+            basis=basis,
+            patients=[event.patient_id] if event.patient_id else [],
+            resources=list(event.resource_ids),
+            outcome=Outcome.MINOR_FAILURE if refused else Outcome.SUCCESS,
+            purpose="ETREAT" if event.kind == "break-glass" else "PATRQT",
+            detail=f"{event.kind} {event.action}",
+            tx=tx,
+        )
+
+
+def _action_of(interaction: Any) -> str | None:
+    codes = interaction.codes
+    if codes == ("capabilities",):
+        return None
+    if "transaction" in codes:
+        return "bundle"  # transaction or batch: told apart once the body is parsed
+    code = codes[0]
+    return code
+
+
+# The access-policy interaction a request's audit basis is decided for.
+_DECIDE_AS = {
+    "read": "read", "vread": "vread", "search-type": "search-type",
+    "search-system": "search-system", "history-instance": "history-instance",
+    "history-type": "history-type", "history-system": "history-system", "create": "create",
+    "update": "update", "patch": "patch", "delete": "delete",
+}  # fmt: skip
+
+
+def _basis(
+    principal: Principal | None,
+    action: str,
+    rtype: str | None,
+    patients: tuple[str, ...],
+    now: int,
+    *,
+    denied: bool = False,
+) -> tuple[AccessBasis, str]:
+    if principal is None:
+        return _AUTH_OFF, "TREAT"
+    purpose = _PURPOSE.get(principal.role, "TREAT")
+    touched = set(patients)
+    for glass in principal.break_glass:
+        if glass.patient_id in touched and glass.active(now):
+            return AccessBasis(
+                BasisKind.BREAK_GLASS,
+                "break-glass",
+                ref=glass.patient_id,
+                justification=glass.justification,
+                until=glass.until,
+            ), "ETREAT"
+    for grant in principal.share_grants:
+        if grant.patient_id in touched and now < grant.until:
+            return AccessBasis(
+                BasisKind.SHARE_CODE, "share-code", ref=grant.code_id, until=grant.until
+            ), purpose
+    as_action = _DECIDE_AS.get(action, "search-type" if rtype else "search-system")
+    if rtype == "Patient" and action == "operation":
+        as_action = "operation-everything"
+    decision_type = rtype if rtype in resource_types() else "Patient"
+    if as_action not in INTERACTION_PERMISSION:
+        return AccessBasis(BasisKind.ROLE, f"role-{principal.role.value}"), purpose
+    reason = decide(principal, as_action, decision_type, now=now).reason
+    try:
+        kind = BasisKind(reason.kind)
+    except ValueError:
+        kind = BasisKind.ROLE
+    if denied and kind is not BasisKind.DENIED:
+        kind = BasisKind.DENIED
+    return AccessBasis(kind, reason.code, ref=reason.ref, justification=reason.justification,
+                       until=reason.until), purpose  # fmt: skip
+
+
+# -- the read-recording view ------------------------------------------------------------
+class ReadRecordingRepository:
+    """``repo`` noting, into the current request's scope, every resource a read returns.
+    Outside a request (no scope) it is ``repo``. Everything else passes through."""
+
+    def __init__(self, repo: Repository, recorder: AuditRecorder) -> None:
+        self.repo = repo
+        self._recorder = recorder
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.repo, name)
+
+    def _note(self, stored: Sequence[StoredResource]) -> None:
+        scope = _scope.get()
+        if scope is None:
+            return
+        for s in stored:
+            scope.note(s.reference, self._recorder._patients(s.resource))
+
+    def _page(self, page: SearchPage) -> SearchPage:
+        self._note(page.matches)
+        self._note(page.included)
+        return page
+
+    def read(self, resource_type: str, id: str, **kw: Any) -> StoredResource:
+        stored = self.repo.read(resource_type, id, **kw)
+        self._note((stored,))
+        return stored
+
+    def vread(self, resource_type: str, id: str, version_id: int, **kw: Any) -> StoredResource:
+        stored = self.repo.vread(resource_type, id, version_id, **kw)
+        self._note((stored,))
+        return stored
+
+    def history(self, *args: Any, **kw: Any) -> HistoryPage:
+        page: HistoryPage = self.repo.history(*args, **kw)
+        self._note(page.entries)
+        return page
+
+    def search(self, query: SearchQuery, **kw: Any) -> SearchPage:
+        return self._page(self.repo.search(query, **kw))
+
+    def everything(self, patient_id: str, **kw: Any) -> SearchPage:
+        return self._page(self.repo.everything(patient_id, **kw))
+
+    @contextmanager
+    def transaction(self) -> Iterator[_ReadRecordingTransaction]:
+        with self.repo.transaction() as tx:
+            yield _ReadRecordingTransaction(tx, self)
+
+
+class _ReadRecordingTransaction:
+    def __init__(self, tx: Transaction, view: ReadRecordingRepository) -> None:
+        self._tx = tx
+        self._view = view
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
+
+    def read(self, resource_type: str, id: str, **kw: Any) -> StoredResource | None:
+        stored = self._tx.read(resource_type, id, **kw)
+        if stored is not None and not stored.deleted:
+            self._view._note((stored,))
+        return stored
+
+    def search(self, query: SearchQuery, **kw: Any) -> SearchPage:
+        return self._view._page(self._tx.search(query, **kw))

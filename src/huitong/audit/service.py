@@ -1,0 +1,485 @@
+"""The audit log in the database: entries, sequencing, signed tree heads, proofs, verification.
+
+Storage (migration ``0007_audit``): ``audit_entries`` (one row per action: the canonical
+bytes the tree hashes, a few copied fields for searching, and ``idx``, its position in the
+Merkle tree once sequenced), ``audit_entry_patients`` (the patients each entry touched, for
+"who accessed my record"), ``audit_nodes`` (the tree's complete subtrees,
+:class:`~huitong.audit.sql.SqlNodeStore`), ``audit_checkpoints`` and ``audit_keys``.
+
+Concurrency — an entry is appended in two steps, like Certificate Transparency's merge delay:
+
+1. **record**: the entry row is inserted in the transaction of the action it records
+   (:meth:`AuditService.record`), with ``idx`` NULL. This is one cheap insert with no shared
+   state, so concurrent writers never wait for each other here, and the entry is durable
+   exactly when the action is: a rolled-back write leaves no entry, a committed one always
+   has its entry. Reads and sign-ins, which have no write transaction, append in their own
+   (:meth:`AuditService.record_now`) before the data leaves.
+2. **sequence**: :meth:`AuditService.sequence` takes the log's lock (a transaction-scoped
+   advisory lock on PostgreSQL; SQLite has one writer anyway), reads the committed rows with
+   no position in insertion order, gives them the next positions, and writes the tree nodes
+   they complete, all in one transaction. Positions therefore follow *commit* order as the
+   sequencer sees it — an uncommitted row is invisible and simply gets a later position —
+   and two sequencers (several server workers) serialise on the lock, so the tree can never
+   fork or skip. The server runs it right after commits in a background task (every
+   fraction of a second), and the API, checkpoints and verification run it on demand.
+
+Nothing here logs an entry's content: only counts and positions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+    load_pem_private_key,
+)
+
+from huitong.audit.checkpoint import Checkpoint, SignedCheckpoint, key_id, sign_checkpoint
+from huitong.audit.entry import AccessBasis, Actor, AuditEntry, BasisKind, Outcome, parse_entry
+from huitong.audit.frontier import Frontier
+from huitong.audit.hashing import leaf_hash
+from huitong.audit.sql import SqlNodeStore
+from huitong.audit.tree import NodeId, ProofPlan, consistency_plan, inclusion_plan, root_plan
+from huitong.audit.verify import Finding, VerificationReport, verify_log
+from huitong.clock import Clock, MonotonicClock
+from huitong.fhir.errors import Category, FhirError
+from huitong.store.repository import Repository, Transaction
+
+__all__ = ["AuditService", "LogStatus", "StoredEntry"]
+
+log = logging.getLogger("huitong.audit")
+
+_SEQUENCER_LOCK = "huitong-audit-sequencer"
+_KEY_LOCK = "huitong-audit-key"
+_BATCH = 2000  # entries per sequencing transaction
+_PATIENT_CHUNK = 300
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """One entry row: ``seq`` (insertion order), ``index`` (tree position, None until
+    sequenced), the canonical ``data`` and the parsed ``entry``."""
+
+    seq: int
+    index: int | None
+    data: bytes
+    entry: AuditEntry
+
+
+@dataclass(frozen=True, slots=True)
+class LogStatus:
+    size: int
+    root: bytes
+    unsequenced: int
+
+
+def _not_found(en: str, zh: str) -> FhirError:
+    return FhirError(Category.NOT_FOUND, f"{en} / {zh}")
+
+
+class AuditService:
+    """The audit log over ``repo``. ``clock`` stamps entries and checkpoints; ``origin``
+    names the log in its checkpoints (the platform's base URL); ``signing_key_file`` is a
+    PEM (PKCS#8) Ed25519 private key — when empty, a key is generated on first use and kept
+    in ``audit_keys`` (convenient, but then whoever can write the database could also re-sign:
+    production sets a file and publishes the public key)."""
+
+    def __init__(
+        self,
+        repo: Repository,
+        *,
+        clock: Clock | None = None,
+        origin: str = "huitong",
+        signing_key_file: str = "",
+    ) -> None:
+        self.repo = repo
+        self.clock: Clock = clock or getattr(repo, "clock", None) or MonotonicClock()
+        self.origin = origin or "huitong"
+        self._key_file = signing_key_file
+        self._key: Ed25519PrivateKey | None = None
+
+    # -- appending -----------------------------------------------------------------
+    def record(self, tx: Transaction, entry: AuditEntry) -> int:
+        """Insert ``entry`` in the open transaction ``tx`` (it commits or rolls back with the
+        action); returns its row number (``seq``). The tree position comes at sequencing."""
+        from huitong.audit.entry import canonical_bytes
+
+        data = canonical_bytes(entry)
+        a = entry.actor
+        rows = tx.execute(
+            "INSERT INTO audit_entries (recorded, action, actor_role, actor_user, actor_client,"
+            " actor_org, outcome, entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            (entry.recorded, entry.action, a.role, a.user, a.client, a.organization,
+             entry.outcome.value, data),
+        )  # fmt: skip
+        seq = int(rows[0][0])
+        patients = entry.patients
+        for at in range(0, len(patients), _PATIENT_CHUNK):
+            chunk = patients[at : at + _PATIENT_CHUNK]
+            marks = ", ".join("(?, ?, ?)" for _ in chunk)
+            params: list[Any] = []
+            for pid in chunk:
+                params += (pid, seq, entry.recorded)
+            tx.execute(
+                f"INSERT INTO audit_entry_patients (patient_id, seq, recorded) VALUES {marks}",
+                params,
+            )
+        return seq
+
+    def record_now(self, entry: AuditEntry) -> int:
+        """Append ``entry`` in a transaction of its own (reads, sign-ins, refusals); raises
+        (UNAVAILABLE…) when it cannot be stored, so the caller can refuse to answer."""
+        with self.repo.transaction() as tx:
+            return self.record(tx, entry)
+
+    def record_event(
+        self,
+        action: str,
+        *,
+        actor: Actor,
+        basis: AccessBasis,
+        patients: Sequence[str] = (),
+        resources: Sequence[str] = (),
+        outcome: Outcome = Outcome.SUCCESS,
+        purpose: str = "TREAT",
+        detail: str | None = None,
+        request_id: str | None = None,
+        tx: Transaction | None = None,
+    ) -> int:
+        """Record a platform event — ``consent-change``, ``break-glass``,
+        ``share-code-issued``, ``share-code-redeemed``, ``export``… (see
+        :data:`~huitong.audit.entry.ACTIONS`). Pass ``tx`` to commit it with the change it
+        records (recommended), else it is appended on its own. Returns the row number."""
+        entry = AuditEntry(
+            recorded=self.clock(), action=action, actor=actor, basis=basis, outcome=outcome,
+            request_id=request_id, resources=tuple(resources), patients=tuple(patients),
+            purpose=purpose, detail=detail,
+        )  # fmt: skip
+        if tx is not None:
+            return self.record(tx, entry)
+        return self.record_now(entry)
+
+    # -- sequencing ----------------------------------------------------------------
+    def sequence(self, limit: int = _BATCH) -> int:
+        """Give up to ``limit`` committed, unsequenced entries their tree positions (in the
+        order the sequencer sees them committed) and write the nodes; returns how many."""
+        with self.repo.transaction() as tx:
+            tx.lock(_SEQUENCER_LOCK)
+            pending = tx.execute(
+                "SELECT seq, entry FROM audit_entries WHERE idx IS NULL ORDER BY seq LIMIT ?",
+                (limit,),
+            )
+            if not pending:
+                return 0
+            store = SqlNodeStore(tx.execute, self.repo.dialect)
+            frontier = Frontier.from_store(store)
+            first = frontier.size
+            nodes = []
+            for _seq, data in pending:
+                nodes += frontier.append(leaf_hash(bytes(data)))
+            self._assign(tx, [(int(seq), first + i) for i, (seq, _) in enumerate(pending)])
+            store.put_nodes(nodes)
+            return len(pending)
+
+    def sequence_all(self) -> int:
+        total = 0
+        while True:
+            n = self.sequence()
+            total += n
+            if n < _BATCH:
+                return total
+
+    def _assign(self, tx: Transaction, pairs: list[tuple[int, int]]) -> None:
+        for at in range(0, len(pairs), 1000):
+            chunk = pairs[at : at + 1000]
+            params: list[int] = []
+            for seq, idx in chunk:
+                params += (seq, idx)
+            if self.repo.dialect == "postgresql":
+                marks = ", ".join("(?::bigint, ?::bigint)" for _ in chunk)
+                sql = (f"UPDATE audit_entries AS e SET idx = v.i FROM (VALUES {marks}) "
+                       "AS v(s, i) WHERE e.seq = v.s")  # fmt: skip
+            else:
+                marks = ", ".join("(?, ?)" for _ in chunk)
+                sql = (f"UPDATE audit_entries SET idx = v.column2 FROM (VALUES {marks}) AS v "
+                       "WHERE audit_entries.seq = v.column1")  # fmt: skip
+            tx.execute(sql, params)
+
+    # -- reading the tree ------------------------------------------------------------
+    def _store(self) -> SqlNodeStore:
+        return SqlNodeStore(self.repo.query, self.repo.dialect)
+
+    def size(self) -> int:
+        return self._store().leaf_count()
+
+    def status(self) -> LogStatus:
+        store = self._store()
+        size = store.leaf_count()
+        root = Frontier.from_store(store, size).root()
+        rows = self.repo.query("SELECT COUNT(*) FROM audit_entries WHERE idx IS NULL")
+        return LogStatus(size, root, int(rows[0][0]))
+
+    def root(self, size: int | None = None) -> bytes:
+        store = self._store()
+        size = store.leaf_count() if size is None else size
+        self._check_size(size, store)
+        plan = root_plan(size)
+        return plan.assemble(store.get_nodes(plan.node_ids))[0]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """The RFC 9162 audit path of entry ``index`` in the tree of ``size`` entries
+        (verify with :func:`~huitong.audit.proofs.verify_inclusion`). One SQL read."""
+        if not 0 <= index < size:
+            raise FhirError(
+                Category.INVALID,
+                f"entry {index} is not in a tree of {size} entries / "
+                f"第 {index} 条记录不在大小为 {size} 的树中",
+            )
+        return self._proof(inclusion_plan(index, size), size)
+
+    def consistency_proof(self, first: int, second: int) -> list[bytes]:
+        """The RFC 9162 proof that the tree of ``second`` entries extends that of ``first``
+        (verify with :func:`~huitong.audit.proofs.verify_consistency`). One SQL read."""
+        if not 0 <= first <= second:
+            raise FhirError(
+                Category.INVALID,
+                f"sizes must satisfy 0 <= first <= second (got {first}, {second}) / "
+                f"树大小须满足 0 <= first <= second（收到 {first}、{second}）",
+            )
+        return self._proof(consistency_plan(first, second), second)
+
+    def _proof(self, plan: ProofPlan, size: int) -> list[bytes]:
+        # One read: the plan's nodes plus the tree's last leaf, whose presence shows the
+        # log holds ``size`` entries (no separate size query on the proof path).
+        ids = plan.node_ids + ((NodeId(0, size - 1),) if size else ())
+        try:
+            nodes = self._store().get_nodes(ids)
+        except KeyError:
+            have = self.size()
+            raise FhirError(
+                Category.INVALID,
+                f"the log holds {have} sequenced entries, not {size} / "
+                f"日志中已排序的记录为 {have} 条，而不是 {size} 条",
+            ) from None
+        return plan.assemble(nodes)
+
+    def _check_size(self, size: int, store: SqlNodeStore) -> None:
+        have = store.leaf_count()
+        if not 0 <= size <= have:
+            raise FhirError(
+                Category.INVALID,
+                f"the log holds {have} sequenced entries, not {size} / "
+                f"日志中已排序的记录为 {have} 条，而不是 {size} 条",
+            )
+
+    # -- entries -----------------------------------------------------------------------
+    def entry_at(self, index: int) -> StoredEntry:
+        rows = self.repo.query("SELECT seq, idx, entry FROM audit_entries WHERE idx = ?",
+                               (index,))  # fmt: skip
+        if not rows:
+            raise _not_found(f"no audit entry #{index}", f"没有第 {index} 条审计记录")
+        return _stored(rows[0])
+
+    def entries(
+        self,
+        *,
+        patient_ids: Sequence[str] = (),
+        actor_user: str | None = None,
+        action: str | None = None,
+        since: int | None = None,
+        before_seq: int | None = None,
+        count: int = 50,
+    ) -> list[StoredEntry]:
+        """Entries, newest first, optionally only those touching ``patient_ids``; page with
+        ``before_seq`` (the last ``seq`` of the previous page)."""
+        where: list[str] = []
+        params: list[Any] = []
+        join = ""
+        if patient_ids:
+            marks = ", ".join("?" for _ in patient_ids)
+            join = (" JOIN (SELECT DISTINCT seq AS pseq FROM audit_entry_patients "
+                    f"WHERE patient_id IN ({marks})) p ON p.pseq = e.seq")  # fmt: skip
+            params += list(patient_ids)
+        if actor_user is not None:
+            where.append("e.actor_user = ?")
+            params.append(actor_user)
+        if action is not None:
+            where.append("e.action = ?")
+            params.append(action)
+        if since is not None:
+            where.append("e.recorded >= ?")
+            params.append(since)
+        if before_seq is not None:
+            where.append("e.seq < ?")
+            params.append(before_seq)
+        sql = f"SELECT e.seq, e.idx, e.entry FROM audit_entries e{join}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY e.seq DESC LIMIT ?"
+        params.append(count)
+        return [_stored(r) for r in self.repo.query(sql, params)]
+
+    def accesses_of(self, patient_ids: Sequence[str], *, count: int = 50,
+                    before_seq: int | None = None) -> list[StoredEntry]:  # fmt: skip
+        """Who touched these patients' records, newest first ("who accessed my record")."""
+        if not patient_ids:
+            return []
+        return self.entries(patient_ids=patient_ids, count=count, before_seq=before_seq)
+
+    def _rows(self) -> Iterator[tuple[int, bytes]]:
+        """Every sequenced row ``(idx, bytes)`` in position order, fetched in pages."""
+        after = -1
+        while True:
+            rows = self.repo.query(
+                "SELECT idx, entry FROM audit_entries WHERE idx > ? ORDER BY idx LIMIT 10000",
+                (after,),
+            )
+            for idx, data in rows:
+                yield int(idx), bytes(data)
+            if len(rows) < 10000:
+                return
+            after = int(rows[-1][0])
+
+    # -- keys and checkpoints ----------------------------------------------------------
+    def signing_key(self) -> Ed25519PrivateKey:
+        """The checkpoint key: the configured file, else the one kept in ``audit_keys``
+        (generated on first use)."""
+        if self._key is not None:
+            return self._key
+        if self._key_file:
+            key = load_pem_private_key(Path(self._key_file).read_bytes(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError("HUITONG_AUDIT_SIGNING_KEY must be an Ed25519 private key")
+            self._remember_public(key)
+        else:
+            key = self._stored_key()
+        self._key = key
+        return key
+
+    def public_key(self) -> Ed25519PublicKey:
+        return self.signing_key().public_key()
+
+    def public_key_pem(self) -> str:
+        return (
+            self.public_key()
+            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+            .decode("ascii")
+        )
+
+    def _remember_public(self, key: Ed25519PrivateKey) -> None:
+        pub = key.public_key()
+        kid = key_id(pub)
+        with self.repo.transaction() as tx:
+            tx.lock(_KEY_LOCK)
+            if not tx.execute("SELECT key_id FROM audit_keys WHERE key_id = ?", (kid,)):
+                tx.execute(
+                    "INSERT INTO audit_keys (key_id, public_key, private_key, created) "
+                    "VALUES (?, ?, NULL, ?)",
+                    (kid, pub.public_bytes(Encoding.Raw, PublicFormat.Raw), self.clock()),
+                )
+
+    def _stored_key(self) -> Ed25519PrivateKey:
+        with self.repo.transaction() as tx:
+            tx.lock(_KEY_LOCK)  # two workers starting together generate one key, not two
+            rows = tx.execute(
+                "SELECT private_key FROM audit_keys WHERE private_key IS NOT NULL "
+                "ORDER BY created DESC LIMIT 1"
+            )
+            if rows:
+                return Ed25519PrivateKey.from_private_bytes(bytes(rows[0][0]))
+            key = Ed25519PrivateKey.generate()
+            pub = key.public_key()
+            tx.execute(
+                "INSERT INTO audit_keys (key_id, public_key, private_key, created) "
+                "VALUES (?, ?, ?, ?)",
+                (key_id(pub), pub.public_bytes(Encoding.Raw, PublicFormat.Raw),
+                 key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+                 self.clock()),
+            )  # fmt: skip
+            log.warning("audit: generated a checkpoint signing key %s (kept in the database)",
+                        key_id(pub))  # fmt: skip
+            return key
+
+    def checkpoint(self) -> SignedCheckpoint:
+        """Sequence what is committed, then sign and store the tree head (a new checkpoint
+        only when the log grew; otherwise the latest one is returned)."""
+        self.sequence_all()
+        key = self.signing_key()
+        latest = self.latest_checkpoint()
+        store = self._store()
+        size = store.leaf_count()
+        if latest is not None and latest.checkpoint.size == size:
+            return latest
+        root = Frontier.from_store(store, size).root()
+        signed = sign_checkpoint(Checkpoint(self.origin, size, root, self.clock()), key)
+        with self.repo.transaction() as tx:
+            tx.lock(_SEQUENCER_LOCK)
+            if tx.execute("SELECT size FROM audit_checkpoints WHERE size = ?", (size,)):
+                pass  # another worker signed this size meanwhile: keep the first
+            else:
+                tx.execute(
+                    "INSERT INTO audit_checkpoints (size, issued, key_id, body) "
+                    "VALUES (?, ?, ?, ?)",
+                    (size, signed.checkpoint.timestamp, signed.key_id, signed.to_text()),
+                )
+        return self.latest_checkpoint() or signed
+
+    def latest_checkpoint(self) -> SignedCheckpoint | None:
+        rows = self.repo.query("SELECT body FROM audit_checkpoints ORDER BY size DESC LIMIT 1")
+        return SignedCheckpoint.from_text(rows[0][0]) if rows else None
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        rows = self.repo.query("SELECT body FROM audit_checkpoints ORDER BY size")
+        return [SignedCheckpoint.from_text(r[0]) for r in rows]
+
+    # -- verification ------------------------------------------------------------------
+    def verify(self, public_key: Ed25519PublicKey | None = None) -> VerificationReport:
+        """Recompute the whole tree from the entry rows and check it against the stored
+        nodes and every signed checkpoint (see :func:`~huitong.audit.verify.verify_log`):
+        names each edited, deleted, inserted or reordered entry. ``public_key`` is the
+        published checkpoint key to trust (default: this server's own). Read-only."""
+        key = public_key or self.public_key()
+        checkpoints: list[SignedCheckpoint] = []
+        findings: list[Finding] = []
+        for row in self.repo.query("SELECT size, body FROM audit_checkpoints ORDER BY size"):
+            try:
+                checkpoints.append(SignedCheckpoint.from_text(row[1]))
+            except ValueError:
+                findings.append(Finding(
+                    "checkpoint-malformed",
+                    f"The stored checkpoint of size {row[0]} is malformed.",
+                    f"存储的大小为 {row[0]} 的检查点格式错误。", size=int(row[0]),
+                ))  # fmt: skip
+        report = verify_log(self._rows(), checkpoints, key, store=self._store(),
+                            origin=self.origin)  # fmt: skip
+        if findings:
+            report = VerificationReport(report.size, report.root, report.checkpoints_checked,
+                                        (*report.findings, *findings))  # fmt: skip
+        return report
+
+    def unsequenced(self) -> int:
+        return int(self.repo.query("SELECT COUNT(*) FROM audit_entries WHERE idx IS NULL")[0][0])
+
+
+def _stored(row: Sequence[Any]) -> StoredEntry:
+    seq, idx, data = row
+    raw = bytes(data)
+    try:
+        entry = parse_entry(raw)
+    except ValueError:
+        # An edited row still lists (verification reports it); show what can be shown.
+        entry = AuditEntry(
+            recorded=0, action="audit-read", actor=Actor(role="unknown"),
+            basis=AccessBasis(BasisKind.DENIED, "entry-unreadable"),
+            outcome=Outcome.SERIOUS_FAILURE, detail="unreadable entry",
+        )  # fmt: skip
+    return StoredEntry(int(seq), None if idx is None else int(idx), raw, entry)

@@ -1,0 +1,100 @@
+"""Device payloads in groups (an MQTT batch) through ``IngestService.receive_devices`` on the
+real repository, both engines: stored raw in one commit, written in one transaction, yet
+each payload gets the outcome it would get alone — a refused one is reported on its own and
+the others are kept; repeats inside the group and resends are never written twice."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from feed_intake_helpers import RESIDENT, Client, feed_app, put_channel, put_organization
+
+from huitong.ingest.message_store import MessageQuery, MessageStatus
+
+KNOWN = "110101196003050012"
+UNKNOWN = "11010119990101999X"
+
+
+@pytest.fixture
+def client(repo):
+    c = Client(feed_app(repo))
+    put_organization(c)
+    resp = c.post("/fhir/Patient", content=orjson.dumps({
+        "resourceType": "Patient", "identifier": [{"system": RESIDENT, "value": KNOWN}]}),
+        headers={"content-type": "application/fhir+json"})
+    assert resp.status_code == 201, resp.text
+    put_channel(c, "home-bp", format="device")
+    yield c
+    c.close()
+
+
+def reading(minute: int, idcard: str = KNOWN) -> bytes:
+    return orjson.dumps({
+        "device": {"serial": "BPM-0001", "type": "blood-pressure-monitor"},
+        "patient": {"system": RESIDENT, "value": idcard},
+        "time": f"2024-03-05T08:{minute:02d}:00+08:00",
+        "measurements": [{"type": "systolic", "value": 128, "unit": "mmHg"},
+                         {"type": "diastolic", "value": 82, "unit": "mmHg"}],
+    })
+
+
+class Counting:
+    """Counts the feed intake's transactions (calls of the executor)."""
+
+    def __init__(self, service) -> None:
+        self.calls = 0
+        inner = service.feeds.submit
+
+        def submit(bundle, before_commit):
+            self.calls += 1
+            return inner(bundle, before_commit)
+
+        service.feeds.submit = submit
+
+
+def _panels(client: Client) -> list[str]:
+    return sorted(p["effectiveDateTime"]
+                  for p in client.search("Observation?code=http://loinc.org|85354-9"))
+
+
+def test_a_group_is_written_in_one_transaction(client):
+    service = client.app.state.ingest
+    calls = Counting(service)
+    outcomes = service.receive_devices("home-bp", [reading(m) for m in range(5)])
+    assert [o.result for o in outcomes] == ["created"] * 5
+    assert calls.calls == 1
+    assert len(_panels(client)) == 5
+    found, total = service.store.search(MessageQuery(channel="home-bp"))
+    assert total == 5 and {m.status for m in found} == {MessageStatus.PROCESSED}
+    # Each message keeps its own share of what was written: its panel and the device.
+    panels = set()
+    for m in found:
+        assert [p.split("/")[0] for p in m.produced] == ["Device", "Observation"], m.produced
+        panels.add(m.produced[1])
+    assert len(panels) == 5
+
+
+@pytest.mark.parametrize(
+    ("case", "payloads", "results", "panels"),
+    [
+        ("repeat and resend", [reading(1), reading(1), reading(2)],
+         ["created", "duplicate", "created"], 2),
+        ("refused patient", [reading(1), reading(2, UNKNOWN), reading(3)],
+         ["created", "error", "created"], 2),
+        ("not json", [reading(1), b"{not json", reading(3)],
+         ["created", "error", "created"], 2),
+    ],
+)
+def test_each_payload_gets_its_own_outcome(client, case, payloads, results, panels):
+    service = client.app.state.ingest
+    outcomes = service.receive_devices("home-bp", payloads)
+    assert [o.result for o in outcomes] == results, case
+    assert len(_panels(client)) == panels
+    again = service.receive_devices("home-bp", payloads)  # a redelivery of the whole batch
+    assert [o.result for o in again if o.result == "created"] == [], case
+    assert len(_panels(client)) == panels
+    for outcome in outcomes:
+        if outcome.result == "error":
+            stored = service.store.get(outcome.messages[0].id)
+            assert stored.status is MessageStatus.ERROR and stored.errors
+            assert UNKNOWN not in orjson.dumps(stored.errors).decode()

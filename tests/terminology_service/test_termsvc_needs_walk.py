@@ -1,0 +1,147 @@
+"""The write path's cheap pre-check (``needs_walk``) against the walk it stands in for: a
+resource the pre-check lets through unwalked must be one the walk would leave unchanged and
+unqueued. Pure functions: no database."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from huitong.terminology.ingest import translate_resource
+from huitong.terminology.write_path import CompiledMaps, _Deferred, needs_walk
+
+UCUM = "http://unitsofmeasure.org"
+LOINC = "http://loinc.org"
+GLUCOSE = {"coding": [{"system": LOINC, "code": "2339-0", "display": "Glucose"}]}
+WEIGHT = {"coding": [{"system": LOINC, "code": "29463-7", "display": "Body weight"}]}
+
+
+def _q(value: float, code: str, unit: str | None = None) -> dict[str, Any]:
+    return {"value": value, "unit": unit or code, "system": UCUM, "code": code}
+
+
+def _obs(**elements: Any) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": "o1", "status": "final",
+            "meta": {"versionId": "1", "tag": [{"system": "urn:huitong:x", "code": "y"}]},
+            **elements}  # fmt: skip
+
+
+CASES: list[tuple[str, dict[str, Any], bool]] = [
+    ("weight already in kg", _obs(code=WEIGHT, valueQuantity=_q(70, "kg")), False),
+    ("weight in pounds", _obs(code=WEIGHT, valueQuantity=_q(154, "[lb_av]")), True),
+    ("glucose already in mmol/L", _obs(code=GLUCOSE, valueQuantity=_q(5.5, "mmol/L")), False),
+    ("glucose in mg/dL", _obs(code=GLUCOSE, valueQuantity=_q(99, "mg/dL")), True),
+    (
+        "unit written mmHg, not UCUM",
+        _obs(code=WEIGHT, valueQuantity={"value": 120, "unit": "mmHg"}),
+        True,
+    ),
+    (
+        "component in preferred units",
+        _obs(
+            code=WEIGHT,
+            component=[
+                {"code": WEIGHT, "valueQuantity": _q(70, "kg")},
+                {"code": WEIGHT, "valueQuantity": _q(71, "kg")},
+            ],
+        ),
+        False,
+    ),
+    (
+        "one component in pounds",
+        _obs(
+            code=WEIGHT,
+            component=[
+                {"code": WEIGHT, "valueQuantity": _q(70, "kg")},
+                {"code": WEIGHT, "valueQuantity": _q(150, "[lb_av]")},
+            ],
+        ),
+        True,
+    ),
+    (
+        "reference range in preferred unit",
+        _obs(
+            code=GLUCOSE,
+            valueQuantity=_q(5, "mmol/L"),
+            referenceRange=[{"low": _q(3.9, "mmol/L"), "high": _q(6.1, "mmol/L")}],
+        ),
+        False,
+    ),
+    (
+        "reference range in mg/dL",
+        _obs(
+            code=GLUCOSE, valueQuantity=_q(5, "mmol/L"), referenceRange=[{"low": _q(70, "mg/dL")}]
+        ),
+        True,
+    ),
+    # A quantity where the pre-check does not look: always walked.
+    (
+        "quantity in an extension",
+        _obs(
+            code=WEIGHT,
+            valueQuantity=_q(70, "kg"),
+            extension=[{"url": "urn:x", "valueQuantity": _q(154, "[lb_av]")}],
+        ),
+        True,
+    ),
+    # The walk looks up a coding whose system has no ":" (and queues it when unmapped).
+    (
+        "local system without a colon",
+        _obs(
+            code={"coding": [{"system": "lab-local", "code": "GLU"}]}, valueQuantity=_q(5, "mmol/L")
+        ),
+        True,
+    ),
+    ("coding without a system", _obs(code={"coding": [{"code": "GLU"}]}), True),
+    (
+        "system with an escaped quote",
+        _obs(
+            identifier=[{"system": "urn:a", "value": "1"}, {"system": "urn:b", "value": "2"}],
+            code={"coding": [{"system": 'urn:x"y', "code": "1"}]},
+        ),
+        True,
+    ),
+    ("standard codes, no quantity", _obs(code=WEIGHT, valueString="n/a"), False),
+    ("local code, no quantity", _obs(code={"coding": [{"system": "urn:lab", "code": "1"}]}), True),
+]
+
+
+def _walk_changes(resource: dict[str, Any]) -> bool:
+    deferred = _Deferred(CompiledMaps({}, (0, 0)), lambda: None)
+    result = translate_resource(resource, deferred, normalise_units=True)
+    return result.resource is not resource or bool(result.unmapped or result.added)
+
+
+@pytest.mark.parametrize(("name", "resource", "walked"), CASES, ids=[c[0] for c in CASES])
+def test_needs_walk_is_exact_where_it_skips(
+    name: str, resource: dict[str, Any], walked: bool
+) -> None:
+    before = copy.deepcopy(resource)
+    assert needs_walk(resource, units=True) is walked
+    assert resource == before  # the pre-check reads only
+    if not walked:
+        assert not _walk_changes(resource)
+
+
+UNITS_OFF = [
+    ("weight in pounds", _obs(code=WEIGHT, valueQuantity=_q(154, "[lb_av]")), False),
+    ("glucose in mg/dL", _obs(code=GLUCOSE, valueQuantity=_q(99, "mg/dL")), False),
+    (
+        "local system without a colon",
+        _obs(
+            code={"coding": [{"system": "lab-local", "code": "GLU"}]}, valueQuantity=_q(5, "mmol/L")
+        ),
+        False,
+    ),
+    ("local code", _obs(code={"coding": [{"system": "urn:lab", "code": "1"}]}), True),
+]
+
+
+@pytest.mark.parametrize(("name", "resource", "walked"), UNITS_OFF,
+                         ids=[c[0] for c in UNITS_OFF])  # fmt: skip
+def test_with_units_off_only_codings_count(
+    name: str, resource: dict[str, Any], walked: bool
+) -> None:
+    assert needs_walk(resource, units=False) is walked
