@@ -339,7 +339,55 @@ def test_operator_api_lists_undelivered_acks_and_rearms_them(api):
     assert listed["total"] == 1
     [row] = listed["acks"]
     assert (row["ack"], row["attempts"], row["address"]) == ("AA", 1, f"127.0.0.1:{port}")
+    detail = api.get(f"/api/ingest/messages/{row['message']}").json()
+    assert detail["applicationAck"]["status"] == "undelivered"
     again = api.post(f"/api/ingest/app-acks/{row['id']}/retry").json()
     assert (again["status"], again["attempts"]) == ("pending", 0)
     assert api.get("/api/ingest/app-acks?status=nonsense").status_code == 400
     assert api.post("/api/ingest/app-acks/999999/retry").status_code == 404
+
+
+def test_the_retry_worker_writes_due_messages_as_one_group(repo):
+    clock = Clock()
+    service, poison = _service(repo, clock, _free_port())
+    calls = {"grouped": 0, "alone": 0}
+    inner_in, inner = service.hl7v2.submit_in, service.hl7v2.submit
+
+    def submit_in(tx, bundle, before_commit):
+        calls["grouped"] += 1
+        return inner_in(tx, bundle, before_commit)
+
+    def submit(bundle, before_commit):
+        calls["alone"] += 1
+        return inner(bundle, before_commit)
+
+    service.hl7v2.submit_in, service.hl7v2.submit = submit_in, submit
+    poison.poison = "M3"
+    ids = [service.receive_hl7v2(_adt(f"G{i}", f"M{i}")).message.id for i in range(5)]
+    assert service.run_due() == 5
+    statuses = [service.store.get(i).status for i in ids]
+    assert statuses == [MessageStatus.PROCESSED] * 3 + [MessageStatus.ERROR,
+                                                        MessageStatus.PROCESSED]
+    # The group failed on M3 and was rolled back; then each was written alone.
+    assert calls["grouped"] >= 1 and calls["alone"] == 5
+    codes = sorted(service.app_acks.for_message(i).ack_code for i in ids)
+    assert codes == ["AA", "AA", "AA", "AA", "AR"]
+    assert service.run_due() == 0
+
+
+def test_the_retry_worker_groups_a_clean_batch_in_one_transaction(repo):
+    clock = Clock()
+    service, _ = _service(repo, clock, _free_port())
+    calls = {"alone": 0}
+    inner = service.hl7v2.submit
+
+    def submit(bundle, before_commit):
+        calls["alone"] += 1
+        return inner(bundle, before_commit)
+
+    service.hl7v2.submit = submit
+    ids = [service.receive_hl7v2(_adt(f"K{i}", f"M{i}")).message.id for i in range(4)]
+    assert service.run_due() == 4
+    assert calls["alone"] == 0
+    assert {service.store.get(i).status for i in ids} == {MessageStatus.PROCESSED}
+    assert service.app_acks.search()[1] == 4

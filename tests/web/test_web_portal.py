@@ -50,6 +50,10 @@ def resident(aw: AuthWorld) -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def auditor(aw: AuthWorld) -> Iterator[Browser]:
+    # a clinician's read of the demo patient, so the log has one to find
+    clinician = signed_in(aw.app, aw.users["clinician"])
+    assert clinician.get(f"/app/patients/{aw.demo.patient.id}").status_code == 200
+    clinician.close()
     browser = signed_in(aw.app, aw.users["auditor"])
     yield browser
     browser.close()
@@ -468,6 +472,10 @@ def test_the_auditor_runs_a_verification(aw: AuthWorld, auditor: Browser) -> Non
     resp = auditor.post("/app/operator/audit/verify",
                         data={"csrf": auditor.csrf("/app/operator/audit")})
     assert resp.status_code == 200
+    # the console shows an auditor the audit pages only
+    assert 'href="/app/operator/channels"' not in resp.text
+    assert 'href="/app/operator/audit" aria-current="page"' in resp.text
+    assert re.search(r'id="audit-entries"', resp.text)  # the newest entries, as on GET
     assert 'id="verify-report" data-ok="true"' in resp.text
     assert "审计日志验证通过" in _report(resp.text) and "个已签名检查点" in _report(resp.text)
     en = auditor.post("/app/operator/audit/verify?lang=en",

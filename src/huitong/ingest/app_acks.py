@@ -212,18 +212,23 @@ async def _send(ack: AppAck, timeout: float) -> None:
 
 async def deliver_due(outbox: AppAckOutbox, *, limit: int = 50, timeout: float = 5.0,
                       run: Callable[..., Any] = asyncio.to_thread) -> tuple[int, int]:
-    """Send the application ACKs that are due, one connection each. Returns (delivered,
-    failed). ``run`` runs the blocking database calls off the event loop."""
-    delivered = failed = 0
-    for ack in await run(outbox.due, limit):
+    """Send the application ACKs that are due, one connection each, concurrently: a return
+    address that swallows connections costs the round at most ``timeout`` seconds, not
+    ``timeout`` per ACK (the retry worker's other work waits for the round). They may
+    arrive in any order: each names its message in MSA-2. Returns
+    (delivered, failed). ``run`` runs the blocking database calls off the event loop."""
+
+    async def one(ack: AppAck) -> bool:
         try:
             await _send(ack, timeout)
         except (OSError, TimeoutError) as exc:
-            failed += 1
             status = await run(outbox.mark_failed, ack, type(exc).__name__)
             log.info("application ACK %s for message %s to %s:%s not delivered (%s): %s",
                      ack.id, ack.message_id, ack.host, ack.port, type(exc).__name__, status)
-            continue
-        delivered += 1
+            return False
         await run(outbox.mark_delivered, ack.id)
-    return delivered, failed
+        return True
+
+    outcomes = await asyncio.gather(*(one(a) for a in await run(outbox.due, limit)))
+    delivered = sum(outcomes)
+    return delivered, len(outcomes) - delivered

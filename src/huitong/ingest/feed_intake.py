@@ -295,7 +295,10 @@ class FeedIntake:
         the device, the patient reference — appears once, as in a CSV batch), every message
         marked processed with its own share of what was written, in the same transaction."""
         started = time.perf_counter_ns()
-        bundle = _merge([_Rec(None, None, conv.entries) for _, _, conv in group])
+        # A copy: the executor rewrites references in place, and a refused group is written
+        # again payload by payload from the conversions as they were.
+        bundle = orjson.loads(orjson.dumps(
+            _merge([_Rec(None, None, conv.entries) for _, _, conv in group])))
         # Position of each entity in the request, hence in the response (FHIR keeps order).
         position = {e["fullUrl"]: n for n, e in enumerate(bundle.get("entry", ()))}
         outcomes = [(i, FeedOutcome("created", [m], _problem_dicts(c.problems), c.records,
@@ -448,7 +451,10 @@ class FeedIntake:
                        produced: list[str]) -> None:
         """Write ``recs`` in one transaction; when the server refuses it for a reason other
         than a transient one, split it to isolate the refused records."""
-        bundle = _merge(recs)
+        # A copy: the executor rewrites references (urn:uuid -> the ids it assigned) in place,
+        # and when this batch is refused and split, the halves must be written as converted,
+        # not pointing at ids of a rolled-back attempt.
+        bundle = orjson.loads(orjson.dumps(_merge(recs)))
         if "entry" not in bundle:
             return
         try:

@@ -425,6 +425,23 @@ class Hl7v2Intake:
         for i, result in self._write_group([p for _, p in plans]):
             results[plans[i][0]] = result
 
+    def process_group(
+        self, items: Sequence[tuple[StoredMessage, ParsedMessage, Channel]]
+    ) -> list[IntakeResult]:
+        """:meth:`process` for several stored messages (the retry worker's due ones, among
+        them deferred enhanced-mode messages): mapped one by one, written in one
+        transaction, each alone only when the group's write fails."""
+        results: list[IntakeResult] = []
+        plans: list[_Planned] = []
+        for message, parsed, channel in items:
+            planned = self._plan(message, parsed, channel)
+            if isinstance(planned, IntakeResult):
+                results.append(planned)
+            else:
+                plans.append(planned)
+        results += [result for _, result in self._write_group(plans)]
+        return results
+
     def _write_group(self, plans: list[_Planned]) -> list[tuple[int, IntakeResult]]:
         """Write mapped messages in one transaction; on failure, each on its own."""
         if self.submit_in is not None and len(plans) > 1:

@@ -18,7 +18,7 @@ from huitong.fhir.errors import Category, FhirError
 from huitong.ingest.app_acks import AppAckOutbox, deliver_due
 from huitong.ingest.channels import Channel
 from huitong.ingest.feed_intake import FEED_FORMATS, FeedIntake, FeedOutcome
-from huitong.ingest.hl7v2 import Hl7v2Error, parse
+from huitong.ingest.hl7v2 import Hl7v2Error, ParsedMessage, parse
 from huitong.ingest.hl7v2.mapping import MergeRequest
 from huitong.ingest.hl7v2_intake import UNROUTED, Hl7v2Intake, IntakeResult, Submit, SubmitIn
 from huitong.ingest.message_store import (
@@ -150,17 +150,52 @@ class IngestService:
         message.channel_id = channel.id
 
     def run_due(self) -> int:
-        """Retry the queued messages whose time has come. Returns how many were tried."""
+        """Retry the queued messages whose time has come (and process the deferred
+        enhanced-mode ones). Returns how many were tried. Routed HL7 v2 messages are written
+        as one group (``Hl7v2Intake.process_group``: one transaction, each alone only if it
+        fails); everything else goes through :meth:`reprocess` one at a time."""
         tried = 0
-        for message_id in self.store.due(self.settings.retry_batch):
-            tried += 1
-            try:
-                self.reprocess(message_id)
-            except FhirError as err:
-                if err.category is Category.UNAVAILABLE:
-                    break  # the database is still away: try again next round
-                log.warning("retry of message %s failed: %s", message_id, err.category.value)
+        group: list[tuple[StoredMessage, ParsedMessage, Channel]] = []
+        try:
+            for message_id in self.store.due(self.settings.retry_batch):
+                tried += 1
+                grouped = self._groupable(message_id)
+                if grouped is not None:
+                    group.append(grouped)
+                    continue
+                try:
+                    self.reprocess(message_id)
+                except FhirError as err:
+                    if err.category is Category.UNAVAILABLE:
+                        raise
+                    log.warning("retry of message %s failed: %s", message_id,
+                                err.category.value)
+            if group:
+                self.hl7v2.process_group(group)
+        except FhirError as err:
+            if err.category is not Category.UNAVAILABLE:
+                raise
+            # The database is still away: try again next round.
         return tried
+
+    def _groupable(self, message_id: int
+                   ) -> tuple[StoredMessage, ParsedMessage, Channel] | None:
+        """A stored HL7 v2 message of a known hl7v2 channel, parsed: ready for the group."""
+        try:
+            message = self.store.get(message_id)
+            if message.channel_id == UNROUTED or message.raw is None:
+                return None
+            channel = self.store.channel(message.channel_id).channel
+        except FhirError as err:
+            if err.category is Category.UNAVAILABLE:
+                raise
+            return None  # reprocess says what is wrong
+        if channel.format != "hl7v2":
+            return None
+        try:
+            return message, parse(message.raw), channel
+        except Hl7v2Error:
+            return None  # reprocess records why
 
     # -- enhanced-mode application ACKs ---------------------------------------------------
     @property

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -262,6 +263,10 @@ async def _lifespan(
     from huitong.ingest.mllp import start_mllp_server
     from huitong.ingest.mqtt_runtime import start_mqtt_channels
 
+    # Start-up objects (definitions, rule tables, unit registries) live for the whole
+    # process: move them out of the collector's view so full collections during ingest do
+    # not walk them again and again (they measured 150-300 ms each).
+    gc.freeze()
     stop = asyncio.Event()
     worker = asyncio.create_task(_retry_worker(ingest, stop))
     # Bulk imports a restart interrupted continue from their last committed lines.

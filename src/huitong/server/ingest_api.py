@@ -168,8 +168,9 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
 
     async def get_message(request: Request) -> Response:
         message_id = _path_int(request)
-        message, patients = await run_in_threadpool(
-            lambda: (service.store.get(message_id), service.store.patients_of(message_id))
+        message, patients, app_ack = await run_in_threadpool(
+            lambda: (service.store.get(message_id), service.store.patients_of(message_id),
+                     service.app_acks.for_message(message_id))
         )
         body = message.summary()
         body.update(
@@ -179,6 +180,8 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
             produced=message.produced, warnings=message.warnings, errorDetails=message.errors,
             patients=patients, nextAttemptAt=message.next_attempt_at,
             processedAt=message.processed_at,
+            # Enhanced mode: the application ACK owed to the sender's return address.
+            applicationAck=app_ack.summary() if app_ack else None,
         )
         return json_response(body)
 

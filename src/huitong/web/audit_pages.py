@@ -154,7 +154,10 @@ async def check_proof(site: Site, request: Request, view: View) -> Response:
     if not text:
         return _render(site, view, 400, problem=view.t("auditpage.check.empty"))
     result = await site.call(check_pasted_proof, service, text)
-    return _render(site, view, 200 if result.ok else 422, pasted=result, pasted_text=text[:6000])
+    found = await _search(site, request, view)  # the newest entries below, as on GET
+    found.pop("status")
+    return _render(site, view, 200 if result.ok else 422, pasted=result, pasted_text=text[:6000],
+                   **found)  # fmt: skip
 
 
 async def verify_log(site: Site, request: Request, view: View) -> Response:
@@ -167,4 +170,6 @@ async def verify_log(site: Site, request: Request, view: View) -> Response:
 
     report = await site.call(run)
     lang = "en" if view.lang == "en" else "zh"
-    return _render(site, view, report=report, report_text=report.text(lang))
+    found = await _search(site, request, view)  # the newest entries below, as on GET
+    found.pop("status")
+    return _render(site, view, report=report, report_text=report.text(lang), **found)
