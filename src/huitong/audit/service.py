@@ -29,6 +29,7 @@ Nothing here logs an entry's content: only counts and positions.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,24 @@ def _not_found(en: str, zh: str) -> FhirError:
     return FhirError(Category.NOT_FOUND, f"{en} / {zh}")
 
 
+class _Pending:
+    """An entry waiting for the group commit of :meth:`AuditService.record_now`."""
+
+    __slots__ = ("entry", "error", "event", "lead", "seq")
+
+    def __init__(self, entry: AuditEntry) -> None:
+        self.entry = entry
+        self.seq = -1
+        self.error: BaseException | None = None
+        self.lead = False
+        self.event = threading.Event()
+
+    def result(self) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.seq
+
+
 class AuditService:
     """The audit log over ``repo``. ``clock`` stamps entries and checkpoints; ``origin``
     names the log in its checkpoints (the platform's base URL); ``signing_key_file`` is a
@@ -106,6 +125,10 @@ class AuditService:
         self.origin = origin or "huitong"
         self._key_file = signing_key_file
         self._key: Ed25519PrivateKey | None = None
+        # group commit of entries appended on their own (see record_now)
+        self._group_lock = threading.Lock()
+        self._group_queue: list[_Pending] = []
+        self._group_busy = False
 
     # -- appending -----------------------------------------------------------------
     def record(self, tx: Transaction, entry: AuditEntry) -> int:
@@ -137,9 +160,41 @@ class AuditService:
 
     def record_now(self, entry: AuditEntry) -> int:
         """Append ``entry`` in a transaction of its own (reads, sign-ins, refusals); raises
-        (UNAVAILABLE…) when it cannot be stored, so the caller can refuse to answer."""
-        with self.repo.transaction() as tx:
-            return self.record(tx, entry)
+        (UNAVAILABLE…) when it cannot be stored, so the caller can refuse to answer.
+
+        Group commit: a commit per read would cap reads at the disk's fsync rate, so entries
+        that arrive while another thread is committing wait and are written together, in
+        one transaction, by the next leader. Each caller still returns only once its own
+        entry is committed, so no data leaves unaudited."""
+        mine = _Pending(entry)
+        with self._group_lock:
+            self._group_queue.append(mine)
+            follower = self._group_busy
+            self._group_busy = True
+        if follower:
+            mine.event.wait()
+            if not mine.lead:
+                return mine.result()
+        with self._group_lock:
+            batch, self._group_queue = self._group_queue, []
+        try:
+            with self.repo.transaction() as tx:
+                for pending in batch:
+                    pending.seq = self.record(tx, pending.entry)
+        except BaseException as exc:  # every caller of the group refuses to answer
+            for pending in batch:
+                pending.error = exc
+        finally:
+            with self._group_lock:
+                if self._group_queue:  # hand over to the first who came meanwhile
+                    self._group_queue[0].lead = True
+                    self._group_queue[0].event.set()
+                else:
+                    self._group_busy = False
+            for pending in batch:
+                if pending is not mine:
+                    pending.event.set()
+        return mine.result()
 
     def record_event(
         self,
