@@ -473,3 +473,20 @@ def test_golden_record_combines_its_sources(web, world):
     bp = web.get(f"/app/patients/{golden_id}").text
     assert bp.count('<circle class="pt') == web.get(
         f"/app/patients/{world.patient.id}").text.count('<circle class="pt')
+
+
+@pytest.mark.parametrize("order", ["family-given", "given-family", "traditional"])
+def test_search_by_pinyin_and_traditional_characters_through_the_identity_service(
+        web, world, order):
+    import opencc
+
+    from huitong.mpi.normalize.names import han_pinyin, split_han_name, surname_pinyin
+
+    family, given = split_han_name(world.patient.name)
+    text = {"family-given": f"{surname_pinyin(family)} {han_pinyin(given)}",
+            "given-family": f"{han_pinyin(given).capitalize()} {surname_pinyin(family).upper()}",
+            "traditional": opencc.OpenCC("s2t").convert(world.patient.name)}[order]
+    doc = page(web.get("/app/clinician", params={"q": text}))
+    assert set(_result_links(doc)) & {f"/app/patients/{i}" for i in _person(world)}
+    # a name nobody has finds nobody, in pinyin too
+    assert _result_links(page(web.get("/app/clinician", params={"q": "qqq xxxzzz"}))) == []

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from huitong.fhir.organizations import organization_reference
+from huitong.fhir.organizations import own_organization as _own_organization
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.predicates import subject_reference
 from huitong.store.repository import Transaction
@@ -32,9 +34,6 @@ UNKNOWN_ORGANIZATION = "unknown"
 # Elements that name the institution responsible for a resource, most specific first
 # (https://hl7.org/fhir/R4/references.html). A performer or requester counts only when it is
 # an Organization.
-_OWN_ORGANIZATION = ("managingOrganization", "serviceProvider", "organization", "custodian",
-                     "performer", "requester", "author", "recorder")  # fmt: skip
-
 
 class IdentityLinks(Protocol):
     """What the context needs of :class:`huitong.mpi.service.IdentityService`."""
@@ -42,31 +41,6 @@ class IdentityLinks(Protocol):
     def golden_of(self, source_id: str) -> str | None: ...
 
     def sources_of(self, golden_id: str) -> list[str]: ...
-
-
-def organization_reference(value: Any) -> str | None:
-    """``Organization/<id>`` from a Reference (relative or absolute), else None."""
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if not isinstance(ref, str) and isinstance(value.get("actor"), dict):
-            ref = value["actor"].get("reference")  # Immunization.performer.actor
-        if isinstance(ref, str):
-            head, sep, rid = ref.rpartition("Organization/")
-            if sep and rid and "/" not in rid and (not head or head.endswith("/")):
-                return f"Organization/{rid}"
-    return None
-
-
-def _own_organization(resource: Mapping[str, Any]) -> str | None:
-    for key in _OWN_ORGANIZATION:
-        value = resource.get(key)
-        if value is None:
-            continue  # most of these elements are absent: no list, no call
-        for item in value if isinstance(value, list) else [value]:
-            org = organization_reference(item)
-            if org is not None:
-                return org
-    return None
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from huitong.fhir.organizations import organization_reference, own_organization
 from huitong.store.repository import Transaction
 
 __all__ = [
@@ -38,34 +39,6 @@ INGEST_CONTEXT = (USAGE_CONTEXT_SYSTEM, "ingest-translation")
 REGION_VALUE = (USAGE_CONTEXT_SYSTEM, "region")
 REGION = "region"  # the scope of region-wide maps
 UNKNOWN_INSTITUTION = "unknown"  # queue rows of records that name no institution
-
-_OWN_ORGANIZATION = ("managingOrganization", "serviceProvider", "organization", "custodian",
-                     "performer", "requester", "author", "recorder")  # fmt: skip
-
-
-def organization_reference(value: Any) -> str | None:
-    """``Organization/<id>`` from a Reference (relative or absolute), else None."""
-    if isinstance(value, dict):
-        ref = value.get("reference")
-        if not isinstance(ref, str) and isinstance(value.get("actor"), dict):
-            ref = value["actor"].get("reference")  # Immunization.performer.actor
-        if isinstance(ref, str):
-            head, sep, rid = ref.rpartition("Organization/")
-            if sep and rid and "/" not in rid and (not head or head.endswith("/")):
-                return f"Organization/{rid}"
-    return None
-
-
-def own_organization(resource: Mapping[str, Any]) -> str | None:
-    for key in _OWN_ORGANIZATION:
-        value = resource.get(key)
-        if value is None:
-            continue  # most of these elements are absent: no list, no call
-        for item in value if isinstance(value, list) else [value]:
-            org = organization_reference(item)
-            if org is not None:
-                return org
-    return None
 
 
 def _local_id(value: Any, rtype: str) -> str | None:

@@ -4,8 +4,9 @@
     GET /app/patients/{id}             the overview across institutions
     GET /app/resources/{type}/{id}     one resource as stored (JSON), e.g. from a message
 
-Reads go through the services only: the patient finder (FHIR search until the identity
-service lands) and ``Repository.read`` / ``Repository.everything``.
+Reads go through the services only: the patient finder (FHIR search, plus the identity
+service's name search — pinyin, traditional characters, homophones — when it runs) and
+``Repository.read`` / ``Repository.everything``.
 """
 
 from __future__ import annotations

@@ -19,10 +19,11 @@ from typing import Any, Protocol
 from huitong.access.policy import PolicySettings
 from huitong.access.service import AuthService
 from huitong.clock import Clock, MonotonicClock
+from huitong.fhir.errors import FhirError
 from huitong.fhir.search.parse import parse_search
 from huitong.ingest.service import IngestService
 from huitong.store.repository import Repository, StoredResource
-from huitong.web.patient_search import SearchKind, patient_queries
+from huitong.web.patient_search import SearchKind, classify, patient_queries
 from huitong.web.session import WebSessions
 
 __all__ = ["FhirPatientFinder", "PatientFinder", "WebServices"]
@@ -50,6 +51,36 @@ class FhirPatientFinder:
             query = parse_search("Patient", [*params, ("_count", str(limit))])
             for match in self.repo.search(query).matches:
                 found.setdefault(match.id, match)
+        return list(found.values())[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityPatientFinder:
+    """The FHIR search, plus the identity service's name search for names: characters
+    (simplified or traditional), pinyin in either order, near-homophones. The identity
+    service only proposes ids; each is read through ``repo`` (the signed-in person's view),
+    so a patient the clinician may not see is simply not found."""
+
+    repo: Repository
+    identity: Any
+
+    def find_patients(self, text: str, kind: SearchKind, *, limit: int) -> list[StoredResource]:
+        found = {r.id: r for r in FhirPatientFinder(self.repo).find_patients(text, kind,
+                                                                              limit=limit)}
+        if (kind if kind is not SearchKind.AUTO else classify(text.strip())) is SearchKind.NAME:
+            for hit in self.identity.search(text, limit=limit):
+                ids = list(hit.get("sources", ()))
+                if hit.get("golden"):
+                    ids.insert(0, hit["golden"].removeprefix("Patient/"))
+                for pid in ids:
+                    if pid in found or len(found) >= limit:
+                        continue
+                    try:
+                        stored = self.repo.read("Patient", pid)
+                    except FhirError:  # hidden from this person, gone or deleted
+                        continue
+                    if stored is not None and not stored.deleted:
+                        found[pid] = stored
         return list(found.values())[:limit]
 
 
@@ -83,7 +114,8 @@ class WebServices:
 
     def __post_init__(self) -> None:
         if self.finder is None:
-            self.finder = FhirPatientFinder(self.repo)
+            self.finder = (FhirPatientFinder(self.repo) if self.identity is None
+                           else IdentityPatientFinder(self.repo, self.identity))
         if self.auth is not None:
             self.sessions = WebSessions(self.auth)
             if self.access is None:
@@ -94,4 +126,6 @@ class WebServices:
         authentication is on, so search results are what that person may see)."""
         if repo is self.repo and self.finder is not None:
             return self.finder
+        if self.identity is not None:
+            return IdentityPatientFinder(repo, self.identity)
         return FhirPatientFinder(repo)
