@@ -139,3 +139,39 @@ def test_portal_api_refuses_what_is_not_the_patients(world: World) -> None:
     unauthenticated = w.request("GET", None, "/api/consents")
     assert unauthenticated.status_code == 401
     assert "访问令牌" in unauthenticated.text
+
+
+def test_a_grant_to_any_treating_clinician_opens_the_record_to_every_clinician(
+    world: World,
+) -> None:
+    """A Consent with no actor: read, search with its total and $everything open for a
+    clinician of any organization; sensitive data only when the grant lists the label;
+    revoked, it closes again on the next request."""
+    w = world
+    code = f"code={LOINC}|{HEART_RATE}"
+
+    def reach(who: str) -> tuple[int, int, bool, int]:
+        token = w.token(who)
+        found = w.get(token, f"Observation?{code}").json()
+        return (w.get(token, "Observation/obs-pa1").status_code,
+                w.get(token, "Observation/obs-hiv-pa1").status_code,
+                "obs-pa1" in ids(found),
+                w.get(token, "Patient/pa1/$everything").status_code)
+
+    before = reach("clin-b")
+    assert before == (404, 404, False, 404)
+    pat = w.token("pat-pa1")
+    resp = w.api("POST", pat, "consents", {"end": "2030-01-01"})
+    assert resp.status_code == 201, resp.text
+    grant = resp.json()["consents"]
+    assert all("actor" not in c or not c["actor"] for c in grant)
+    assert reach("clin-b") == (200, 404, True, 200)  # HIV stays hidden: not granted
+    total = w.get(w.token("clin-b"), f"Observation?{code}").json()["total"]
+    assert total == len(ids(w.get(w.token("clin-b"), f"Observation?{code}&_count=100").json()))
+    # a second grant listing the HIV label opens it too
+    resp = w.api("POST", pat, "consents", {"labels": ["HIV"], "end": "2030-01-01"})
+    assert resp.status_code == 201, resp.text
+    assert reach("clin-b")[1] == 200
+    for c in [*grant, *resp.json()["consents"]]:
+        assert w.api("POST", pat, f"consents/{c['id']}/revoke").status_code in (200, 404)
+    assert reach("clin-b") == before

@@ -406,6 +406,14 @@ def _in_period(cr: str, at: int) -> Sql:
     )
 
 
+def _no_actor(cr: str) -> str:
+    """The Consent row ``cr`` names no actor: its provision applies to any treating
+    clinician (https://hl7.org/fhir/R4/consent.html: a provision without actors applies to
+    everyone the rule otherwise covers)."""
+    return (f"NOT EXISTS (SELECT 1 FROM idx_reference {cr}0 WHERE {cr}0.rid = {cr}.rid "
+            f"AND {cr}0.param = 'actor')")
+
+
 def _consented_patients(c: ConsentedPatients, d: Dialect) -> _Cond:
     actor_sql, actor_params = _actor_match("ca", c.organization_id, c.practitioner_id)
     deny_actor_sql, deny_actor_params = _actor_match("da", c.organization_id, c.practitioner_id)
@@ -414,11 +422,15 @@ def _consented_patients(c: ConsentedPatients, d: Dialect) -> _Cond:
         rule_sql, rule_params = _consent_rule(d, "cr", r, "permit")
         period_sql, period_params = _in_period("cr", c.at)
         permit = (
-            "EXISTS (SELECT 1 FROM idx_reference ca CROSS JOIN resources cr "
+            "(EXISTS (SELECT 1 FROM idx_reference ca CROSS JOIN resources cr "
             f"WHERE ca.patient_key = {r}.patient_key AND ca.res_type = 'Consent' "
             f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid "
-            f"AND {period_sql} AND {rule_sql})",
-            [*actor_params, *period_params, *rule_params],
+            f"AND {period_sql} AND {rule_sql}) "
+            # a permit naming no actor: any treating clinician
+            "OR EXISTS (SELECT 1 FROM resources cr WHERE cr.res_type = 'Consent' "
+            f"AND cr.patient_key = {r}.patient_key AND {_no_actor('cr')} "
+            f"AND {period_sql} AND {rule_sql}))",
+            [*actor_params, *period_params, *rule_params, *period_params, *rule_params],
         )
         # deny overrides permit; a deny with no actor applies to everyone
         deny_sql, deny_params = _consent_rule(d, "dr", r, "deny")
@@ -475,16 +487,25 @@ def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Con
         "SELECT ca.patient_key FROM idx_reference ca CROSS JOIN resources cr "
         "WHERE ca.res_type = 'Consent' "
         f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid "
-        f"AND {period_sql} AND {rule_sql}",
-        [*actor_params, *period_params, *rule_params],
+        f"AND {period_sql} AND {rule_sql} "
+        # and permits naming no actor (any treating clinician)
+        "UNION SELECT cr.patient_key FROM resources cr WHERE cr.res_type = 'Consent' "
+        "AND cr.rid IN (SELECT ct.rid FROM idx_token ct WHERE ct.res_type = 'Consent' "
+        "AND ct.param = 'status' AND ct.code = 'active') "
+        f"AND {_no_actor('cr')} AND {period_sql} AND {rule_sql}",
+        [*actor_params, *period_params, *rule_params, *period_params, *rule_params],
     )
-    # any consent naming this actor that is limited to some types or labels (a superset of
-    # those the correlated test would admit: status and period are left to that test)
+    # any consent naming this actor, or no actor, that is limited to some types or labels
+    # (a superset of those the correlated test would admit: status and period are left to
+    # that test)
+    limited = (f"({_json(d, 'cr.content', 'provision', 'class')} IS NOT NULL OR "
+               f"{_json(d, 'cr.content', 'provision', 'securityLabel')} IS NOT NULL)")
     limited_i = facts.exists(
         "SELECT 1 FROM idx_reference ca CROSS JOIN resources cr WHERE ca.res_type = 'Consent' "
-        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid AND "
-        f"({_json(d, 'cr.content', 'provision', 'class')} IS NOT NULL OR "
-        f"{_json(d, 'cr.content', 'provision', 'securityLabel')} IS NOT NULL)",
+        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid AND {limited} "
+        "UNION ALL SELECT 1 FROM resources cr WHERE cr.res_type = 'Consent' "
+        f"AND NOT cr.deleted AND {_json_text(d, 'cr.content', 'provision', 'type')} = 'permit' "
+        f"AND {_no_actor('cr')} AND {limited}",
         actor_params,
     )
 
@@ -513,8 +534,12 @@ def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
     grantable_i = facts.exists(
         "SELECT 1 FROM idx_reference ga CROSS JOIN idx_token gl WHERE ga.res_type = 'Consent' "
         f"AND ga.param = 'actor' AND ({actor_sql}) AND gl.rid = ga.rid "
-        f"AND gl.param = 'security-label' AND {which_sql}",
-        [*actor_params, *which_params],
+        f"AND gl.param = 'security-label' AND {which_sql} "
+        # or a consent naming no actor (any treating clinician) that lists one of them
+        "UNION ALL SELECT 1 FROM idx_token gl WHERE gl.res_type = 'Consent' "
+        f"AND gl.param = 'security-label' AND {which_sql} AND NOT EXISTS (SELECT 1 "
+        "FROM idx_reference ga0 WHERE ga0.rid = gl.rid AND ga0.param = 'actor')",
+        [*actor_params, *which_params, *which_params],
     )
 
     def cond(r: str) -> Sql:
@@ -543,14 +568,18 @@ def _hide_labels(c: HideLabels, d: Dialect) -> _Cond:
         rule_sql, rule_params = _consent_rule(d, "gr", r, "permit")
         period_sql, period_params = _in_period("gr", c.at)
         # a label stays hidden unless an applicable permit lists it explicitly
+        label = ("EXISTS (SELECT 1 FROM idx_token gl WHERE gl.rid = gr.rid "
+                 "AND gl.param = 'security-label' AND gl.code = ht.code)")
         granted = (
-            "EXISTS (SELECT 1 FROM idx_reference ga CROSS JOIN resources gr "
+            "(EXISTS (SELECT 1 FROM idx_reference ga CROSS JOIN resources gr "
             f"WHERE ga.patient_key = {r}.patient_key AND ga.res_type = 'Consent' "
             f"AND ga.param = 'actor' AND ({actor_sql}) AND gr.rid = ga.rid "
-            "AND EXISTS (SELECT 1 FROM idx_token gl WHERE gl.rid = gr.rid "
-            "AND gl.param = 'security-label' AND gl.code = ht.code) "
-            f"AND {period_sql} AND {rule_sql})",
-            [*actor_params, *period_params, *rule_params],
+            f"AND {label} AND {period_sql} AND {rule_sql}) "
+            # a permit naming no actor grants the label to any treating clinician
+            "OR EXISTS (SELECT 1 FROM resources gr WHERE gr.res_type = 'Consent' "
+            f"AND gr.patient_key = {r}.patient_key AND {_no_actor('gr')} "
+            f"AND {label} AND {period_sql} AND {rule_sql}))",
+            [*actor_params, *period_params, *rule_params, *period_params, *rule_params],
         )
         if not (c.organization_id or c.practitioner_id):
             granted = ("1 = 0", [])
