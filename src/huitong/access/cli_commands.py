@@ -19,30 +19,19 @@ import orjson
 from huitong.access.accounts import HUMAN_ROLES
 from huitong.access.clients import ClientKind
 from huitong.access.totp import totp_uri
+from huitong.cli_support import DB_OPTION, fail, open_database
 
 __all__ = ["client", "user"]
 
-_DB = click.option("--db", "db_url", help="Database URL / 数据库地址 (HUITONG_DATABASE_URL).")
-
-
-def _fail(en: str, zh: str, code: int = 1) -> None:
-    click.secho(f"{en}\n{zh}", fg="red", err=True)
-    sys.exit(code)
+_DB = DB_OPTION
+_fail = fail
 
 
 def _service(db_url: str | None) -> Any:
     from huitong.access.auth_settings import AuthSettings
     from huitong.access.service import AuthService
-    from huitong.config import Settings
-    from huitong.fhir.errors import FhirError
-    from huitong.store import open_repository
 
-    settings = Settings.from_env(database_url=db_url)
-    try:
-        repo = open_repository(settings.database_url,
-                               upgrade=settings.database_url.startswith("sqlite:"))  # fmt: skip
-    except FhirError as exc:
-        _fail(f"Cannot open the database: {exc.message}", f"无法打开数据库：{exc.message}")
+    _, repo = open_database(db_url)
     return AuthService(repo, AuthSettings.from_env())
 
 

@@ -17,28 +17,21 @@ from typing import Any
 
 import click
 
+from huitong.cli_support import DB_OPTION, fail, open_database
+
 __all__ = ["audit_cli_group"]
 
-_DB = click.option("--db", "db_url", help="Database URL / 数据库地址 (HUITONG_DATABASE_URL).")
+_DB = DB_OPTION
 
 
-def _fail(en: str, zh: str, code: int = 2) -> None:
-    click.secho(f"{en}\n{zh}", fg="red", err=True)
-    sys.exit(code)
+def _fail(en: str, zh: str) -> None:
+    fail(en, zh, 2)  # 1 means "verified, and tampering found"
 
 
 def _run(db_url: str | None, work: Callable[[Any], Any]) -> Any:
     from huitong.audit.service import AuditService
-    from huitong.config import Settings
-    from huitong.fhir.errors import FhirError
-    from huitong.store import open_repository
 
-    settings = Settings.from_env(database_url=db_url)
-    try:
-        repo = open_repository(settings.database_url,
-                               upgrade=settings.database_url.startswith("sqlite:"))  # fmt: skip
-    except FhirError as exc:
-        _fail(f"Cannot open the database: {exc.message}", f"无法打开数据库：{exc.message}")
+    settings, repo = open_database(db_url, code=2)
     try:
         return work(AuditService(repo, origin=settings.base_url or "huitong",
                                  signing_key_file=settings.audit_signing_key))  # fmt: skip

@@ -10,35 +10,24 @@ takes ``--db`` like the others; messages are in English and Simplified Chinese.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
+from huitong.cli_support import DB_OPTION, fail, open_database
+
 __all__ = ["quality_cli_group"]
 
-_DB = click.option("--db", "db_url", help="Database URL / 数据库地址 (HUITONG_DATABASE_URL).")
-
-
-def _fail(en: str, zh: str, code: int = 1) -> None:
-    click.secho(f"{en}\n{zh}", fg="red", err=True)
-    sys.exit(code)
+_DB = DB_OPTION
+_fail = fail
 
 
 def _run(db_url: str | None, work: Callable[[Any], Any]) -> Any:
-    from huitong.config import Settings
-    from huitong.fhir.errors import FhirError
     from huitong.quality.service import QualityService
-    from huitong.store import open_repository
 
-    settings = Settings.from_env(database_url=db_url)
-    try:
-        repo = open_repository(settings.database_url,
-                               upgrade=settings.database_url.startswith("sqlite:"))  # fmt: skip
-    except FhirError as exc:
-        _fail(f"Cannot open the database: {exc.message}", f"无法打开数据库：{exc.message}")
+    _, repo = open_database(db_url)
     try:
         service = QualityService(repo, clock=repo.clock)
         service.reload()

@@ -7,11 +7,11 @@ in English and Simplified Chinese.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
+from huitong.cli_support import fail, open_database
 from huitong.fhir.errors import FhirError
 
 __all__ = ["DB_OPTION", "list_command", "save_to_database"]
@@ -19,22 +19,11 @@ __all__ = ["DB_OPTION", "list_command", "save_to_database"]
 DB_OPTION = click.Option(["--db", "db"], help="Database URL / 数据库地址 (HUITONG_DATABASE_URL).")
 
 
-def _fail(en: str, zh: str) -> None:
-    click.secho(f"{en}\n{zh}", fg="red", err=True)
-    sys.exit(1)
+_fail = fail
 
 
 def _open(db: str | None) -> Any:
-    from huitong.config import Settings
-    from huitong.store import open_repository
-
-    settings = Settings.from_env(database_url=db)
-    url = settings.database_url
-    try:
-        return open_repository(url, upgrade=url.startswith("sqlite:"),
-                               local_base=settings.base_url)
-    except FhirError as exc:
-        _fail(f"Cannot open the database: {exc.message}", f"无法打开数据库：{exc.message}")
+    return open_database(db)[1]
 
 
 def save_to_database(code_system: dict[str, Any], options: dict[str, Any]) -> str:
