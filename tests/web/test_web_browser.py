@@ -7,20 +7,16 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from browser_helpers import CHROMIUM
 from web_world import WebWorld, build_world
 
 from huitong.ingest.message_store import MessageStatus
 from huitong.store import open_repository
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip(
         f"{CHROMIUM} is missing: install Debian's browser with "
@@ -30,11 +26,7 @@ if not CHROMIUM.exists():
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
 )
-import uvicorn  # noqa: E402
-
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-TIMEOUT_MS = 15_000
+from browser_helpers import chromium, local_tab, serve  # noqa: E402
 
 
 class Served:
@@ -46,66 +38,24 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The app under uvicorn on 127.0.0.1 and a free port, in a background thread."""
-    repo = open_repository(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'huitong.db'}")
+    repo = open_repository(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'h.db'}")
     world = build_world(repo)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(world.app, log_level="warning", lifespan="off",
-                                           access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield Served(world, f"http://127.0.0.1:{port}")
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serve(world.app) as base:
+        yield Served(world, base)
     repo.close()
 
 
 @pytest.fixture(scope="module")
 def browser(served: Served) -> Iterator[object]:
-    # After ``served``: Playwright's sync API keeps an event loop running in this thread,
-    # and building the world drives the app on a loop of its own.
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield chromium
-        chromium.close()
+    with chromium(sync_api) as launched:
+        yield launched
 
 
 @pytest.fixture
 def page(browser, served: Served, request: pytest.FixtureRequest, tmp_path: Path):
-    """A fresh browser context in Chinese. Requests for anything but 127.0.0.1 are aborted
-    and recorded; the test fails if there was any. A failing test leaves a screenshot."""
-    context = browser.new_context(locale="zh-CN", viewport={"width": 1024, "height": 768})
-    context.set_default_timeout(TIMEOUT_MS)
-    outside: list[str] = []
-
-    def only_local(route) -> None:
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", only_local)
-    tab = context.new_page()
-    tab.on("dialog", lambda dialog: dialog.accept())  # the reprocess confirmation
-    errors: list[str] = []
-    tab.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield tab
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        shot = tmp_path / "failure.png"
-        tab.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot of the failure: {shot}")
-    context.close()
-    assert outside == [], f"requests left 127.0.0.1: {outside}"
-    assert errors == [], f"script errors: {errors}"
+    """A fresh Chinese context limited to 127.0.0.1; the reprocess confirmation is accepted."""
+    with local_tab(browser, request, tmp_path, width=1024, height=768, accept_dialogs=True) as tab:
+        yield tab
 
 
 def _search(page, served: Served, text: str) -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browser_helpers import TIMEOUT_MS
 from test_web_browser_auth import (  # the same served app, browser and helpers
     PASSWORD,
-    TIMEOUT_MS,
     Served,
     _shot,
     browser,
