@@ -1,9 +1,13 @@
 """An ADT/ORU mix from ``../shared/data/hl7v2-samples`` with fresh control and patient ids.
 
 Shared by the MLLP benchmarks (``mllp_e2e.py``, ``mllp_profile.py``): every message gets a
-new MSH-10 (so no message is a resend of another) and a new first PID-3 id (so every
-Patient is a new person for the identity service), and MSH-3/MSH-4 become ``BENCH`` so one
-channel (:data:`CHANNEL`) takes them all.
+new MSH-10 (so no message is a resend of another), a new first PID-3 id (so every Patient is
+a new person for the identity service), a new visit number (PV1-19) and new placer/filler
+order numbers (ORC-2/3, OBR-2/3) and the diagnosis, procedure, policy and specimen ids
+(DG1-20, PR1-19, IN1-36, SPM-2), so each message is a new event as in a real feed — with
+the samples' visit and order numbers kept, every repetition would move the same Encounter,
+Observations and Conditions to another patient, a pattern no real sender produces — and
+MSH-3/MSH-4 become ``BENCH`` so one channel (:data:`CHANNEL`) takes them all.
 """
 
 from __future__ import annotations
@@ -29,6 +33,13 @@ def load_templates() -> list[bytes]:
     if not files:
         sys.exit(f"HL7 v2 samples not found at {SAMPLES}")
     return [f.read_bytes() for f in files]
+
+
+# The fields that name an event (a visit, an order), made fresh per message.
+_EVENT_IDS = {
+    "PV1": (19,), "ORC": (2, 3), "OBR": (2, 3), "DG1": (20,), "PR1": (19,), "IN1": (36,),
+    "SPM": (2,),
+}
 
 
 def _letters(n: int) -> str:
@@ -66,6 +77,14 @@ def _rewrite(template: bytes, n: int, run: str) -> bytes:
             f[13] = f"^PRN^PH^^^555^{n % 10_000_000:07d}"
             f[14], f[19] = "", ""
             seg = "|".join(f).rstrip("|")
+        elif seg[:3] in _EVENT_IDS:
+            f = seg.split("|")
+            for i in _EVENT_IDS[seg[:3]]:
+                if i < len(f) and f[i]:
+                    comps = f[i].split("^")
+                    comps[0] = f"{comps[0]}-{run}{n}"
+                    f[i] = "^".join(comps)
+            seg = "|".join(f)
         out.append(seg)
     return ("\r".join(out) + "\r").encode("latin-1")
 

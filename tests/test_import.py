@@ -92,14 +92,15 @@ def test_import_command_loads_and_summarises(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["import", str(src), "--db", db])
     assert result.exit_code == 0, result.output
     assert "Patient" in result.output and "3" in result.output
-    # idempotent: importing the same file again keeps three patients
+    # idempotent: importing the same file again keeps three patients, and as nothing in
+    # them changed, no new versions either
     result = CliRunner().invoke(main, ["import", str(src), "--db", db])
     assert result.exit_code == 0, result.output
     from huitong.store import open_repository
 
     r = open_repository(db)
     assert source_patients(r) == 3 and set(r.counts_by_type()) == {"Patient"}
-    assert r.read("Patient", "p1").version_id == 2
+    assert r.read("Patient", "p1").version_id == 1
     r.close()
 
 

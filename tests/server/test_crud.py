@@ -113,13 +113,42 @@ def test_update_if_match(client):
     client.put("/fhir/Patient/p-1", json=patient(id="p-1"))
     stale = client.put("/fhir/Patient/p-1", json=patient(id="p-1"), headers={"if-match": 'W/"7"'})
     assert_outcome(stale, 412, "conflict")
-    ok = client.put("/fhir/Patient/p-1", json=patient(id="p-1"), headers={"if-match": 'W/"1"'})
+    ok = client.put("/fhir/Patient/p-1", json=patient(id="p-1", gender="male"),
+                    headers={"if-match": 'W/"1"'})
     assert ok.status_code == 200
     assert ok.headers["etag"] == 'W/"2"'
     assert_outcome(
         client.put("/fhir/Patient/p-1", json=patient(id="p-1"), headers={"if-match": "nope"}),
         400,
     )
+
+
+def test_update_without_change_keeps_the_version(client):
+    """An update that changes nothing but meta's bookkeeping makes no new version (as HAPI
+    FHIR): the answer is the current version, and history shows no extra entry."""
+    first = client.put("/fhir/Patient/p-2", json=patient(id="p-2", gender="female")).json()
+    again = client.put(
+        "/fhir/Patient/p-2",
+        json=patient(id="p-2", gender="female", meta={"versionId": "9", "lastUpdated": "2001-01-01T00:00:00Z"}),
+    )
+    assert again.status_code == 200
+    assert again.headers["etag"] == 'W/"1"'
+    assert again.json()["meta"] == first["meta"]
+    assert client.get("/fhir/Patient/p-2/_history").json()["total"] == 1
+    # a tag is content: it makes a version; so does a decimal written with another precision
+    tagged = client.put("/fhir/Patient/p-2", json=patient(
+        id="p-2", gender="female", meta={"tag": [{"system": "urn:t", "code": "x"}]}))
+    assert tagged.headers["etag"] == 'W/"2"'
+    obs = {"resourceType": "Observation", "id": "o-1", "status": "final",
+           "code": {"text": "x"}, "valueQuantity": {"value": 1.0}}
+    client.put("/fhir/Observation/o-1", json=obs)
+    r = client.put("/fhir/Observation/o-1", json={**obs, "valueQuantity": {"value": 1}})
+    assert r.headers["etag"] == 'W/"2"'
+    # after a delete the same content comes back as a new version
+    client.delete("/fhir/Observation/o-1")
+    back = client.put("/fhir/Observation/o-1", json={**obs, "valueQuantity": {"value": 1}})
+    assert back.status_code == 201
+    assert back.headers["etag"] == 'W/"4"'
 
 
 def test_conditional_update(client):

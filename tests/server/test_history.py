@@ -37,8 +37,8 @@ def test_instance_history_with_delete(client):
 
 def test_history_paging_links(client):
     pid = create(client, patient())["id"]
-    for _ in range(4):
-        client.put(f"/fhir/Patient/{pid}", json=patient(id=pid))
+    for day in range(1, 5):
+        client.put(f"/fhir/Patient/{pid}", json=patient(id=pid, birthDate=f"2000-01-0{day}"))
     first = client.get(f"/fhir/Patient/{pid}/_history?_count=2").json()
     assert first["total"] == 5
     assert len(first["entry"]) == 2

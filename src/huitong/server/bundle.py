@@ -45,7 +45,7 @@ from huitong.server.bundle_plan import (
     rewrite_references,
 )
 from huitong.server.errors import error_response, internal_error_response
-from huitong.server.interactions.conditional import at_most_one
+from huitong.server.interactions.conditional import at_most_one, lock_key
 from huitong.server.interactions.delete import delete_in
 from huitong.server.interactions.patch import patch_in
 from huitong.server.interactions.update import conditional_update_target, update_in
@@ -217,6 +217,24 @@ def _resolve_conditional_references(
         mapping[ref] = found.reference
 
 
+def _conditional_locks(plan: BundlePlan) -> list[str]:
+    """The locks the bundle's conditional entries and references will take, so they are
+    taken together (one round trip, one order) before any of them is resolved."""
+    keys = []
+    for e in plan.entries:
+        rtype = str(e.resource_type)
+        if e.method == "POST" and e.if_none_exist is not None:
+            keys.append(lock_key(rtype, e.if_none_exist))
+        elif e.conditional and e.method in ("PUT", "PATCH", "DELETE") and e.params:
+            keys.append(lock_key(rtype, e.params))
+    for node in plan.refs:
+        ref = node["reference"]
+        parsed = conditional_reference(ref) if "?" in ref else None
+        if parsed is not None and parsed[1]:
+            keys.append(lock_key(parsed[0], parsed[1]))
+    return keys
+
+
 def _check_distinct(plan: BundlePlan) -> None:
     seen: dict[tuple[str | None, str], int] = {}
     for e in plan.entries:
@@ -323,6 +341,7 @@ def _run_transaction(
     try:
         with ctx.repo.transaction() as tx:
             mapping = dict(plan.aliases)
+            tx.lock_many(_conditional_locks(plan))
             for e in plan.entries:
                 index = e.index
                 _resolve_targets(ctx, tx, e, mapping)

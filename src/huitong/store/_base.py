@@ -25,7 +25,7 @@ from huitong.fhir.dates import format_instant
 from huitong.fhir.errors import Category, FhirError
 from huitong.fhir.index import index_resource
 from huitong.fhir.index_model import IndexEntries
-from huitong.fhir.search.model import SearchQuery
+from huitong.fhir.search.model import Clause, SearchQuery
 from huitong.fhir.validation import validate_resource
 from huitong.store import search_sql
 from huitong.store.repository import HistoryPage, SearchPage, StoredResource, WriteOutcome
@@ -60,11 +60,18 @@ class WriteBuffer:
         default_factory=lambda: {name: [] for name in INDEX_TABLES}
     )
     keys: set[tuple[str, str]] = field(default_factory=set)
+    # Resources created in this buffer, as ``_current`` reads them (rid, res_type, res_id,
+    # version, last_updated, deleted, method, content, patient_key): read from here, not
+    # flushed to be read back.
+    created: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    # The resource types with rows waiting here: a search of other types needs no flush.
+    types: set[str] = field(default_factory=set)
 
     def __bool__(self) -> bool:
         return bool(self.resources) or any(self.index.values())
 
     def add_index(self, rid: int, res_type: str, patient_key: str | None, e: IndexEntries) -> None:
+        self.types.add(res_type)
         for name in INDEX_TABLES:
             rows = getattr(e, name)
             if rows:
@@ -86,6 +93,13 @@ class EngineOps:
     def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         raise NotImplementedError
 
+    def bulk_insert_many(
+        self, cur: Any, batches: Sequence[tuple[str, Sequence[str], list[tuple]]]
+    ) -> None:
+        """Insert every (table, columns, rows) batch; an engine may send them together."""
+        for table, columns, rows in batches:
+            self.bulk_insert(cur, table, columns, rows)
+
     def lock_current(self) -> str:
         """Suffix that locks the current row while an update or delete reads it."""
         return ""
@@ -93,9 +107,24 @@ class EngineOps:
     def to_bool(self, value: Any) -> bool:
         return bool(value)
 
-    def lock_key(self, cur: Any, key: str) -> None:
-        """Hold a lock on ``key`` until the transaction ends. SQLite needs none: its one
-        writer already runs write transactions one at a time."""
+    def lock_keys(self, cur: Any, keys: Sequence[str]) -> None:
+        """Hold a lock on each of ``keys`` until the transaction ends. SQLite needs none: its
+        one writer already runs write transactions one at a time."""
+
+    def replace_current(self, cur: Any, rid: int, values: tuple[Any, ...]) -> None:
+        """Move the current version of ``rid`` to ``resource_history``, delete its index rows
+        and overwrite the row with ``values`` (version, last_updated, deleted, method,
+        patient_key, content). A statement each here (SQLite runs in process, a statement is
+        cheap); PostgreSQL does it in one round trip."""
+        cols = ", ".join(RESOURCE_COLUMNS)
+        cur.execute(
+            _sql(self, f"INSERT INTO resource_history ({cols}) "
+                 f"SELECT {cols} FROM resources WHERE rid = ?"),
+            (rid,),
+        )
+        for name in INDEX_TABLES:
+            cur.execute(_sql(self, f"DELETE FROM idx_{name} WHERE rid = ?"), (rid,))
+        cur.execute(_sql(self, _UPDATE_CURRENT), (*values, rid))
 
     def json_text(self, value: Any) -> bytes:
         return value.encode() if isinstance(value, str) else bytes(value)
@@ -113,6 +142,30 @@ WriteHook = Callable[["BaseTransaction", StoredResource, "dict[str, Any] | None"
 CheckHook = Callable[["BaseTransaction", "dict[str, Any]"], None]
 # transform(tx, content) -> content: see BaseRepository.add_write_transform.
 TransformHook = Callable[["BaseTransaction", "dict[str, Any]"], "dict[str, Any]"]
+
+_UPDATE_CURRENT = (
+    "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, method = ?, "
+    "patient_key = ?, content = ? WHERE rid = ?"
+)
+_UNSTORED_META = ("versionId", "lastUpdated")
+
+
+def _same_content(content: dict[str, Any], current: bytes) -> bool:
+    """Whether ``content`` (stamped for its next version) says exactly what the stored
+    ``current`` says, apart from ``meta.versionId`` and ``meta.lastUpdated``. Compared as
+    canonical JSON (sorted keys), so ``1`` and ``1.0`` — different decimals in FHIR — differ."""
+    old = orjson.loads(current)
+    if type(old) is not dict:
+        return False
+    new_meta = {k: v for k, v in (content.get("meta") or {}).items() if k not in _UNSTORED_META}
+    old_meta = {k: v for k, v in (old.get("meta") or {}).items() if k not in _UNSTORED_META}
+    if new_meta != old_meta or len(old) != len(content):
+        return False
+    dump = orjson.dumps
+    return dump({**content, "meta": new_meta}, option=orjson.OPT_SORT_KEYS) == dump(
+        {**old, "meta": old_meta}, option=orjson.OPT_SORT_KEYS
+    )
+
 
 _FHIR_TABLES = re.compile(r"\b(resources|resource_history|idx_[a-z]+)\b", re.IGNORECASE)
 
@@ -138,6 +191,35 @@ def _restricted(
     return f"{where} AND ({extra})", [*params, *extra_params]
 
 
+def _clause_types(clause: Clause, into: set[str]) -> bool:
+    """Add the types ``clause`` reads besides its own; False when that could be any type."""
+    if clause.param == "_list":
+        into.add("List")
+    if clause.chain is not None:
+        if not clause.chain.target_types:
+            return False
+        into.update(clause.chain.target_types)
+        return _clause_types(clause.chain.clause, into)
+    if clause.has is not None:
+        into.add(clause.has.source_type)
+        return _clause_types(clause.has.clause, into)
+    return True
+
+
+def _may_read(query: SearchQuery, buffered: set[str]) -> bool:
+    """Whether ``query`` could read rows of the ``buffered`` types (so they must be flushed
+    first). Conservative: a system-wide search, includes or an open chain read any type."""
+    if not query.resource_types or query.include or query.revinclude:
+        return True
+    types = set(query.resource_types)
+    if query.compartment is not None:
+        types.add(query.compartment[0])
+    for clause in query.clauses:
+        if not _clause_types(clause, types):
+            return True
+    return not types.isdisjoint(buffered)
+
+
 def _stored(ops: EngineOps, row: Sequence[Any]) -> StoredResource:
     _rid, res_type, res_id, version, last_updated, deleted, method, content = row[:8]
     return StoredResource(
@@ -156,21 +238,38 @@ class BaseTransaction:
         self._buffer = WriteBuffer()
         self._rids: list[int] = []
         self._last_rid = 0
+        self._rid_block = 16
+        self._locked: set[str] = set()
 
     # -- buffer --------------------------------------------------------------
     def _next_rid(self) -> int:
         if not self._rids:
-            self._rids = self._ops.allocate_rids(self._cur, 1024, self._last_rid)
+            # Blocks grow 16, 32, … 1024: a message of a few resources does not draw (and on
+            # PostgreSQL advance the sequence by) a thousand ids, a large bundle still needs
+            # only a handful of round trips.
+            self._rids = self._ops.allocate_rids(self._cur, self._rid_block, self._last_rid)
             self._rids.reverse()
+            self._rid_block = min(self._rid_block * 2, 1024)
         self._last_rid = self._rids.pop()
         return self._last_rid
 
     def lock(self, key: str) -> None:
-        self._ops.lock_key(self._cur, key)
+        self.lock_many((key,))
+
+    def lock_many(self, keys: Iterable[str]) -> None:
+        """Hold the locks on ``keys`` until the transaction ends, taken in one round trip and
+        in one global order (so two transactions wanting the same keys cannot deadlock); a
+        key this transaction already holds is not asked for again."""
+        wanted = sorted(set(keys) - self._locked)
+        if wanted:
+            self._ops.lock_keys(self._cur, wanted)
+            self._locked.update(wanted)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        # No flush first: component SQL never reads the FHIR tables (checked here), so rows
+        # still in the buffer cannot change its answer, and flushing a few rows before every
+        # component statement was a COPY per index table each time.
         _check_component_sql(sql)
-        self.flush()
         self._cur.execute(_sql(self._ops, sql), tuple(params))
         if self._cur.description is None:
             return []
@@ -182,16 +281,17 @@ class BaseTransaction:
         if not buf:
             return
         self._buffer = WriteBuffer()
+        batches: list[tuple[str, Sequence[str], list[tuple]]] = []
+        if buf.resources:
+            batches.append(("resources", RESOURCE_COLUMNS, buf.resources))
+        for name, cols in INDEX_TABLES.items():
+            rows = buf.index[name]
+            if rows:
+                batches.append(
+                    (f"idx_{name}", ("rid", "res_type", "patient_key", "param", "grp", *cols), rows)
+                )
         try:
-            if buf.resources:
-                self._ops.bulk_insert(self._cur, "resources", RESOURCE_COLUMNS, buf.resources)
-            for name, cols in INDEX_TABLES.items():
-                rows = buf.index[name]
-                if rows:
-                    self._ops.bulk_insert(
-                        self._cur, f"idx_{name}",
-                        ("rid", "res_type", "patient_key", "param", "grp", *cols), rows,
-                    )
+            self._ops.bulk_insert_many(self._cur, batches)
         except Exception as exc:
             if self._ops.is_unique_violation(exc):
                 raise FhirError(
@@ -201,8 +301,20 @@ class BaseTransaction:
 
     # -- reads ---------------------------------------------------------------
     def _current(self, res_type: str, res_id: str, *, lock: bool = False) -> tuple | None:
-        if (res_type, res_id) in self._buffer.keys:
-            self.flush()
+        """The current row of a resource; ``lock`` when it is about to be replaced."""
+        key = (res_type, res_id)
+        if key in self._buffer.keys:
+            if not lock:
+                # Created in this transaction and still buffered: read it from the buffer.
+                # Updated in it: the row itself is already in the database (its new index
+                # rows wait in the buffer, which a read of the row does not need).
+                buffered = self._buffer.created.get(key)
+                if buffered is not None:
+                    return buffered
+            else:
+                # Replacing it drops its index rows in the database: the buffered ones must
+                # be there first (and a buffered create must exist to be replaced).
+                self.flush()
         sql = _sql(
             self._ops,
             f"SELECT {_ROW_SELECT.format(content=self._ops.content_select)}, patient_key "
@@ -218,7 +330,8 @@ class BaseTransaction:
         self, resource_type: str, id: str, *, restrict: Restrict | None = None
     ) -> StoredResource | None:
         if restrict is not None:
-            self.flush()
+            if (resource_type, id) in self._buffer.keys:
+                self.flush()
             rows = self._repo._select(
                 self._cur, *_restricted("res_type = ? AND res_id = ?", (resource_type, id),
                                         restrict, "resources"),
@@ -228,7 +341,8 @@ class BaseTransaction:
         return _stored(self._ops, row) if row else None
 
     def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
-        self.flush()
+        if self._buffer and _may_read(query, self._buffer.types):
+            self.flush()
         return self._repo._search(self._cur, query, restrict)
 
     # -- writes --------------------------------------------------------------
@@ -249,18 +363,24 @@ class BaseTransaction:
         self, resource: dict[str, Any], res_id: str, version: int
     ) -> tuple[dict[str, Any], bytes, IndexEntries, int]:
         now = self._repo.clock()
-        content = self._stamp(resource, res_id, version, now)
+        content = self._transformed(self._stamp(resource, res_id, version, now))
+        return (content, *self._checked(content), now)
+
+    def _transformed(self, content: dict[str, Any]) -> dict[str, Any]:
         transforms = self._repo._transforms.get(content["resourceType"])
         if transforms:
             for transform in list(transforms.values()):
                 content = transform(self, content)
+        return content
+
+    def _checked(self, content: dict[str, Any]) -> tuple[bytes, IndexEntries]:
         # Validate after stamping: meta and id are then exactly what will be stored.
         validate_resource(content)
         if self._repo._checks:
             for check in list(self._repo._checks.values()):
                 check(self, content)
         entries = index_resource(content, local_base=self._repo.local_base)
-        return content, orjson.dumps(content), entries, now
+        return orjson.dumps(content), entries
 
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
         return self._create(resource, id, "POST")
@@ -277,6 +397,9 @@ class BaseTransaction:
             (rid, res_type, res_id, 1, now, False, method, patient_key, data.decode())
         )
         self._buffer.keys.add((res_type, res_id))
+        self._buffer.created[(res_type, res_id)] = (
+            rid, res_type, res_id, 1, now, False, method, data, patient_key
+        )
         self._buffer.add_index(rid, res_type, patient_key, entries)
         stored = StoredResource(res_type, res_id, 1, now, False, method, data)
         self._after_write(stored, content)
@@ -313,18 +436,28 @@ class BaseTransaction:
                 f"version conflict: If-Match {if_match} but current version is {current}",
             )
         version = current + 1
-        content, data, entries, now = self._prepare(resource, res_id, version)
+        now = self._repo.clock()
+        content = self._transformed(self._stamp(resource, res_id, version, now))
+        deleted = self._ops.to_bool(row[5])
+        if not deleted and _same_content(content, self._ops.json_text(row[7])):
+            # Nothing changed but meta's bookkeeping: no new version (as HAPI FHIR does), so a
+            # sender that repeats its reference data (the same Organization, Practitioner,
+            # Location in every message) costs a read, not a version, a history row and a
+            # re-index each time. The answer is the current version.
+            return WriteOutcome(_stored(self._ops, row), created=False, changed=False)
+        data, entries = self._checked(content)
         patient_key = entries.patients[0] if entries.patients else None
-        self._supersede(rid)
-        self._cur.execute(
-            _sql(self._ops, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, "
-                 "method = ?, patient_key = ?, content = ? WHERE rid = ?"),
-            (version, now, False, method, patient_key, data.decode(), rid),
+        # The row was read through ``_current``, which flushed it first if still buffered.
+        self._ops.replace_current(
+            self._cur, rid, (version, now, False, method, patient_key, data.decode())
         )
+        # Its new index rows wait in the buffer: replacing it again in this transaction
+        # flushes them first (so a second update drops them like the first one's).
+        self._buffer.keys.add((res_type, res_id))
         self._buffer.add_index(rid, res_type, patient_key, entries)
         stored = StoredResource(res_type, res_id, version, now, False, method, data)
         self._after_write(stored, content)
-        return WriteOutcome(stored, created=bool(self._ops.to_bool(row[5])))
+        return WriteOutcome(stored, created=deleted)
 
     def _after_write(self, stored: StoredResource, content: dict[str, Any] | None) -> None:
         hooks = self._repo._hooks.get(stored.resource_type)
@@ -332,32 +465,17 @@ class BaseTransaction:
             for hook in list(hooks.values()):
                 hook(self, stored, content)
 
-    def _supersede(self, rid: int) -> None:
-        """Move the current version to history and drop its index rows."""
-        self.flush()
-        cols = ", ".join(RESOURCE_COLUMNS)
-        self._cur.execute(
-            _sql(self._ops, f"INSERT INTO resource_history ({cols}) "
-                 f"SELECT {cols} FROM resources WHERE rid = ?"),
-            (rid,),
-        )
-        for name in INDEX_TABLES:
-            self._cur.execute(_sql(self._ops, f"DELETE FROM idx_{name} WHERE rid = ?"), (rid,))
-
     def delete(self, resource_type: str, id: str) -> StoredResource | None:
         row = self._current(resource_type, id, lock=True)
         if row is None or self._ops.to_bool(row[5]):
             return None
         rid, version = row[0], int(row[3]) + 1
         now = self._repo.clock()
-        self._supersede(rid)
         # The delete version keeps the last content (for history), stamped with its version.
         content = orjson.loads(self._ops.json_text(row[7]))
         data = orjson.dumps(self._stamp(content, id, version, now))
-        self._cur.execute(
-            _sql(self._ops, "UPDATE resources SET version = ?, last_updated = ?, deleted = ?, "
-                 "method = 'DELETE', content = ? WHERE rid = ?"),
-            (version, now, True, data.decode(), rid),
+        self._ops.replace_current(
+            self._cur, rid, (version, now, True, "DELETE", row[8], data.decode())
         )
         stored = StoredResource(resource_type, id, version, now, True, "DELETE", data)
         self._after_write(stored, None)

@@ -17,10 +17,24 @@ from psycopg_pool import ConnectionPool
 
 from huitong.clock import Clock, IdFactory
 from huitong.fhir.errors import Category, FhirError
-from huitong.store._base import BaseRepository, EngineOps
+from huitong.store._base import INDEX_TABLES, RESOURCE_COLUMNS, BaseRepository, EngineOps
 from huitong.store.migrate import pending
 
 __all__ = ["PostgresRepository"]
+
+
+# Up to this many rows a flush sends INSERTs in one pipeline; more go by COPY.
+_PIPELINE_ROWS = 200
+
+_REPLACE_CURRENT = (
+    "WITH h AS (INSERT INTO resource_history ({cols}) SELECT {cols} FROM resources "
+    "WHERE rid = %(rid)s)"
+    + "".join(f", d_{name} AS (DELETE FROM idx_{name} WHERE rid = %(rid)s)"
+              for name in INDEX_TABLES)
+    + " UPDATE resources SET version = %(version)s, last_updated = %(last_updated)s, "
+    "deleted = %(deleted)s, method = %(method)s, patient_key = %(patient_key)s, "
+    "content = %(content)s WHERE rid = %(rid)s"
+).format(cols=", ".join(RESOURCE_COLUMNS))
 
 
 class PostgresOps(EngineOps):
@@ -28,13 +42,27 @@ class PostgresOps(EngineOps):
     ph = "%s"
     content_select = "content::text"
 
-    def lock_key(self, cur: Any, key: str) -> None:
-        # A transaction-scoped advisory lock on a 64-bit hash of the key: concurrent writers
+    def lock_keys(self, cur: Any, keys: Sequence[str]) -> None:
+        # Transaction-scoped advisory locks on 64-bit hashes of the keys: concurrent writers
         # of the same key queue here, and the second then sees the first one's commit.
-        # Hashed here, not in SQL: a key may hold any text, NUL included.
-        digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
-        cur.execute("SELECT pg_advisory_xact_lock(%s)",
-                    (int.from_bytes(digest, "big", signed=True),))
+        # Hashed here, not in SQL: a key may hold any text, NUL included. Taken in ascending
+        # hash order (the array's order, which unnest keeps), so no two transactions can
+        # each hold a lock the other waits for.
+        hashes = sorted(
+            int.from_bytes(
+                hashlib.blake2b(k.encode("utf-8", "surrogatepass"), digest_size=8).digest(),
+                "big", signed=True,
+            )
+            for k in keys
+        )
+        if len(hashes) == 1:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (hashes[0],))
+        else:
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) WITH ORDINALITY "
+                "AS t(k, n) ORDER BY n",
+                (hashes,),
+            )
 
     def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
         # The sequence never hands out a value twice, so `after` needs no special care.
@@ -44,6 +72,33 @@ class PostgresOps(EngineOps):
             (n,),
         )
         return [int(r[0]) for r in cur.fetchall()]
+
+    def replace_current(self, cur: Any, rid: int, values: tuple[Any, ...]) -> None:
+        # One statement, one round trip instead of nine: data-modifying CTEs and the main
+        # UPDATE all run on the statement's snapshot, so the history copy reads the version
+        # being replaced.
+        version, last_updated, deleted, method, patient_key, content = values
+        cur.execute(_REPLACE_CURRENT, {
+            "rid": rid, "version": version, "last_updated": last_updated, "deleted": deleted,
+            "method": method, "patient_key": patient_key, "content": content,
+        })
+
+    def bulk_insert_many(
+        self, cur: Any, batches: Sequence[tuple[str, Sequence[str], list[tuple]]]
+    ) -> None:
+        # A few rows (one message's resources): plain INSERTs sent together in pipeline mode,
+        # one round trip for all tables. COPY pays two round trips per table, which beats
+        # INSERT only once there are many rows to stream.
+        if sum(len(rows) for _t, _c, rows in batches) > _PIPELINE_ROWS:
+            for table, columns, rows in batches:
+                self.bulk_insert(cur, table, columns, rows)
+            return
+        with cur.connection.pipeline():
+            for table, columns, rows in batches:
+                marks = ", ".join(["%s"] * len(columns))
+                cur.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
+                )
 
     def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:

@@ -118,6 +118,11 @@ class Transaction(Protocol):
         create (the second waits, then sees the first one's resource)."""
         ...
 
+    def lock_many(self, keys: Iterable[str]) -> None:
+        """``lock`` for several keys at once: one round trip, taken in one global order so
+        two transactions wanting the same keys cannot deadlock."""
+        ...
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run one statement on a component's own table (the message store, identity links,
         the audit log…) inside this transaction, so it commits or rolls back with the

@@ -15,7 +15,7 @@ from huitong.fhir.errors import Category, FhirError
 from huitong.server.request import reject_nul
 from huitong.store.repository import StoredResource, Transaction
 
-__all__ = ["at_most_one", "search_matches"]
+__all__ = ["at_most_one", "lock_key", "search_matches"]
 
 # Parameters that shape a result page; meaningless (and ignored) as criteria.
 _RESULT_PARAMS = frozenset({
@@ -41,13 +41,18 @@ def search_matches(
     return tx.search(query).matches
 
 
+def lock_key(resource_type: str, criteria: Sequence[tuple[str, str]]) -> str:
+    """The lock that serialises conditional writes with these criteria (see at_most_one)."""
+    return f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
+
+
 def at_most_one(
     tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str,
 ) -> StoredResource | None:
     """The single match, or None; PRECONDITION_FAILED when several match. Concurrent
     conditional writes with the same criteria are serialised (see ``Transaction.lock``), so
     a message processed twice at once still creates one resource."""
-    tx.lock(f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in sorted(criteria)))
+    tx.lock(lock_key(resource_type, criteria))
     found = search_matches(tx, resource_type, criteria, what=what)
     if len(found) > 1:
         raise FhirError(
