@@ -700,7 +700,22 @@ class BaseRepository:
             if query.total != "none" or query.summary == "count":
                 total = self._count(cur, query, restrict)
             return SearchPage([], [], total, has_next=False)
-        rids = self._rids(cur, search_sql.search_page_sql(query, d, restrict=restrict))
+        page_sql, page_params = search_sql.search_page_sql(query, d, restrict=restrict)
+        loaded: list[StoredResource] | None = None
+        if not query.sort:
+            # Without _sort a page is in rid order (search_page_sql's contract), so the rows
+            # themselves come back in the same round trip, ordered by rid here; a sorted page
+            # is read as rids first, then loaded.
+            cols = _ROW_SELECT.format(content=self.ops.content_select)
+            cur.execute(
+                f"SELECT {cols} FROM resources WHERE rid IN ({page_sql}) ORDER BY rid",
+                page_params,
+            )
+            rows = cur.fetchall()
+            rids = [int(r[0]) for r in rows]
+            loaded = [_stored(self.ops, r) for r in rows[: query.count]]
+        else:
+            rids = self._rids(cur, (page_sql, page_params))
         has_next = len(rids) > query.count
         rids = rids[: query.count]
         if query.total != "none":
@@ -713,7 +728,8 @@ class BaseRepository:
             else:
                 total = self._count(cur, query, restrict)
         included = self._includes(cur, query, rids, restrict)
-        return SearchPage(self._load(cur, rids), self._load(cur, included), total, has_next)
+        matches = loaded if loaded is not None else self._load(cur, rids)
+        return SearchPage(matches, self._load(cur, included), total, has_next)
 
     def _count(self, cur: Any, query: SearchQuery, restrict: Restrict | None = None) -> int:
         if query.total == "estimate" and query.summary != "count":

@@ -93,6 +93,8 @@ def _invalid(message: str, name: str) -> FhirError:
 
 def _split(raw: str, sep: str) -> list[str]:
     """Split on ``sep`` not preceded by a backslash; escapes are kept for the caller."""
+    if "\\" not in raw:
+        return raw.split(sep)  # no escapes (nearly every value): str.split is the same
     out: list[str] = []
     current: list[str] = []
     i = 0
