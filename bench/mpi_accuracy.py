@@ -112,7 +112,7 @@ def run_huitong(spec: LinkageSpec, records: list, entities: list, link_only: lis
     truth = true_pairs(entities, link_only=link_only)
     start = time.perf_counter()
     pairs = candidate_pairs(records, spec.blocking_keys, link_only=link_only)
-    report = train_model(spec, records, pairs=pairs, seed=1, fix_u=fix_u,
+    report = train_model(spec, records, pairs=pairs, link_only=link_only, seed=1, fix_u=fix_u,
                          random_pairs=100_000)  # fmt: skip
     scored = [((i, j), score_pair(report.model, records[i], records[j]).probability)
               for i, j in sorted(pairs)]  # fmt: skip

@@ -10,12 +10,21 @@
   sampled from the data), sent sequentially by one client; reports p50/p95/max in ms.
 
 Results go to ``bench/results/read-search-<engine>.json``.
+
+Options for the read-by-id run (defaults keep the measurement above unchanged):
+``--audit on|off`` sets ``HUITONG_AUDIT`` for the server (default: the environment's, i.e.
+on); ``--reads-only`` skips the searches; ``--warmup S`` runs wrk for S seconds first, not
+measured (each worker's connections, prepared statements and start-up threads settle);
+``--connections N`` changes wrk's ``-c``; ``--runs N`` repeats the measured run. Every run
+also reports the CPU the server's processes and its PostgreSQL backends spent per request
+(``/proc``, same machine): on a shared machine that is the figure load distorts least.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import re
@@ -125,7 +134,55 @@ def timed(base: str, paths: list[str]) -> dict[str, float]:
     }
 
 
-def wrk_reads(base: str, url: str, seconds: int) -> dict[str, object]:
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and its descendants (uvicorn's supervisor and its worker processes)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += parents.get(pid, [])
+    return out
+
+
+def _backends(url: str) -> list[int]:
+    """Process ids of the server's PostgreSQL backends (local server only)."""
+    if url.startswith("sqlite"):
+        return []
+    rows = query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'huitong' "
+                 "AND datname = current_database()")
+    return [int(r[0]) for r in rows]
+
+
+def _cpu_snapshot(server_pid: int | None, url: str) -> dict[str, dict[int, float]]:
+    server = {p: _cpu_seconds(p) for p in _tree(server_pid)} if server_pid else {}
+    return {"server": server, "db": {p: _cpu_seconds(p) for p in _backends(url)}}
+
+
+def _cpu_spent(before: dict[str, dict[int, float]],
+               after: dict[str, dict[int, float]]) -> dict[str, float]:
+    # A process that appeared during the run started from zero.
+    return {k: sum(v - before[k].get(p, 0.0) for p, v in after[k].items()) for k in after}
+
+
+def wrk_reads(base: str, url: str, seconds: int, *, connections: int = 32,
+              server_pid: int | None = None, warmup: int = 0) -> dict[str, object]:
     if not shutil.which("wrk"):
         return {"skipped": "wrk not installed (apt-get install wrk)"}
     ids = query(url, "SELECT res_type, res_id FROM resources WHERE res_type IN ('Patient', "
@@ -138,16 +195,35 @@ def wrk_reads(base: str, url: str, seconds: int) -> dict[str, object]:
         "request = function() return wrk.format('GET', paths[math.random(#paths)]) end\n"
     )
     host = base.rsplit("/fhir", 1)[0]
-    out = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds}s", "--latency", "-s", str(lua), host],
-        capture_output=True, text=True, check=True,
-    ).stdout
+
+    def run(secs: int) -> str:
+        return subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{secs}s", "--latency", "-s", str(lua), host],
+            capture_output=True, text=True, check=True,
+        ).stdout
+
+    if warmup:
+        run(warmup)
+    before, wrk0 = _cpu_snapshot(server_pid, url), os.times()
+    out = run(seconds)
+    after, wrk1 = _cpu_snapshot(server_pid, url), os.times()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    p99_ms = float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)] if p99 else None
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    lat = {}
+    for pct in ("50", "90", "99"):
+        m = re.search(pct + r"%\s+([\d.]+)(us|ms|s)", out)
+        lat[pct] = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"requests_per_s": round(rps), "p99_ms": p99_ms,
-            "non_2xx": int(non2xx.group(1)) if non2xx else 0}
+    spent = _cpu_spent(before, after)
+    wrk_cpu = (wrk1.children_user + wrk1.children_system) - (wrk0.children_user
+                                                              + wrk0.children_system)
+    return {"requests_per_s": round(rps), "p99_ms": lat["99"], "p50_ms": lat["50"],
+            "p90_ms": lat["90"], "requests": total,
+            "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+            "server_cpu_ms_per_request": round(spent["server"] * 1000 / max(total, 1), 3),
+            "db_cpu_ms_per_request": round(spent["db"] * 1000 / max(total, 1), 3),
+            "wrk_cpu_ms_per_request": round(wrk_cpu * 1000 / max(total, 1), 3),
+            "load_average": os.getloadavg()}
 
 
 def main() -> None:
@@ -156,6 +232,11 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=15)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--label", default="")
+    ap.add_argument("--audit", choices=("on", "off"), help="HUITONG_AUDIT for the server")
+    ap.add_argument("--reads-only", action="store_true", help="skip the searches")
+    ap.add_argument("--warmup", type=int, default=0, help="unmeasured wrk seconds first")
+    ap.add_argument("--connections", type=int, default=32, help="wrk -c")
+    ap.add_argument("--runs", type=int, default=1, help="measured read-by-id runs")
     args = ap.parse_args()
     engine = "sqlite" if args.db.startswith("sqlite") else "postgresql"
     if engine == "postgresql":
@@ -167,14 +248,22 @@ def main() -> None:
         with sqlite3.connect(args.db.removeprefix("sqlite:///")) as conn:
             conn.execute("ANALYZE")
     counts = dict(query(args.db, "SELECT res_type, COUNT(*) FROM resources GROUP BY res_type"))
-    requests = build_requests(args.db)
+    requests = {} if args.reads_only else build_requests(args.db)
     env = {"HUITONG_WORKERS": str(args.workers)}
+    if args.audit:
+        env["HUITONG_AUDIT"] = args.audit
     with ServerProcess(args.db, extra_env=env) as server:
-        reads = wrk_reads(server.base, args.db, args.seconds)
+        runs = [
+            wrk_reads(server.base, args.db, args.seconds, connections=args.connections,
+                      server_pid=server.proc.pid, warmup=args.warmup if i == 0 else 0)
+            for i in range(args.runs)
+        ]
+        reads = runs[0] if len(runs) == 1 else {"runs": runs}
         searches = {name: timed(server.base, paths) for name, paths in requests.items()}
         peak = server.peak_rss_mb()
     result = {
         "engine": engine, "label": args.label, "resources": sum(counts.values()),
+        "workers": args.workers, "audit": args.audit or os.environ.get("HUITONG_AUDIT", "on"),
         "observations": counts.get("Observation", 0), "read_by_id": reads,
         "searches": searches, "server_peak_rss_mb": round(peak),
         "machine": f"{platform.node()} {platform.machine()}", "date": time.strftime("%Y-%m-%d"),

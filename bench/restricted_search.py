@@ -1,14 +1,23 @@
 """What a clinician's access restriction adds to a search: the same searches run in-process
-on a loaded database, unrestricted and restricted as a clinician of the organization that
-saw the most patients (opt-in consent region, the default policy).
+on a loaded PostgreSQL database, each as a whole authenticated request would run them —
+token checked (``server/authn.py``: one statement), restriction built
+(``server/authorization.py``), search run — by a clinician (opt-in consent region, the
+default policy) and by a backend client with ``system/*.rs`` (unrestricted).
 
-    python bench/restricted_search.py --db postgresql://…/db [--n 100] [--sql]
+    createdb -T perf_1x ha_1x && huitong db upgrade --db postgresql://…/ha_1x
+    python bench/restricted_search.py --db postgresql://…/ha_1x [--n 100] [--consents 200]
 
-Each request compiles its restriction as the server does (policy decision → SQL), then runs
-the search. Patient-based searches use patients the clinician may see (seen at the
-organization), so both runs return the same rows; code searches cross every patient and the
-restriction filters them. Reports p50/p95 per search, both ways, and the ratio of the p50s
-(target: restricted ≤ 1.2 × unrestricted). ``--sql`` prints one restricted statement.
+The bench writes (accounts, tokens and ``--consents`` Consent resources granting the
+clinician's organization: use a copy of the load). The clinician belongs to the
+organization that saw the most patients; patient-based searches pick among the patients
+they may see (seen there, or consented), so both sides return the same rows; code searches
+cross every patient and the restriction filters them.
+
+Reports p50/p95 per search and the ratio of the p50s (target: restricted ≤ 1.2 ×
+unrestricted) three ways: against the unrestricted request (the target's comparison);
+restricted with the kept access facts disabled (every request reads them: what a request
+right after a relevant write pays); and the bare search with no authentication at all
+(the comparison of earlier sessions, which left the token check out of both sides).
 """
 
 from __future__ import annotations
@@ -19,18 +28,23 @@ import platform
 import random
 import statistics
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from huitong.access.principal import Principal, Role
+from huitong.access import AuthService, Principal, Role
+from huitong.access.oauth_server import ACCESS_TOKEN_TYP
+from huitong.access.passwords import PasswordHasher
 from huitong.fhir.search.parse import parse_search
+from huitong.server.authn import authenticate
 from huitong.server.authorization import read_restriction
-from huitong.store import open_repository, search_sql
+from huitong.store import open_repository
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
-SQL_ONLY = False  # --sql-only: the restriction as one SQL condition (no patient sets read first)
+ISSUER = "http://127.0.0.1:8080"
+Request = tuple[str, list[tuple[str, str]]]
 
 
 def _rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -38,35 +52,62 @@ def _rows(url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
         return [tuple(r) for r in conn.execute(sql, params).fetchall()]  # type: ignore[arg-type]
 
 
-def _requests(url: str, n: int) -> tuple[str, dict[str, list[tuple[str, list[tuple[str, str]]]]]]:
+def _organization(url: str) -> tuple[str, list[str]]:
     org = _rows(
         url,
         "SELECT target_id FROM idx_reference WHERE res_type = 'Encounter' AND "
         "param = 'service-provider' GROUP BY 1 ORDER BY COUNT(DISTINCT patient_key) "
-        "DESC LIMIT 1",
+        "DESC, 1 LIMIT 1",
     )[0][0]
-    seen = [
-        r[0]
-        for r in _rows(
-            url,
-            "SELECT DISTINCT patient_key FROM idx_reference WHERE res_type = 'Encounter' AND "
-            "param = 'service-provider' AND target_id = %s AND patient_key IS NOT NULL",
-            (org,),
-        )
-    ]
+    seen = _rows(
+        url,
+        "SELECT DISTINCT patient_key FROM idx_reference WHERE res_type = 'Encounter' AND "
+        "param = 'service-provider' AND target_id = %s AND patient_key IS NOT NULL",
+        (org,),
+    )
+    return org, sorted(r[0] for r in seen)
+
+
+def _grant_consents(repo: Any, url: str, org: str, n: int) -> list[str]:
+    """``n`` patients (fixed choice) consent to share with ``org``; returns them."""
+    patients = sorted(r[0] for r in _rows(
+        url, "SELECT res_id FROM resources WHERE res_type = 'Patient' AND NOT deleted"))
+    chosen = random.Random(11).sample(patients, min(n, len(patients)))
+    with repo.transaction() as tx:
+        for pid in chosen:
+            tx.update({
+                "resourceType": "Consent", "id": f"bench-consent-{pid}"[:64], "status": "active",
+                "scope": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+                    "code": "patient-privacy"}]},
+                "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
+                "patient": {"reference": f"Patient/{pid}"},
+                "policyRule": {"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                    "code": "OPTIN"}]},
+                "provision": {"type": "permit", "actor": [{
+                    "role": {"coding": [{
+                        "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                        "code": "IRCP"}]},
+                    "reference": {"reference": f"Organization/{org}"}}]},
+            })  # fmt: skip
+    return chosen
+
+
+def _requests(url: str, visible: list[str], n: int) -> dict[str, list[Request]]:
     codes = _rows(
         url,
         "SELECT system, code FROM idx_token WHERE res_type = 'Observation' "
         "AND param = 'code' AND patient_key = ANY(%s) LIMIT 5000",
-        (seen,),
+        (visible,),
     )
     conds = _rows(
         url,
         "SELECT DISTINCT system, code FROM idx_token WHERE res_type = "
-        "'Condition' AND param = 'code' LIMIT 2000",
+        "'Condition' AND param = 'code' ORDER BY 1, 2 LIMIT 2000",
     )
     rnd = random.Random(7)
-    out: dict[str, list[tuple[str, list[tuple[str, str]]]]] = {
+    out: dict[str, list[Request]] = {
         "Observation?patient=X&code=Y": [],
         "Encounter?patient=X&_sort=-date&_count=20": [],
         "Condition?code=…": [],
@@ -74,7 +115,7 @@ def _requests(url: str, n: int) -> tuple[str, dict[str, list[tuple[str, list[tup
         "Patient?gender=female": [],
     }
     for _ in range(n):
-        p = rnd.choice(seen)
+        p = rnd.choice(visible)
         s, c = rnd.choice(codes)
         out["Observation?patient=X&code=Y"].append(
             ("Observation", [("patient", p), ("code", f"{s}|{c}")])
@@ -87,29 +128,65 @@ def _requests(url: str, n: int) -> tuple[str, dict[str, list[tuple[str, list[tup
         s, c = rnd.choice(codes)
         out["Observation?code=…"].append(("Observation", [("code", f"{s}|{c}")]))
         out["Patient?gender=female"].append(("Patient", [("gender", "female")]))
-    return org, out
+    return out
 
 
-def _time(
-    repo: Any, principal: Principal | None, reqs: list[tuple[str, list[tuple[str, str]]]]
-) -> list[float]:
+class _Tokens:
+    """Accounts and access tokens signed as the authorization server signs them."""
+
+    def __init__(self, service: AuthService) -> None:
+        self.service = service
+        self.run = uuid.uuid4().hex[:8]
+        service.clients.add("confidential", client_id=f"bench-ehr-{self.run}", name="Bench",
+                            redirect_uris=["https://bench.example.cn/cb"],
+                            scopes="user/*.rs")  # fmt: skip
+
+    def _sign(self, claims: dict[str, Any], user_id: str | None, client: str, scope: str) -> str:
+        jti = f"bench-{uuid.uuid4().hex}"
+        now = self.service.clock()
+        self.service.tokens.record(
+            family_id=jti, client_id=client, user_id=user_id, scope=scope, launch_patient=None,
+            access_jti=jti, access_expires_at=now + 3_600_000_000,
+        )  # fmt: skip
+        full = {"iss": ISSUER, "aud": f"{ISSUER}/fhir", "iat": now // 1_000_000,
+                "exp": now // 1_000_000 + 3600, "jti": jti, "client_id": client,
+                "scope": scope, **claims}  # fmt: skip
+        return self.service.keys.sign(full, typ=ACCESS_TOKEN_TYP)
+
+    def clinician(self, org: str) -> str:
+        user = self.service.accounts.add(
+            f"bench-clinician-{self.run}", "correct horse battery", Role.CLINICIAN,
+            organization_id=org, practitioner_id="bench-practitioner",
+        )  # fmt: skip
+        return self._sign({"sub": user.id, "role": "clinician", "org": org,
+                           "fhirUser": "Practitioner/bench-practitioner"},
+                          user.id, f"bench-ehr-{self.run}", "user/*.rs")  # fmt: skip
+
+    def system(self) -> str:
+        cid = f"bench-backend-{self.run}"
+        self.service.clients.add("confidential", client_id=cid, name="Bench backend",
+                                 scopes="system/*.rs")  # fmt: skip
+        return self._sign({"sub": cid, "role": "system"}, None, cid, "system/*.rs")
+
+
+def _time(repo: Any, service: AuthService | None, token: str | None, reqs: list[Request],
+          *, keep: bool = True) -> list[float]:  # fmt: skip
     lat = []
+    headers = {"authorization": f"Bearer {token}"}
     for rtype, params in reqs:
         t0 = time.perf_counter()
         query = parse_search(rtype, params)
         query.total = "estimate"  # what an HTTP search without _total gets
-        restrict = (
-            None
-            if principal is None
-            else read_restriction(
-                principal,
-                "search-type",
-                (rtype,),
-                now=repo.clock(),
-                dialect=repo.dialect,
-                resolve=None if SQL_ONLY else getattr(repo, "access_query", None),
-            )
-        )
+        restrict = None
+        if service is not None:
+            principal: Principal | None = authenticate(headers, service, issuer=ISSUER)
+            assert principal is not None
+            if not keep:
+                service.facts.clear()
+            restrict = read_restriction(
+                principal, "search-type", (rtype,), now=repo.clock(), dialect=repo.dialect,
+                resolve=repo.access_query,
+            )  # fmt: skip
         repo.search(query, restrict=restrict)
         lat.append((time.perf_counter() - t0) * 1000)
     return lat
@@ -125,64 +202,58 @@ def _stats(lat: list[float]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--db", required=True)
+    ap.add_argument("--db", required=True, help="a copy of a loaded database (it is written)")
     ap.add_argument("--n", type=int, default=100)
-    ap.add_argument("--sql", action="store_true")
-    ap.add_argument(
-        "--sql-only",
-        action="store_true",
-        help="compile the restriction without reading the patient sets first",
-    )
+    ap.add_argument("--consents", type=int, default=200)
     args = ap.parse_args()
-    global SQL_ONLY
-    SQL_ONLY = args.sql_only
-    org, requests = _requests(args.db, args.n)
-    principal = Principal(
-        Role.CLINICIAN, user_id="bench", organization_id=org, practitioner_id="bench-practitioner"
-    )
     repo = open_repository(args.db, upgrade=False)
-    if args.sql:
-        rtype, params = requests["Condition?code=…"][0]
-        restrict = read_restriction(
-            principal,
-            "search-type",
-            (rtype,),
-            now=repo.clock(),
-            dialect=repo.dialect,
-            resolve=None if SQL_ONLY else repo.access_query,
-        )
-        print(
-            search_sql.search_page_sql(
-                parse_search(rtype, params), repo.dialect, restrict=restrict
-            )[0]
-        )
-    result: dict[str, Any] = {"organization": org, "searches": {}}
+    service = AuthService(repo, password_hasher=PasswordHasher(time_cost=1, memory_cost=8,
+                                                               parallelism=1))  # fmt: skip
+    org, seen = _organization(args.db)
+    consented = _grant_consents(repo, args.db, org, args.consents) if args.consents else []
+    visible = sorted(set(seen) | set(consented))
+    requests = _requests(args.db, visible, args.n)
+    tokens = _Tokens(service)
+    clinician, system = tokens.clinician(org), tokens.system()
+    result: dict[str, Any] = {
+        "organization": org, "patients_seen": len(seen), "consents": len(consented),
+        "searches": {},
+    }  # fmt: skip
     for name, reqs in requests.items():
-        _time(repo, None, reqs[:10])  # warm-up
-        _time(repo, principal, reqs[:10])
-        # interleaved halves, so a busy moment of the machine hits both sides alike
-        free, restricted = [], []
+        for who, keep in ((system, True), (clinician, True), (clinician, False)):
+            _time(repo, service, who, reqs[:10], keep=keep)  # warm-up
+        _time(repo, None, None, reqs[:10])
+        # interleaved tenths, so a busy moment of the machine hits every side alike
+        free, restricted, uncached, bare = [], [], [], []
         for start in range(0, len(reqs), 10):
-            free += _time(repo, None, reqs[start : start + 10])
-            restricted += _time(repo, principal, reqs[start : start + 10])
-        f, r = _stats(free), _stats(restricted)
+            chunk = reqs[start : start + 10]
+            free += _time(repo, service, system, chunk)
+            restricted += _time(repo, service, clinician, chunk)
+            uncached += _time(repo, service, clinician, chunk, keep=False)
+            bare += _time(repo, None, None, chunk)
+        f, r, u, b = _stats(free), _stats(restricted), _stats(uncached), _stats(bare)
         result["searches"][name] = {
-            "unrestricted": f,
-            "restricted": r,
+            "unrestricted": f, "restricted": r, "restricted_facts_read": u, "bare_search": b,
             "ratio_p50": round(r["p50_ms"] / f["p50_ms"], 2),
-        }
+            "ratio_p50_facts_read": round(u["p50_ms"] / f["p50_ms"], 2),
+            "ratio_p50_vs_bare": round(r["p50_ms"] / b["p50_ms"], 2),
+        }  # fmt: skip
         print(
-            f"{name:45s} free p50 {f['p50_ms']:7.2f} p95 {f['p95_ms']:7.2f} | restricted "
-            f"p50 {r['p50_ms']:7.2f} p95 {r['p95_ms']:7.2f} | ×{r['p50_ms'] / f['p50_ms']:.2f}"
+            f"{name:43s} system {f['p50_ms']:6.2f}/{f['p95_ms']:6.2f} | clinician "
+            f"{r['p50_ms']:6.2f}/{r['p95_ms']:6.2f} ×{r['p50_ms'] / f['p50_ms']:.2f} | "
+            f"facts read {u['p50_ms']:6.2f} ×{u['p50_ms'] / f['p50_ms']:.2f} | bare "
+            f"{b['p50_ms']:6.2f} (clinician ×{r['p50_ms'] / b['p50_ms']:.2f})"
         )
     repo.close()
+    with open("/proc/loadavg") as fh:
+        load = fh.read().split()[:3]
     result |= {
         "machine": f"{platform.node()} {platform.machine()}",
         "date": time.strftime("%Y-%m-%d"),
+        "loadavg_end": load,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = f"restricted-search{'-sql-only' if SQL_ONLY else ''}.json"
-    (RESULTS / name).write_text(json.dumps(result, indent=2))
+    (RESULTS / "restricted-search.json").write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,10 @@ PROSE = """\
   `If-None-Match` (304), `Prefer: return=minimal|representation|OperationOutcome`,
   `Prefer: handling=strict|lenient` (unknown search parameters: 400 unless lenient).
 - Deletes are soft: a read of a deleted resource answers 410 and the delete is in history.
+- An update (PUT, PATCH, a transaction entry) that changes nothing but `meta.versionId` /
+  `meta.lastUpdated` makes no new version: the answer is 200 with the current version and
+  its `ETag` (as HAPI FHIR does). A tag, profile or security label is content and does make
+  one; so does the same content after a delete.
 
 ## Search
 

@@ -390,8 +390,11 @@ def mpi_train(db: str | None) -> None:
               help="Reassemble every golden record, not only changed ones / 重建全部主索引记录.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the summary as JSON / 以 JSON 输出摘要.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Processes that score and decide (default: one per core, at most 4) / "
+                   "评分与判定的进程数（默认每核一个，最多 4 个）.")
 def mpi_relink(db: str | None, dry_run: bool, renormalize: bool, rebuild_golden: bool,
-               as_json: bool) -> None:
+               as_json: bool, workers: int | None) -> None:
     """Re-link every source record under the current model / 用当前模型批量重新关联全部记录."""
     import json
 
@@ -405,7 +408,7 @@ def mpi_relink(db: str | None, dry_run: bool, renormalize: bool, rebuild_golden:
         service = IdentityService(repo, clock=repo.clock, new_id=repo.new_id)
         with relink_progress(enabled=not as_json) as progress:
             summary = relink(service, dry_run=dry_run, renormalize=renormalize,
-                             rebuild_all=rebuild_golden, progress=progress)
+                             rebuild_all=rebuild_golden, progress=progress, workers=workers)
     finally:
         repo.close()
     if as_json:

@@ -84,6 +84,13 @@ SETTINGS: dict[str, Setting] = {
         "HUITONG_BREAK_GLASS_HOURS", "4",
         "How long an emergency (break-glass) access lasts, in hours.",
         "紧急访问（破窗）的持续时间（小时）。"),
+    "share_code_key": Setting(
+        "HUITONG_SHARE_CODE_KEY_FILE", "",
+        "File holding the secret key (at least 32 bytes) under which share codes are stored "
+        "(HMAC-SHA-256), so a stolen table cannot be searched for codes. Empty: a key is "
+        "generated on first start and kept in the database.",
+        "保存共享码密钥（至少 32 字节）的文件；共享码以该密钥的 HMAC-SHA-256 存储，"
+        "被窃取的数据表无法据此穷举共享码。为空：首次启动时自动生成并保存在数据库中。"),
     "rate_limit": Setting(
         "HUITONG_RATE_LIMIT", "100",
         "Requests per minute for each client (token client_id, else remote address) on the "
@@ -175,6 +182,7 @@ class Settings:
     auth: str
     consent_default: str
     break_glass_hours: int
+    share_code_key: str
     rate_limit: str
     redis_url: str
     mpi: str

@@ -45,7 +45,8 @@ def test_patient_sees_who_accessed_their_record(region: Region) -> None:
     (e,) = reads
     assert e["actor"] == {"role": "clinician", "organization": "org-a", "practitioner": "pr-a"}
     assert e["patients"] == ["pb2"] and "query" not in e and "resources" not in e
-    assert e["basis"]["kind"] == "role" and e["basis"]["code"] == "clinician-care-relationship"
+    # the precise ground: pb2's own consent to org-a, named by id
+    assert e["basis"] == {"kind": "consent", "code": "consent-permit", "ref": "cons-pb2"}
     assert "org-a" in e["summary"]["en"] and "依据" in e["summary"]["zh"]
     # nothing about other patients: the read of pa1 and the refused pb1 are not listed
     assert all(set(x["patients"]) <= {"pb2"} for x in found)

@@ -9,13 +9,14 @@ import itertools
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from huitong.cli import main
-from huitong.mpi.blocking import blocking_keys, candidate_pairs
+from huitong.mpi.blocking import KEY_SCHEME, blocking_keys, candidate_pairs
 from huitong.mpi.record import record_from_patient
-from huitong.mpi.relink import block_pairs, relink
+from huitong.mpi.relink import block_pairs, components, relink
 from huitong.mpi.resident_id import make_resident_id
 from huitong.mpi.service import IdentityService, fetch_candidates, is_golden
 from huitong.mpi.synth import generate_people, noisy_patients
@@ -243,3 +244,98 @@ def test_pairs_scored_elsewhere_give_the_same_decisions(repo, mpi, tmp_path, eng
     applied = spark.import_pairs(engine_url, tmp_path / "pairs.csv", dry_run=False)
     assert applied["links_made"] == here["links_made"]
     assert not relink(mpi).changed
+
+
+def test_components_label_each_node_with_the_smallest_of_its_component():
+    rng = np.random.default_rng(3)
+    n = 400
+    lo, hi = rng.integers(0, n, 300), rng.integers(0, n, 300)
+    labels = components(n, lo, hi)
+    # reference: plain union-find
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in zip(lo.tolist(), hi.tolist(), strict=True):
+        parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for x in range(n):
+        groups.setdefault(find(x), []).append(x)
+    for members in groups.values():
+        assert {int(labels[x]) for x in members} == {min(members)}
+
+
+def test_stored_keys_are_trusted_only_under_the_running_key_scheme(repo, mpi):
+    population(repo, people=20, seed=4)
+    assert not repo.query("SELECT value FROM mpi_state WHERE name = 'key_scheme'")
+    first = relink(mpi)  # no scheme recorded yet: every record's keys are recomputed
+    assert first.records_rewritten == 0  # the write hook wrote exactly these keys
+    assert repo.query("SELECT value FROM mpi_state")[0][0] == KEY_SCHEME
+    keys_before = sorted(repo.query("SELECT key, source FROM mpi_keys"))
+    victim = "Patient/s001"
+    with repo.transaction() as tx:  # keys lost, as after a crash mid-write
+        tx.execute("DELETE FROM mpi_keys WHERE source = ?", (victim,))
+    # under the running scheme the stored keys are used as they are: nothing to rewrite
+    assert relink(mpi, dry_run=True).records_rewritten == 0
+    with repo.transaction() as tx:  # as if written by other key functions
+        tx.execute("UPDATE mpi_state SET value = 'older' WHERE name = 'key_scheme'")
+    assert relink(mpi, dry_run=True).records_rewritten == 1
+    assert repo.query("SELECT value FROM mpi_state")[0][0] == "older"  # a dry run writes nothing
+    fixed = relink(mpi)
+    assert fixed.records_rewritten == 1
+    assert sorted(repo.query("SELECT key, source FROM mpi_keys")) == keys_before
+    assert repo.query("SELECT value FROM mpi_state")[0][0] == KEY_SCHEME
+    assert not relink(mpi).changed
+
+
+def test_small_batches_and_worker_processes_reach_the_same_links(repo, mpi, monkeypatch):
+    """Components are decided a batch at a time, in other processes for big runs: cutting
+    the work into many batches and handing them to workers changes no decision."""
+    import huitong.mpi.relink as relink_module
+
+    population(repo, people=60, seed=3)
+    put(repo, patient("t1", "county", rid=ZHANG), patient("t2", "clinic", rid=ZHANG))
+    mpi.mark_certainly_not("Patient/t1", "Patient/t2", by="op", reason="different people")
+    whole = relink(mpi, dry_run=True, workers=1).to_json()
+    monkeypatch.setattr(relink_module, "_BATCH", 5)
+    batched = relink(mpi, dry_run=True, workers=1).to_json()
+    pooled = relink(mpi, dry_run=True, workers=2).to_json()
+    for summary in (whole, batched, pooled):
+        summary.pop("seconds")
+    assert whole == batched == pooled
+    assert whole["links_made"] > 0
+    # applied from many batches in worker processes, in many small write transactions
+    # (several at once on PostgreSQL) ...
+    monkeypatch.setattr(relink_module, "_GOLDENS_PER_TX", 3)
+    relink(mpi, workers=2)
+    monkeypatch.setattr(relink_module, "_BATCH", 20_000)
+    again = relink(mpi, workers=1)  # ... is what one batch in this process decides too
+    assert not again.changed, again.to_json()
+    assert mpi.golden_of("t1") != mpi.golden_of("t2")
+    # and every golden Patient lists exactly the sources linked to it
+    members: dict[str, set[str]] = {}
+    for source, golden in repo.query("SELECT source, golden FROM mpi_sources"):
+        members.setdefault(golden, set()).add(source)
+    for golden, sources in members.items():
+        stored = repo.read("Patient", golden).resource
+        assert {x["other"]["reference"] for x in stored["link"]} == sources
+
+
+def test_the_batch_scorer_agrees_with_score_pair():
+    from huitong.mpi.model import explain, score_pair
+    from huitong.mpi.relink import _scorer
+    from huitong.mpi.service import _corroborated_evidence, default_model
+
+    sources = noisy_patients(generate_people(200, seed=2), seed=2)
+    records = [record_from_patient(s.patient) for s in sources]
+    model = default_model()
+    score = _scorer(model)
+    pairs = sorted(candidate_pairs(records, blocking_keys))
+    assert len(pairs) > 100
+    for i, j in pairs:
+        full = score_pair(model, records[i], records[j])
+        assert score(records[i], records[j]) == (
+            full.probability, full.grade, _corroborated_evidence(explain(full)))

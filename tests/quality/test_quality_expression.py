@@ -184,6 +184,12 @@ RESOURCES: list[dict[str, Any]] = [
         ),
         ("value.ofType(Quantity).unit.exists()", "(value.ofType(Quantity).unit).exists()"),
         ("value.ofType(Quantity).value.empty()", "(value.ofType(Quantity).value).empty()"),
+        ("value.ofType(Quantity).exists()", "(value.ofType(Quantity)).exists()"),
+        ("code.text.exists()", "(code.text).exists()"),
+        ("category.text.empty()", "(category.text).empty()"),
+        ("subject.reference.exists()", "(subject.reference).exists()"),
+        ("valueQuantity.unit.exists()", "(valueQuantity.unit).exists()"),
+        ("effective.ofType(Period).empty()", "(effective.ofType(Period)).empty()"),
         ("status != 'final'", "'final' != status"),
     ],
 )

@@ -5,6 +5,7 @@ working the month out for every write) — on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,3 +88,29 @@ def test_a_transaction_adds_its_checks_up_in_one_counter_row_per_month(
         ("Organization/hosp-a", "2024-05", 4, 2),
         ("Organization/hosp-a", "2024-06", 2, 0),
     ]
+
+
+def test_transactions_that_check_nothing_commit_after_one_that_did(repo: Repository) -> None:
+    # The service keeps the last transaction of each thread at hand; a later transaction
+    # with no checked write (an audit entry, a config change) must still commit.
+    client, _ = quality_app(repo, Clock())
+    assert client.put("/fhir/Patient/p1", json=patient()).status_code == 201
+    for _ in range(2):
+        with repo.transaction() as tx:
+            tx.execute("SELECT COUNT(*) FROM quality_counts")
+    assert client.post("/fhir/Observation", json=systolic(350)).status_code == 201
+    assert _counts(repo, RULE) == [("Organization/hosp-a", "2024-05", 1, 1)]
+
+
+def test_a_transaction_s_bookkeeping_is_released_when_it_ends(repo: Repository) -> None:
+    # The per-transaction state lives in a weak-keyed dictionary: nothing in it may hold its
+    # transaction, or every transaction would stay in memory for good.
+    client, service = quality_app(repo, Clock())
+    assert client.put("/fhir/Patient/p1", json=patient()).status_code == 201
+    assert client.post("/fhir", json=_bundle(systolic(120), systolic(350))).status_code == 200
+    with pytest.raises(ValueError), repo.transaction() as tx:
+        tx.create(systolic(130))
+        raise ValueError("the caller gives up: the transaction is rolled back")
+    del tx  # the test's own name for it
+    gc.collect()
+    assert len(service._states) == 0

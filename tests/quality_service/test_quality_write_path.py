@@ -124,6 +124,27 @@ def test_disabling_a_rule_takes_effect_without_restart(repo, app):
     assert service.ruleset.rule("observation.effective-not-before-birth").enabled is False
 
 
+def test_a_custom_rule_on_a_type_no_rule_checked_before_is_recorded(repo, app):
+    # Goal has no shipped rule: its writes were not looked at until the region adds one.
+    client, _ = app
+    client.put("/fhir/Patient/p1", json=patient())
+    goal = {"resourceType": "Goal", "lifecycleStatus": "active",
+            "description": {"text": "控制血压"}, "subject": {"reference": "Patient/p1"}}
+    assert client.post("/fhir/Goal", json=goal).status_code == 201
+    doc = {"custom": {"goal.target-present": {
+        "category": "completeness", "severity": "warn", "resource_types": ["Goal"],
+        "expect": "target.exists()", "message_en": "A Goal has no target.",
+        "message_zh": "目标缺少指标。"}}}
+    assert client.put("/api/quality/config", json=doc).status_code == 200
+    resp = client.post("/fhir/Goal", json=goal)
+    assert resp.status_code == 201, resp.text
+    found = _findings(client, rule="goal.target-present")
+    assert [f["resource"] for f in found] == [f"Goal/{resp.json()['id']}"]
+    counts = repo.query("SELECT applicable, failed FROM quality_counts WHERE rule_id = ?",
+                        ("goal.target-present",))
+    assert [tuple(int(v) for v in row) for row in counts] == [(1, 1)]
+
+
 def test_invalid_config_is_refused_with_every_problem(repo, app):
     client, _ = app
     resp = client.put("/api/quality/config", json={

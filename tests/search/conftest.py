@@ -108,7 +108,9 @@ class SearchDb:
 def _migration(dialect: str) -> str:
     """The whole schema: every shipped migration of ``dialect``, in order."""
     files = sorted((MIGRATIONS / dialect).glob("[0-9][0-9][0-9][0-9]_*.sql"))
-    return "\n".join(f.read_text(encoding="utf-8") for f in files)
+    # each file is a script of its own (the runner applies them one by one): a last
+    # statement without its semicolon must not swallow the next file's first
+    return ";\n".join(f.read_text(encoding="utf-8") for f in files)
 
 
 @pytest.fixture(scope="module")

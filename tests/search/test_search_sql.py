@@ -491,6 +491,7 @@ def test_has_read_either_way(
     """A page led by ``_has`` is read from the sources (few) or candidate by candidate in rid
     order (many); both give the same rids."""
     monkeypatch.setattr(search_sql, "_HAS_DENSE", 1 if dense else 10**9)
+    monkeypatch.setattr(search_sql, "_HAS_SPREAD", 1 if dense else 10**9)
     q = query(url)
     sql, params = search_page_sql(q, db.dialect)
     assert db.ids((sql, params)) == expected
@@ -514,6 +515,7 @@ def test_has_keeps_to_the_restriction(
     dense: bool,
 ) -> None:
     monkeypatch.setattr(search_sql, "_HAS_DENSE", 1 if dense else 10**9)
+    monkeypatch.setattr(search_sql, "_HAS_SPREAD", 1 if dense else 10**9)
     assert db.ids(search_page_sql(query(url), db.dialect, restrict=_hide(*hidden))) == expected
 
 

@@ -62,7 +62,8 @@ def test_cli_load_stores_and_keeps_versions(tmp_path: Path) -> None:
         versions = sorted((m.resource["version"], m.version_id) for m in page.matches)
     finally:
         repo.close()
-    assert versions == [("2024", 1), ("2025", 2)]  # the 2025 reload updated in place
+    # The 2025 reload found the same content: kept as it was, no second version.
+    assert versions == [("2024", 1), ("2025", 1)]
     listed = runner.invoke(group, ["list", "--db", _db(tmp_path)])
     assert listed.exit_code == 0, listed.output
     assert listed.output.count(ATC_URL) == 2 and "代码系统" in listed.output

@@ -59,7 +59,9 @@ def test_source_reuses_parsed_resources_until_a_write(repo: Repository,
     first = source.code_system(DEMO)
     assert first is not None and first["meta"]["versionId"] == "1"
     assert source.code_system(DEMO) is first  # unchanged: not fetched and parsed again
-    save_terminology_resource(repo, demo_code_system("1"))
+    save_terminology_resource(repo, demo_code_system("1"))  # the same content: no write
+    assert source.code_system(DEMO) is first
+    save_terminology_resource(repo, {**demo_code_system("1"), "title": "Demo, revised"})
     again = source.code_system(DEMO)
     assert again is not first and again is not None and again["meta"]["versionId"] == "2"
     assert source.code_system(f"{DEMO}|1") == again  # pinned: its own lookup, same content

@@ -7,10 +7,19 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
 import pytest
 
 from huitong.terminology.ingest import translate_resource
-from huitong.terminology.write_path import CompiledMaps, _Deferred, needs_walk
+from huitong.terminology.write_path import (
+    _QUANTITIES,
+    CompiledMaps,
+    _Deferred,
+    _precheck,
+    needs_walk,
+    normalise_known_quantities,
+)
+from huitong_testdata import synthea_bundles
 
 UCUM = "http://unitsofmeasure.org"
 LOINC = "http://loinc.org"
@@ -145,3 +154,25 @@ def test_with_units_off_only_codings_count(
     name: str, resource: dict[str, Any], walked: bool
 ) -> None:
     assert needs_walk(resource, units=False) is walked
+
+
+def test_quantities_alone_are_normalised_as_the_walk_does() -> None:
+    """Resources whose only change is a measured quantity of their own or of a component
+    skip the walk (``normalise_known_quantities``): the result must be the walk's, and the
+    input untouched. Checked on every such Synthea resource, and the cases above."""
+    maps = CompiledMaps({}, (0, 0))
+    resources = [c for _, c, _ in CASES] + [
+        e["resource"] for body in synthea_bundles(15) for e in orjson.loads(body)["entry"]
+    ]
+    seen = 0
+    for resource in resources:
+        if _precheck(resource, True) != _QUANTITIES:
+            continue
+        seen += 1
+        before = copy.deepcopy(resource)
+        deferred = _Deferred(maps, lambda: None)
+        walked = translate_resource(copy.deepcopy(resource), deferred).resource
+        assert normalise_known_quantities(resource) == walked
+        assert resource == before
+        assert orjson.dumps(normalise_known_quantities(resource)) == orjson.dumps(walked)
+    assert seen > 50

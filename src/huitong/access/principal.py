@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huitong.access.scopes import ScopeSet
+
+if TYPE_CHECKING:
+    from huitong.access.facts_cache import FactsTicket
 
 __all__ = ["BreakGlass", "PatientContext", "Principal", "Referral", "Role", "ShareGrant"]
 
@@ -63,6 +66,8 @@ class Principal:
     ``patient_ids`` (patient role) are all the Patient records linked to the person;
     ``scopes`` is None for a first-party session (the role policy alone applies) and the
     token's scopes otherwise; ``launch_patient`` is the patient of ``patient/`` scopes.
+    ``facts`` is what this request may use of the server's kept access facts
+    (access/facts_cache.py); it is not part of who the principal is (not compared).
     """
 
     role: Role
@@ -75,6 +80,7 @@ class Principal:
     launch_patient: str | None = None
     break_glass: tuple[BreakGlass, ...] = ()
     share_grants: tuple[ShareGrant, ...] = ()
+    facts: FactsTicket | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import parse_qsl
 
@@ -192,6 +193,10 @@ class ScopeSet:
         """Which scopes cover ``interaction`` (a key of :data:`INTERACTION_PERMISSION`) on
         ``resource_type``. Within one context an unrestricted scope makes the restricted ones
         redundant (scopes add up; they never subtract)."""
+        # pure, and asked several times per request with the same few arguments
+        return _grant(self, interaction, resource_type)
+
+    def _grant(self, interaction: str, resource_type: str) -> ScopeGrant:
         permission = INTERACTION_PERMISSION.get(interaction)
         if permission is None:
             raise ValueError(f"unknown interaction {interaction!r}")
@@ -220,6 +225,11 @@ class ScopeSet:
 
     def contexts(self) -> frozenset[str]:
         return frozenset(s.context for s in self.resources)
+
+
+@lru_cache(maxsize=16384)
+def _grant(scopes: ScopeSet, interaction: str, resource_type: str) -> ScopeGrant:
+    return scopes._grant(interaction, resource_type)
 
 
 def parse_scopes(text: str) -> ScopeSet:

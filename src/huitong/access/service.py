@@ -12,6 +12,7 @@ from huitong.access.auth_settings import AuthSettings
 from huitong.access.clients import ClientStore
 from huitong.access.codes import CodeStore
 from huitong.access.events import EventSink, discard_event
+from huitong.access.facts_cache import FactsCache
 from huitong.access.keys import SigningKeys
 from huitong.access.passwords import PasswordHasher
 from huitong.access.signin import SignIn
@@ -45,6 +46,8 @@ class AuthService:
         self.codes = CodeStore(repo, self.clock)
         self.tokens = TokenStore(repo, self.clock)
         self.signin = SignIn(repo, self.accounts, self.clock, self.settings, on_event)
+        # clinicians' access facts kept between requests (PostgreSQL; access/facts_cache.py)
+        self.facts = FactsCache()
 
     def issuer(self, request_root: str) -> str:
         """The issuer URL: the configured one, else the root of the request

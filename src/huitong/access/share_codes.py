@@ -3,7 +3,11 @@
 The patient issues a code — eight characters from an alphabet without look-alikes (no 0/O,
 1/I/L), shown as ``ABCD-EFGH``, plus a QR payload carrying the same code — with an expiry,
 a scope (resource types; empty means every non-sensitive type) and, optionally, sensitive
-labels to include. The code is stored only as its SHA-256 digest. A clinician redeems it
+labels to include. The code is stored only as its HMAC-SHA-256 under a server key
+(:mod:`huitong.access.secrets`), written ``h1:<hex>``: the code space is small enough that a
+plain digest in a stolen table would be reversed by trying every code, a keyed one is not.
+Codes issued before the key (a bare SHA-256 hex digest) stay redeemable until they expire
+(30 days at most); nothing new is stored that way. A clinician redeems it
 once: an atomic ``UPDATE … WHERE redeemed_at IS NULL`` turns the row into a grant for that
 clinician's user until ``now + access``; a second redemption, an expired, withdrawn or
 unknown code is refused with a bilingual reason. :func:`load_access_grants` (called by
@@ -15,7 +19,9 @@ until when) and may withdraw one at any time.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +37,7 @@ from huitong.access.consent_events import (
 )
 from huitong.access.policy import is_clinical
 from huitong.access.principal import BreakGlass, Principal, Role, ShareGrant
+from huitong.access.secrets import SHARE_CODE_KEY, server_secret
 from huitong.clock import Clock, IdFactory, new_uuid
 from huitong.fhir.definitions import resource_types as all_resource_types
 from huitong.fhir.errors import Category, FhirError
@@ -43,6 +50,7 @@ __all__ = [
     "ShareCodeSummary",
     "check_resource_types",
     "check_scope",
+    "keyed_hash",
     "load_access_grants",
     "normalize_code",
     "patient_of",
@@ -70,7 +78,17 @@ def normalize_code(raw: str) -> str:
     return "".join(ch for ch in text.upper() if ch not in " -\t")
 
 
-def _hash(code: str) -> str:
+KEYED_PREFIX = "h1:"  # HMAC-SHA-256 under the server's share-code key
+
+
+def keyed_hash(code: str, key: bytes) -> str:
+    """What is stored for ``code``: ``h1:`` and its HMAC-SHA-256 (hex) under ``key``."""
+    mac = hmac.new(key, normalize_code(code).encode(), hashlib.sha256).hexdigest()
+    return KEYED_PREFIX + mac
+
+
+def _legacy_hash(code: str) -> str:
+    """The unkeyed SHA-256 stored before the key existed (found, never written)."""
     return hashlib.sha256(normalize_code(code).encode()).hexdigest()
 
 
@@ -226,13 +244,28 @@ class ShareCodeService:
     def __init__(
         self, repo: Repository, *, clock: Clock | None = None, new_id: IdFactory | None = None,
         on_event: ConsentEventSink = discard_consent_event,
-        sensitive_labels: frozenset[str] = SENSITIVE_LABELS,
+        sensitive_labels: frozenset[str] = SENSITIVE_LABELS, key_file: str = "",
     ) -> None:  # fmt: skip
         self.repo = repo
         self.clock: Clock = clock or repo.clock
         self.new_id: IdFactory = new_id or new_uuid
         self.on_event = on_event
         self.sensitive_labels = sensitive_labels
+        self.key_file = key_file
+        self._key: bytes | None = None
+        self._key_lock = threading.Lock()
+
+    def _hash_key(self) -> bytes:
+        """The HMAC key, read (or generated) on first use."""
+        with self._key_lock:
+            if self._key is None:
+                self._key = server_secret(self.repo, SHARE_CODE_KEY, self.clock,
+                                          key_file=self.key_file)  # fmt: skip
+            return self._key
+
+    def _hashes(self, code: str) -> tuple[str, str]:
+        """(keyed, legacy) digests of ``code``: rows are found by either."""
+        return keyed_hash(code, self._hash_key()), _legacy_hash(code)
 
     def issue(
         self, principal: Principal, *, patient_id: str | None = None,
@@ -251,12 +284,15 @@ class ShareCodeService:
         now = self.clock()
         code_id = self.new_id()
         access_us = hours * 60 * _MINUTE
+        self._hash_key()  # before the transaction: generating the key writes on its own
         with self.repo.transaction() as tx:
             # a collision of 8 random symbols is rare but possible: draw again
             for _ in range(5):
                 code = _new_code()
+                # a clash with a legacy row too: redeeming finds rows by either digest
                 clash = tx.execute(
-                    "SELECT 1 FROM access_share_codes WHERE code_hash = ?", (_hash(code),)
+                    "SELECT 1 FROM access_share_codes WHERE code_hash IN (?, ?)",
+                    self._hashes(code),
                 )
                 if not clash:
                     break
@@ -266,7 +302,8 @@ class ShareCodeService:
                 "INSERT INTO access_share_codes (id, code_hash, patient_id, issued_by, "
                 "resource_types, labels, access_us, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (code_id, _hash(code), pid, principal.user_id or principal.client_id or "",
+                (code_id, self._hashes(code)[0], pid,
+                 principal.user_id or principal.client_id or "",
                  orjson.dumps(list(types)).decode(), orjson.dumps(list(chosen)).decode(),
                  access_us, now, now + valid * _MINUTE),
             )  # fmt: skip
@@ -339,14 +376,15 @@ class ShareCodeService:
         user = require_clinician_user(principal)
         check_scope(principal, "read", "Patient")
         normal = normalize_code(code if isinstance(code, str) else "")
+        hashes = self._hashes(normal)
         now = self.clock()
         with self.repo.transaction() as tx:
             rows = tx.execute(
                 "UPDATE access_share_codes SET redeemed_at = ?, redeemed_by = ?, "
-                "redeemed_org = ?, grant_until = ? + access_us WHERE code_hash = ? "
+                "redeemed_org = ?, grant_until = ? + access_us WHERE code_hash IN (?, ?) "
                 "AND redeemed_at IS NULL AND revoked_at IS NULL AND expires_at > ? "
                 "RETURNING id, patient_id, resource_types, labels, grant_until",
-                (now, user, principal.organization_id, now, _hash(normal), now),
+                (now, user, principal.organization_id, now, *hashes, now),
             )
             if rows:
                 cid, pid, types, labels, until = rows[0]
@@ -359,8 +397,8 @@ class ShareCodeService:
                 return grant
             known = tx.execute(
                 "SELECT id, patient_id, redeemed_at, revoked_at, expires_at "
-                "FROM access_share_codes WHERE code_hash = ?",
-                (_hash(normal),),
+                "FROM access_share_codes WHERE code_hash IN (?, ?)",
+                hashes,
             )
             reason, err = _refusal(known[0] if known else None, len(normal))
             self.on_event(ConsentEvent(

@@ -29,6 +29,7 @@ The facts come from the search index, which holds rows of current, live versions
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -47,15 +48,21 @@ from huitong.access.constraints import (
     SharedPatient,
     Unrestricted,
 )
+from huitong.access.decision import Reason
+from huitong.access.facts_cache import FactsTicket
 from huitong.fhir.errors import Category, FhirError
+from huitong.fhir.index_model import DATE_MAX
 from huitong.store.search_sql import Dialect, Restrict
 
 __all__ = [
     "MAX_RESOLVED_KEYS",
+    "Explanation",
     "Resolve",
+    "Restriction",
     "compile_by_type",
     "compile_constraint",
     "compile_groups",
+    "explain_patients",
     "type_generic",
 ]
 
@@ -97,8 +104,8 @@ def compile_by_type(
 
 def compile_groups(
     groups: Sequence[tuple[Sequence[str], Constraint | None]], dialect: Dialect,
-    *, resolve: Resolve | None = None,
-) -> Restrict | None:
+    *, resolve: Resolve | None = None, ticket: FactsTicket | None = None,
+) -> Restriction | None:
     """:func:`compile_by_type` for types already grouped: ``(types, constraint)`` pairs.
     Groups whose constraints differ only in the consent's resource type are merged (the SQL
     compares a consent's class with the row's own type), so the clinical types share one
@@ -106,13 +113,16 @@ def compile_groups(
 
     ``resolve`` (PostgreSQL): the facts that do not depend on the row — which patients the
     organization registered or saw, the open referrals, the consents that permit every row
-    of a patient or deny them all, whether any consent could lift a hidden label — are read
+    of a patient or deny them all, the consents limited to some types or labels, whether any
+    consent could lift a hidden label, which patients have sensitive data at all — are read
     now, in one statement, and the condition compares ``patient_key`` with those sets. The
     statements the store then runs are small to plan and probe nothing per row for them;
     what does depend on the row (a consent limited to some types or labels, the row's own
     labels) keeps its correlated form, so the rows admitted are exactly the same. Use it
     where the restriction is built right before the statements run (a request), not inside
-    a write transaction whose own uncommitted consents must count."""
+    a write transaction whose own uncommitted consents must count. ``ticket`` (a request's
+    :class:`~huitong.access.facts_cache.FactsTicket`) lets those facts come from, and go
+    to, the server's cache of them (access/facts_cache.py)."""
     if dialect not in ("sqlite", "postgresql"):
         raise ValueError(f"unknown SQL dialect {dialect!r}")
     merged: dict[Constraint, list[str]] = {}
@@ -124,18 +134,33 @@ def compile_groups(
         merged.setdefault(type_generic(c), []).extend(types)
     if not denied and list(merged) == [Unrestricted()]:
         return None
-    facts = _Facts() if resolve is not None and dialect == "postgresql" else None
-    parts: list[tuple[list[str], _Cond | None]] = [
-        (sorted(types), None if isinstance(c, Unrestricted) else _compile(c, dialect, facts))
+    at = _time_of(merged)
+    facts = _Facts(at) if resolve is not None and dialect == "postgresql" else None
+    parts: list[tuple[frozenset[str], _Cond | None]] = [
+        (frozenset(types), None if isinstance(c, Unrestricted) else _compile(c, dialect, facts))
         for c, types in merged.items()
     ]
     if facts is not None and resolve is not None:
-        facts.fetch(resolve)
+        facts.fetch(resolve, ticket)
+    return Restriction(dialect, parts, facts)
 
-    def restrict(r: str) -> Sql:
+
+class Restriction:
+    """The compiled restriction: ``restriction(alias)`` is the condition for a ``resources``
+    alias of any type (a :data:`~huitong.store.search_sql.Restrict`);
+    :meth:`for_types` the same for an alias the statement already limits to some types;
+    :meth:`explanation` which relationship admits each patient, from the facts read."""
+
+    def __init__(self, dialect: Dialect, parts: Sequence[tuple[frozenset[str], _Cond | None]],
+                 facts: _Facts | None) -> None:  # fmt: skip
+        self._dialect = dialect
+        self._parts = [(sorted(types), types, cond) for types, cond in parts]
+        self._facts = facts
+
+    def __call__(self, r: str) -> Sql:
         out: list[Sql] = []
-        for types, cond in parts:
-            which = _one_of(dialect, f"{_hint(dialect)}{r}.res_type", types)
+        for types, _, cond in self._parts:
+            which = _one_of(self._dialect, f"{_hint(self._dialect)}{r}.res_type", types)
             if cond is None:
                 out.append(which)
             else:
@@ -143,7 +168,47 @@ def compile_groups(
                 out.append((f"{which[0]} AND ({sql})", [*which[1], *params]))
         return _or(out)
 
-    return restrict
+    def for_types(self, r: str, types: Sequence[str]) -> Sql:
+        """The condition for ``r`` when the statement already limits it to ``types``: the
+        type test is left out when one part covers them all (a search of one type is not
+        re-tested against the long list of every type that shares its rule)."""
+        wanted = set(types)
+        if not wanted:
+            return self(r)
+        covering = [(t, cond) for _, t, cond in self._parts if wanted <= t]
+        if covering:
+            cond = covering[0][1]
+            return ("1 = 1", []) if cond is None else cond(r)
+        if not any(wanted & t for _, t, _ in self._parts):
+            return "1 = 0", []  # every type named is denied
+        return self(r)
+
+    def explanation(self) -> Explanation | None:
+        """Which care relationship or consent admits each patient, according to the facts
+        this restriction read; None when it read none (SQLite, inside a transaction)."""
+        return None if self._facts is None else self._facts.explanation()
+
+    def still_current(self, ticket: FactsTicket | None, now: int) -> bool:
+        """May a later request (``ticket``, at ``now``) use this very restriction? Only if
+        it rests on kept facts and the cache still gives that request those same facts
+        (checked for it, not changed, no period boundary passed); every time a condition
+        compares with lies before that boundary, so the answer at ``now`` is the same."""
+        facts = self._facts
+        if ticket is None or facts is None or facts.key is None or not facts.values:
+            return False
+        return ticket.lookup(facts.key, now) is facts.values
+
+
+def _time_of(merged: Mapping[Constraint, Sequence[str]]) -> int:
+    """The request time the constraints were decided at (every timed leaf carries it)."""
+    stack = list(merged)
+    while stack:
+        c = stack.pop()
+        if isinstance(c, AnyOf | AllOf):
+            stack.extend(c.parts)
+        elif isinstance(c, ReferredPatients | ConsentedPatients | HideLabels):
+            return c.at
+    return 0
 
 
 def type_generic(c: Constraint) -> Constraint:
@@ -159,15 +224,32 @@ def type_generic(c: Constraint) -> Constraint:
 # -- compilation ---------------------------------------------------------------
 
 
+_NOW = ("now",)  # stands for the request time in a cache key
+_SEP = "|"  # between a patient key and a resource id in a pair (neither contains it)
+
+
 class _Facts:
     """Row-independent facts a restriction needs, gathered while compiling and then read
     in one statement (``SELECT ARRAY(...), EXISTS(...), ...``): one round trip per request
-    instead of the same subqueries planned and probed inside every statement."""
+    instead of the same subqueries planned and probed inside every statement — or none,
+    when a request's :class:`~huitong.access.facts_cache.FactsTicket` finds them kept.
 
-    def __init__(self) -> None:
+    The statement also returns its snapshot and the next instant a consent or referral
+    period starts or ends (from then on the facts are not used), and the facts record the
+    change scopes they rest on (access/facts_cache.py)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
         self._parts: list[str] = []
         self._params: list[Any] = []
         self.values: list[Any] = []
+        self.scopes: set[str] = set()
+        self._bounds: list[Sql] = []
+        self._explain: list[tuple[str, int]] = []  # (what, index of its values)
+        self._default_permit = False
+        self._explanation: Explanation | None = None
+        self._keys: dict[tuple[int, str], list[str]] = {}
+        self.key: Any = None  # the cache key of the statement, once fetched
 
     def _add(self, sql: str, params: Sequence[Any]) -> int:
         self._parts.append(sql)
@@ -179,39 +261,179 @@ class _Facts:
         return self._add(f"ARRAY(SELECT DISTINCT k.key FROM ({sql}) k(key) "
                          "WHERE k.key IS NOT NULL)", params)
 
+    def pairs(self, sql: str, params: Sequence[Any]) -> int:
+        """The distinct (key, id) pairs ``sql`` (two columns) selects, as ``key|id``; read
+        them with :meth:`keys_of`."""
+        return self._add(f"ARRAY(SELECT DISTINCT k.key || '{_SEP}' || k.why FROM ({sql}) "
+                         "k(key, why) WHERE k.key IS NOT NULL AND k.why IS NOT NULL)", params)
+
     def exists(self, sql: str, params: Sequence[Any]) -> int:
         return self._add(f"EXISTS ({sql})", params)
 
-    def fetch(self, resolve: Resolve) -> None:
-        if self._parts:
-            self.values = list(resolve("SELECT " + ", ".join(self._parts), self._params)[0])
+    def keys_of(self, i: int, suffix: str = "") -> list[str]:
+        """The keys of pairs value ``i`` (only those whose id ends with ``suffix``); worked
+        out once per request, however many statements and aliases ask."""
+        found = self._keys.get((i, suffix))
+        if found is None:
+            found = self._keys[(i, suffix)] = sorted(
+                {p.split(_SEP, 1)[0] for p in self.values[i] if p.endswith(suffix)}
+            )
+        return found
+
+    def explained_by(self, what: str, i: int) -> None:
+        self._explain.append((what, i))
+
+    def default_permit(self) -> None:
+        self._default_permit = True
+
+    def bound(self, sql: str, params: Sequence[Any]) -> None:
+        """One column of ``sql``: instants (µs) after ``at`` at which a fact may change."""
+        if (sql, list(params)) not in self._bounds:
+            self._bounds.append((sql, list(params)))
+
+    def fetch(self, resolve: Resolve, ticket: FactsTicket | None = None) -> None:
+        if not self._parts:
+            return
+        key = ("\n".join(self._parts), tuple(_frozen(p, self.at) for p in self._params))
+        self.key = key
+        if ticket is not None:
+            kept = ticket.lookup(key, self.at)
+            if kept is not None:
+                self.values = kept
+                return
+        sql = "SELECT " + ", ".join(self._parts)
+        params = list(self._params)
+        if ticket is not None:
+            bound_sql = " UNION ALL ".join(b for b, _ in self._bounds) or "SELECT NULL"
+            sql += (f", CAST(pg_current_snapshot() AS TEXT), (SELECT MIN(b.t) FROM "
+                    f"({bound_sql}) b(t))")
+            params += [p for _, ps in self._bounds for p in ps]
+        taken = time.monotonic()
+        row = list(resolve(sql, params)[0])
+        read = time.monotonic()
+        if ticket is None:
+            self.values = row
+            return
+        *self.values, snapshot, until = row
+        ticket.store(key, self.values, snapshot=snapshot,
+                     valid_until=None if until is None else int(until),
+                     scopes=self.scopes, taken=taken, read=read)  # fmt: skip
+
+    def explanation(self) -> Explanation | None:
+        if not self.values:
+            return None
+        if self._explanation is None:
+            found = Explanation(default_permit=self._default_permit)
+            for what, i in self._explain:
+                found.add(what, self.values[i])
+            self._explanation = found
+        return self._explanation
+
+
+class Explanation:
+    """Which relationship admits a patient, from facts: the organization's patients,
+    referrals and consents (``key|id:all`` or ``key|id:some`` pairs), denies."""
+
+    def __init__(self, *, default_permit: bool = False) -> None:
+        self.default_permit = default_permit
+        self.organization: set[str] = set()
+        self.deny: set[str] = set()
+        self.referral: dict[str, str] = {}
+        self.consent: dict[str, str] = {}
+
+    def add(self, what: str, values: Sequence[str]) -> None:
+        if what in ("organization", "deny"):
+            getattr(self, what).update(values)
+            return
+        into: dict[str, str] = getattr(self, what)
+        for p in sorted(values, key=lambda v: (v.endswith(":some"), v)):
+            key, _, why = p.partition(_SEP)  # a consent for every row first, then by id
+            into.setdefault(key, why)
+
+    def explain(self, patient_id: str, *, limited: bool = True) -> Reason | None:
+        """In the order the policy states them: own organization, referral, consent.
+        ``limited`` False: a consent limited to some types or labels, and the opt-out
+        default, do not count (the caller tries share codes and break-glass first: those
+        are what admitted a row such a consent does not cover)."""
+        if patient_id in self.organization:
+            return Reason("role", "clinician-own-organization",
+                          "The patient is registered or was seen at your organization.",
+                          "该患者在您的机构登记或就诊过。")  # fmt: skip
+        if ref := self.referral.get(patient_id):
+            return Reason("referral", "clinician-referral",
+                          f"The patient was referred to you (referral {ref}).",
+                          f"该患者已转诊给您（转诊 {ref}）。", ref=ref)  # fmt: skip
+        if patient_id in self.deny:
+            return None
+        found = self.consent.get(patient_id, "")
+        ref, _, extent = found.partition(":")
+        if ref and (limited or extent != "some"):
+            return Reason("consent", "consent-permit", f"Consent {ref} permits this access.",
+                          f"同意书 {ref} 允许此访问。", ref=ref)  # fmt: skip
+        if self.default_permit and limited:
+            return Reason(
+                "consent", "opt-out-default",
+                "No consent applies; the region shares by default (opt-out) and the patient "
+                "has not opted out.",
+                "无适用的同意书；本区域默认共享（选择退出制），患者未选择退出。",
+            )  # fmt: skip
+        return None
+
+
+def _frozen(value: Any, at: int) -> Any:
+    """A hashable stand-in for a statement parameter; the request time becomes a marker,
+    so the same facts are found again at a later time (their ``valid_until`` says until
+    when the answer holds). Every integer parameter of the facts statement is that time."""
+    if isinstance(value, list):
+        return tuple(_frozen(v, at) for v in value)
+    if isinstance(value, int) and not isinstance(value, bool) and value == at:
+        return _NOW
+    return value
+
+
+def _key_list(keys: Sequence[str]) -> Sql:
+    """``keys`` as a PostgreSQL text array: one text parameter split by the server (ids
+    never contain a comma). Sending a list costs the driver a quoting check per element,
+    for every statement; the split of a constant is folded when the statement is planned."""
+    return "string_to_array(?, ',')", [",".join(keys)]
 
 
 def _key_in(r: str, keys: Sequence[str]) -> Sql:
     """``r``'s patient is one of ``keys`` (a NULL patient_key is not)."""
     if not keys:
         return "1 = 0", []
-    return f"{r}.patient_key = ANY(?)", [list(keys)]
+    array, params = _key_list(keys)
+    return f"{r}.patient_key = ANY({array})", params
 
 
 def _key_not_in(r: str, keys: Sequence[str]) -> Sql:
     """``r``'s patient is none of ``keys`` (true for a NULL patient_key, like NOT EXISTS)."""
     if not keys:
         return "1 = 1", []
-    return f"({r}.patient_key IS NULL OR {r}.patient_key <> ALL(?))", [list(keys)]
+    array, params = _key_list(keys)
+    return f"({r}.patient_key IS NULL OR {r}.patient_key <> ALL({array}))", params
 
 
-def _resolved_set(facts: _Facts, sql: str, params: Sequence[Any],
-                  fallback: _Cond) -> _Cond:
-    """``r.patient_key = ANY(<the keys sql selects, read once>)``; the subquery form
+def _resolved_set(facts: _Facts, i: int, fallback: _Cond, *, pairs: bool = False) -> _Cond:
+    """``r.patient_key = ANY(<the keys of facts value i>)``; the subquery form
     (``fallback``) when the set is too large to ship as a parameter."""
-    i = facts.key_set(sql, params)
 
     def cond(r: str) -> Sql:
-        keys = facts.values[i]
+        keys = facts.keys_of(i) if pairs else facts.values[i]
         return fallback(r) if len(keys) > MAX_RESOLVED_KEYS else _key_in(r, keys)
 
     return cond
+
+
+def _actor_scopes(organization_id: str | None, practitioner_id: str | None) -> set[str]:
+    """The change scopes (access/facts_cache.py) of facts about this organization and
+    practitioner."""
+    out = set()
+    if organization_id:
+        out.add(f"Organization/{organization_id}")
+    if practitioner_id:
+        out.add(f"Practitioner/{practitioner_id}")
+    return out
 
 
 def _compile(c: Constraint, d: Dialect, facts: _Facts | None = None) -> _Cond:
@@ -255,15 +477,42 @@ def _compile_resolved(c: Constraint, d: Dialect, facts: _Facts) -> _Cond | None:
     the others, which compile as usual."""
     if isinstance(c, OrganizationPatients):
         sql, params = _organization_keys(c.organization_id)
-        return _resolved_set(facts, sql, params, _organization_patients(c, d))
+        i = facts.key_set(sql, params)
+        facts.scopes.update(_actor_scopes(c.organization_id, None))
+        facts.explained_by("organization", i)
+        return _resolved_set(facts, i, _organization_patients(c, d))
     if isinstance(c, ReferredPatients):
-        sql, params = _referral_keys(c)
-        return _resolved_set(facts, sql, params, _referred_patients(c, d))
+        sql, params = _referral_keys(c, with_id=True)
+        i = facts.pairs(sql, params)
+        facts.scopes.update(_actor_scopes(c.organization_id, c.practitioner_id))
+        facts.explained_by("referral", i)
+        actor_sql, actor_params = _actor_match("rb", c.organization_id, c.practitioner_id)
+        for column, test in (("lo", "bd.lo > ?"), ("hi + 1", "bd.hi >= ? AND bd.hi < ?")):
+            facts.bound(
+                f"SELECT MIN(bd.{column}) FROM idx_reference rb JOIN idx_date bd "
+                "ON bd.rid = rb.rid AND bd.param = 'occurrence' "
+                f"WHERE rb.res_type = 'ServiceRequest' AND rb.param = 'performer' "
+                f"AND ({actor_sql}) AND {test}",
+                [*actor_params, c.at, *([DATE_MAX] if column != "lo" else [])],
+            )
+        return _resolved_set(facts, i, _referred_patients(c, d), pairs=True)
     if isinstance(c, ConsentedPatients):
         return _consented_resolved(c, d, facts)
     if isinstance(c, HideLabels):
         return _hide_labels_resolved(c, d, facts)
     return None
+
+
+def _consent_bounds(facts: _Facts, c: ConsentedPatients | HideLabels) -> None:
+    """Consents rest on the change scopes of the actor and ``*`` (consents naming no one),
+    and change with time when a period starts or ends (any Consent's: a deny naming nobody
+    counts for everyone)."""
+    facts.scopes.update({"*", *_actor_scopes(c.organization_id, c.practitioner_id)})
+    at = c.at
+    facts.bound("SELECT MIN(cb.lo) FROM idx_date cb WHERE cb.res_type = 'Consent' "
+                "AND cb.param = 'period' AND cb.lo > ?", [at])  # fmt: skip
+    facts.bound("SELECT MIN(cb.hi + 1) FROM idx_date cb WHERE cb.res_type = 'Consent' "
+                "AND cb.param = 'period' AND cb.hi >= ? AND cb.hi < ?", [at, DATE_MAX])  # fmt: skip
 
 
 def _organization_keys(org: str) -> Sql:
@@ -300,12 +549,13 @@ def _actor_match(x: str, organization_id: str | None, practitioner_id: str | Non
     return _or(parts)
 
 
-def _referral_keys(c: ReferredPatients) -> Sql:
+def _referral_keys(c: ReferredPatients, *, with_id: bool = False) -> Sql:
     """The patients with an active referral to the practitioner or organization, in force
-    at ``c.at`` (one column of patient keys)."""
+    at ``c.at`` (one column of patient keys; ``with_id``: and the ServiceRequest's id)."""
     actor_sql, actor_params = _actor_match("rs", c.organization_id, c.practitioner_id)
+    why = ", (SELECT ri.res_id FROM resources ri WHERE ri.rid = rs.rid) AS why" if with_id else ""
     return (
-        "SELECT rs.patient_key FROM idx_reference rs "
+        f"SELECT rs.patient_key{why} FROM idx_reference rs "
         "WHERE rs.res_type = 'ServiceRequest' AND rs.param = 'performer' "
         f"AND ({actor_sql}) "
         "AND EXISTS (SELECT 1 FROM idx_token rt WHERE rt.rid = rs.rid "
@@ -351,11 +601,13 @@ def _item_text(d: Dialect, alias: str, key: str) -> str:
     return f"({alias}.value ->> '{key}')"
 
 
-def _consent_rule(d: Dialect, cr: str, r: str | None, kind: str) -> Sql:
+def _consent_rule(d: Dialect, cr: str, r: str | None, kind: str, *,
+                  limited: bool = False) -> Sql:  # fmt: skip
     """The Consent row ``cr`` (a resources alias) is an active patient-privacy consent whose
     root provision is of ``kind``, in force now, and — for a permit — applies to row ``r``
     (class, action, securityLabel) with nothing Huitong cannot evaluate. ``r`` None: a permit
-    that names no class and no security label, so it applies to every row of the patient."""
+    that names no class and no security label, so it applies to every row of the patient
+    (``limited``: whatever class or label it names)."""
     conds = [
         f"EXISTS (SELECT 1 FROM idx_token cs WHERE cs.rid = {cr}.rid AND cs.param = 'status' "
         "AND cs.code = 'active')",
@@ -367,7 +619,7 @@ def _consent_rule(d: Dialect, cr: str, r: str | None, kind: str) -> Sql:
     if kind == "permit":
         conds.append(f"{_json(d, f'{cr}.content', 'provision', 'provision')} IS NULL")
         conds += [f"{_json(d, f'{cr}.content', 'provision', k)} IS NULL" for k in _UNEVALUATED]
-        if r is None:
+        if r is None and not limited:
             conds += [f"{_json(d, f'{cr}.content', 'provision', k)} IS NULL"
                       for k in ("class", "securityLabel")]
         src, _ = _json_items(d, f"{cr}.content", "provision", "class")
@@ -451,16 +703,13 @@ def _consented_patients(c: ConsentedPatients, d: Dialect) -> _Cond:
     return cond
 
 
-def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Cond:
-    """:func:`_consented_patients` with the row-independent parts read once: the patients
-    whose consent permits every row (no class, no security label) and the patients whose
-    consent denies. A permit limited to some types or labels keeps its correlated test, and
-    only when one names this organization or practitioner at all."""
-    actor_sql, actor_params = _actor_match("ca", c.organization_id, c.practitioner_id)
+def _deny_keys(c: ConsentedPatients | ReferredPatients, d: Dialect) -> Sql:
+    """The patients whose active deny consent, in force at ``c.at``, names this
+    organization or practitioner, or no one (one column of patient keys)."""
     deny_actor_sql, deny_actor_params = _actor_match("da", c.organization_id, c.practitioner_id)
     deny_sql, deny_params = _consent_rule(d, "dr", None, "deny")
     dperiod_sql, dperiod_params = _in_period("dr", c.at)
-    deny_i = facts.key_set(
+    return (
         # driven by the active Consents' index rows: with no row to correlate with, the
         # planner would otherwise start from every 'status = active' row of every type
         "SELECT dr.patient_key FROM resources dr WHERE dr.res_type = 'Consent' "
@@ -472,8 +721,47 @@ def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Con
         f"WHERE da.rid = dr.rid AND da.param = 'actor' AND ({deny_actor_sql})))",
         [*dperiod_params, *deny_params, *deny_actor_params],
     )
+
+
+def _permit_pairs(c: ConsentedPatients | ReferredPatients, d: Dialect) -> Sql:
+    """(patient key, consent id + ``:all`` or ``:some``) of the active permits in force at
+    ``c.at`` naming this organization or practitioner, or no one: ``:all`` names no class
+    and no label (every row of the patient), ``:some`` is limited to some types or labels
+    (decided per row by the correlated test)."""
+    actor_sql, actor_params = _actor_match("ca", c.organization_id, c.practitioner_id)
+    period_sql, period_params = _in_period("cr", c.at)
+    rule_sql, rule_params = _consent_rule(d, "cr", None, "permit", limited=True)
+    suffix = (f"CASE WHEN {_json(d, 'cr.content', 'provision', 'class')} IS NULL AND "
+              f"{_json(d, 'cr.content', 'provision', 'securityLabel')} IS NULL "
+              "THEN ':all' ELSE ':some' END")
+    return (
+        f"SELECT ca.patient_key, cr.res_id || {suffix} AS why FROM idx_reference ca "
+        "CROSS JOIN resources cr WHERE ca.res_type = 'Consent' "
+        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid "
+        f"AND {period_sql} AND {rule_sql} "
+        # and permits naming no actor (any treating clinician)
+        f"UNION SELECT cr.patient_key, cr.res_id || {suffix} AS why FROM resources cr "
+        "WHERE cr.res_type = 'Consent' "
+        "AND cr.rid IN (SELECT ct.rid FROM idx_token ct WHERE ct.res_type = 'Consent' "
+        "AND ct.param = 'status' AND ct.code = 'active') "
+        f"AND {_no_actor('cr')} AND {period_sql} AND {rule_sql}",
+        [*actor_params, *period_params, *rule_params, *period_params, *rule_params],
+    )
+
+
+def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Cond:
+    """:func:`_consented_patients` with the row-independent parts read once: the patients
+    whose consent permits every row (no class, no security label) and the patients whose
+    consent denies, each permit with the consent's id (what the audit entry names). A
+    permit limited to some types or labels keeps its correlated test, and only while one
+    naming this organization or practitioner (or no one) is active and in force."""
+    _consent_bounds(facts, c)
+    deny_i = facts.key_set(*_deny_keys(c, d))
+    facts.explained_by("deny", deny_i)
     correlated = _consented_patients(c, d)
     if c.default_permit:
+        facts.default_permit()
+
         def opt_out(r: str) -> Sql:
             denies = facts.values[deny_i]
             if len(denies) > MAX_RESOLVED_KEYS:
@@ -481,54 +769,70 @@ def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Con
             return _and([(f"{r}.patient_key IS NOT NULL", []), _key_not_in(r, denies)])
 
         return opt_out
-    rule_sql, rule_params = _consent_rule(d, "cr", None, "permit")
-    period_sql, period_params = _in_period("cr", c.at)
-    permit_i = facts.key_set(
-        "SELECT ca.patient_key FROM idx_reference ca CROSS JOIN resources cr "
-        "WHERE ca.res_type = 'Consent' "
-        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid "
-        f"AND {period_sql} AND {rule_sql} "
-        # and permits naming no actor (any treating clinician)
-        "UNION SELECT cr.patient_key FROM resources cr WHERE cr.res_type = 'Consent' "
-        "AND cr.rid IN (SELECT ct.rid FROM idx_token ct WHERE ct.res_type = 'Consent' "
-        "AND ct.param = 'status' AND ct.code = 'active') "
-        f"AND {_no_actor('cr')} AND {period_sql} AND {rule_sql}",
-        [*actor_params, *period_params, *rule_params, *period_params, *rule_params],
-    )
-    # any consent naming this actor, or no actor, that is limited to some types or labels
-    # (a superset of those the correlated test would admit: status and period are left to
-    # that test)
-    limited = (f"({_json(d, 'cr.content', 'provision', 'class')} IS NOT NULL OR "
-               f"{_json(d, 'cr.content', 'provision', 'securityLabel')} IS NOT NULL)")
-    limited_i = facts.exists(
-        "SELECT 1 FROM idx_reference ca CROSS JOIN resources cr WHERE ca.res_type = 'Consent' "
-        f"AND ca.param = 'actor' AND ({actor_sql}) AND cr.rid = ca.rid AND {limited} "
-        "UNION ALL SELECT 1 FROM resources cr WHERE cr.res_type = 'Consent' "
-        f"AND NOT cr.deleted AND {_json_text(d, 'cr.content', 'provision', 'type')} = 'permit' "
-        f"AND {_no_actor('cr')} AND {limited}",
-        actor_params,
-    )
+    permit_i = facts.pairs(*_permit_pairs(c, d))
+    facts.explained_by("consent", permit_i)
 
     def cond(r: str) -> Sql:
-        permits, denies = facts.values[permit_i], facts.values[deny_i]
+        permits, denies = facts.keys_of(permit_i, ":all"), facts.values[deny_i]
         if len(permits) > MAX_RESOLVED_KEYS or len(denies) > MAX_RESOLVED_KEYS:
             return correlated(r)
         permit = _key_in(r, permits)
-        if facts.values[limited_i]:
+        if facts.keys_of(permit_i, ":some"):
             permit = _or([permit, correlated(r)])  # deny included there too: harmless
         return _and([permit, _key_not_in(r, denies)])
 
     return cond
 
 
+def explain_patients(
+    resolve: Resolve, dialect: Dialect, patient_ids: Sequence[str], *,
+    organization_id: str | None, practitioner_id: str | None, at: int,
+    default_permit: bool = False,
+) -> Explanation:
+    """Which relationship admits each of ``patient_ids`` for a clinician of this
+    organization / practitioner at ``at`` — own organization, a referral (its id), a
+    consent (its id), the opt-out default — in one statement over the index (both engines):
+    what an audit entry names when no facts were read ahead (SQLite, a transaction's
+    reads)."""
+    ids = sorted(set(patient_ids))
+    if not ids or not (organization_id or practitioner_id):
+        return Explanation()
+    marks = ", ".join("?" * len(ids))
+    parts: list[Sql] = []
+    if organization_id:
+        org_sql, org_params = _organization_keys(organization_id)
+        parts.append((f"SELECT 'organization', k.patient_key, '' FROM ({org_sql}) k "
+                      f"WHERE k.patient_key IN ({marks})", [*org_params, *ids]))  # fmt: skip
+    timed = ReferredPatients(practitioner_id, organization_id, at)
+    ref_sql, ref_params = _referral_keys(timed, with_id=True)
+    parts.append((f"SELECT 'referral', k.patient_key, k.why FROM ({ref_sql}) k "
+                  f"WHERE k.patient_key IN ({marks})", [*ref_params, *ids]))  # fmt: skip
+    consent = ConsentedPatients(organization_id, practitioner_id, "", at, default_permit)
+    permit_sql, permit_params = _permit_pairs(consent, dialect)
+    parts.append((f"SELECT 'consent', k.patient_key, k.why FROM ({permit_sql}) k "
+                  f"WHERE k.patient_key IN ({marks})", [*permit_params, *ids]))  # fmt: skip
+    deny_sql, deny_params = _deny_keys(consent, dialect)
+    parts.append((f"SELECT 'deny', k.patient_key, '' FROM ({deny_sql}) k "
+                  f"WHERE k.patient_key IN ({marks})", [*deny_params, *ids]))  # fmt: skip
+    rows = resolve(" UNION ALL ".join(p for p, _ in parts), [v for _, ps in parts for v in ps])
+    found = Explanation(default_permit=default_permit)
+    for what, key, why in rows:
+        found.add(what, [f"{key}{_SEP}{why}" if why else key])
+    return found
+
+
 def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
     """:func:`_hide_labels`, reduced to the row's own labels when no consent naming this
     organization or practitioner lists any of them (the usual case): then nothing can lift
-    a hidden label, and the test needs no consent lookup per row."""
+    a hidden label, and the test needs no consent lookup per row. The patients with any row
+    carrying one of the labels are read too: a row of another patient cannot carry one, so
+    the per-row probe runs only for the few patients that have sensitive data."""
     labels = sorted(c.labels)
     full = _hide_labels(c, d)
     if not labels or not (c.organization_id or c.practitioner_id):
         return full
+    _consent_bounds(facts, c)
+    facts.scopes.update(f"label/{x}" for x in labels)
     actor_sql, actor_params = _actor_match("ga", c.organization_id, c.practitioner_id)
     which_sql, which_params = _one_of(d, "gl.code", labels)
     grantable_i = facts.exists(
@@ -541,6 +845,13 @@ def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
         "FROM idx_reference ga0 WHERE ga0.rid = gl.rid AND ga0.param = 'actor')",
         [*actor_params, *which_params, *which_params],
     )
+    labelled_sql, labelled_params = _one_of(d, "hl.code", labels)
+    labelled_i = facts.key_set(
+        # the partial index idx_token_security (migration 0013) holds just these rows
+        f"SELECT hl.patient_key FROM idx_token hl WHERE hl.param = '_security' "
+        f"AND {labelled_sql}",
+        labelled_params,
+    )
 
     def cond(r: str) -> Sql:
         if facts.values[grantable_i]:
@@ -548,10 +859,21 @@ def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
         row_sql, row_params = _one_of(d, "ht.code", labels)
         # "IS TRUE" keeps the label list out of the index condition: one descent to the
         # row's few _security entries instead of one per label (same rows either way)
-        return (
+        probe = (
             f"NOT EXISTS (SELECT 1 FROM idx_token ht WHERE ht.rid = {r}.rid "
-            f"AND ht.param = '_security' AND ({row_sql}) IS TRUE)",
-            row_params,
+            f"AND ht.param = '_security' AND ({row_sql}) IS TRUE)"
+        )
+        labelled = facts.values[labelled_i]
+        if len(labelled) > MAX_RESOLVED_KEYS:
+            return probe, row_params
+        # a row of a patient with no labelled row at all passes without the probe (OR is
+        # evaluated left to right); rows without a patient are probed as before
+        if not labelled:
+            return f"({r}.patient_key IS NOT NULL OR {probe})", row_params
+        array, array_params = _key_list(labelled)
+        return (
+            f"(({r}.patient_key IS NOT NULL AND {r}.patient_key <> ALL({array})) OR {probe})",
+            [*array_params, *row_params],
         )
 
     return cond

@@ -26,6 +26,7 @@ from huitong.audit.entry import (
     AuditEntry,
     BasisKind,
     Outcome,
+    PatientBasis,
     canonical_bytes,
     parse_entry,
 )
@@ -64,6 +65,7 @@ __all__ = [
     "NodeReader",
     "NodeStore",
     "Outcome",
+    "PatientBasis",
     "ProofPlan",
     "SignedCheckpoint",
     "Verdict",

@@ -5,8 +5,10 @@ subtype the interaction code) for FHIR interactions, and DICOM audit event types
 and exports. The access decision travels twice: as ``purposeOfEvent`` (the v3 ActReason
 code, with the decision as text) and as an ``entity`` of type ``access-decision`` whose
 ``detail`` rows carry the basis kind, rule code, consent / share-code id and, for
-break-glass, the stated justification and the end of the window. A consent basis is also the
-user agent's ``policy``. The mapping is pure; it neither reads nor stores anything.
+break-glass, the stated justification and the end of the window. Where patients were reached
+on different grounds, each patient entity carries its own basis in ``detail`` rows of the
+same types. Every Consent a basis names is also in the user agent's ``policy``. The mapping
+is pure; it neither reads nor stores anything.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from huitong.audit.entry import AuditEntry, BasisKind, Outcome
+from huitong.audit.entry import AccessBasis, AuditEntry, BasisKind, Outcome
 from huitong.fhir.dates import format_instant
 
 __all__ = ["HUITONG_AUDIT_SYSTEM", "to_audit_event"]
@@ -96,8 +98,12 @@ def _agents(entry: AuditEntry) -> list[dict[str, Any]]:
             "requestor": True,
             "purposeOfUse": purpose,
         }
-        if basis.kind is BasisKind.CONSENT and basis.ref:
-            user["policy"] = [f"Consent/{basis.ref}"]
+        consents = sorted({
+            f"Consent/{b.ref}" for b in (basis, *(a.basis for a in entry.access))
+            if b.kind is BasisKind.CONSENT and b.ref
+        })  # fmt: skip
+        if consents:
+            user["policy"] = consents
         if actor.address:
             user["network"] = {"address": actor.address, "type": "2"}  # 2 = IP address
         agents.append(user)
@@ -125,8 +131,7 @@ def _agents(entry: AuditEntry) -> list[dict[str, Any]]:
     return agents
 
 
-def _decision_entity(entry: AuditEntry) -> dict[str, Any]:
-    basis = entry.basis
+def _basis_detail(basis: AccessBasis) -> list[dict[str, Any]]:
     detail = [
         {"type": "basis-kind", "valueString": basis.kind.value},
         {"type": "basis-code", "valueString": basis.code},
@@ -137,6 +142,12 @@ def _decision_entity(entry: AuditEntry) -> dict[str, Any]:
         detail.append({"type": "break-glass-justification", "valueString": basis.justification})
     if basis.until is not None:
         detail.append({"type": "valid-until", "valueString": format_instant(basis.until)})
+    return detail
+
+
+def _decision_entity(entry: AuditEntry) -> dict[str, Any]:
+    basis = entry.basis
+    detail = _basis_detail(basis)
     if entry.request_id is not None:
         detail.append({"type": "request-id", "valueString": entry.request_id})
     entity: dict[str, Any] = {
@@ -150,14 +161,16 @@ def _decision_entity(entry: AuditEntry) -> dict[str, Any]:
 
 
 def _entities(entry: AuditEntry) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = [
-        {
+    out: list[dict[str, Any]] = []
+    for pid in entry.patients:
+        patient: dict[str, Any] = {
             "what": {"reference": f"Patient/{pid}"},
             "type": _coding(_ENTITY_TYPE, "1", "Person"),
             "role": _coding(_OBJECT_ROLE, "1", "Patient"),
         }
-        for pid in entry.patients
-    ]
+        if entry.access:  # patients reached on different grounds: this one's
+            patient["detail"] = _basis_detail(entry.basis_for(pid))
+        out.append(patient)
     out.extend(
         {
             "what": {"reference": ref},

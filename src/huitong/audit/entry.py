@@ -9,7 +9,9 @@ Canonical form (version 1) — the same entry always gives the same bytes:
   floating-point formatting to disagree about;
 - strings are emitted as given (no Unicode normalisation), with JSON's minimal escaping;
 - ``patients`` and ``resources`` are sorted and de-duplicated when the entry is built, so the
-  order the store happened to return rows in does not change the hash;
+  order the store happened to return rows in does not change the hash; so is ``access`` (the
+  basis per patient, by patient id), which is left out when every patient shares the
+  entry's own basis — entries written before it existed keep their exact bytes;
 - ``"v": 1`` names the format, so a future version can be told apart.
 
 :func:`parse_entry` accepts only bytes that re-serialise to themselves, so a stored row that
@@ -34,6 +36,7 @@ __all__ = [
     "AuditEntry",
     "BasisKind",
     "Outcome",
+    "PatientBasis",
     "canonical_bytes",
     "parse_entry",
 ]
@@ -100,6 +103,15 @@ class AccessBasis:
     until: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PatientBasis:
+    """Why one patient's data was reachable in this action: the consent, referral, share
+    code, break-glass session or care relationship that admitted *that* patient."""
+
+    patient: str
+    basis: AccessBasis
+
+
 def _sorted_unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted(set(items)))
 
@@ -127,6 +139,9 @@ class AuditEntry:
     purpose: str = "TREAT"
     query: str | None = None  # the search query as received (stored in the audit DB only)
     detail: str | None = None  # outcome description, e.g. why a login failed
+    # the basis per patient where patients were reached on different grounds (else the
+    # entry's ``basis`` is every patient's); see :meth:`basis_for`
+    access: tuple[PatientBasis, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
@@ -136,6 +151,17 @@ class AuditEntry:
         object.__setattr__(self, "resources", _sorted_unique(self.resources))
         object.__setattr__(self, "patients", _sorted_unique(self.patients))
         object.__setattr__(self, "outcome", Outcome(self.outcome))
+        by_patient = {a.patient: a for a in self.access}
+        if set(by_patient) - set(self.patients):
+            raise ValueError("an access basis names a patient the entry does not")
+        object.__setattr__(self, "access", tuple(by_patient[p] for p in sorted(by_patient)))
+
+    def basis_for(self, patient_id: str) -> AccessBasis:
+        """The basis on which ``patient_id``'s data was reached in this action."""
+        for a in self.access:
+            if a.patient == patient_id:
+                return a.basis
+        return self.basis
 
     @classmethod
     def now(cls, clock: Clock, **fields: Any) -> AuditEntry:
@@ -149,17 +175,24 @@ class AuditEntry:
             organization=self.actor.organization, practitioner=self.actor.practitioner,
             address=self.actor.address,
         )  # fmt: skip
-        basis = _compact(
-            kind=self.basis.kind.value, code=self.basis.code, ref=self.basis.ref,
-            justification=self.basis.justification, until=self.basis.until,
-        )  # fmt: skip
         return _compact(
             v=FORMAT_VERSION, recorded=self.recorded, action=self.action, actor=actor,
-            basis=basis, outcome=self.outcome.value, request=self.request_id,
-            type=self.resource_type, resources=list(self.resources),
+            basis=_basis_json(self.basis), outcome=self.outcome.value,
+            request=self.request_id, type=self.resource_type, resources=list(self.resources),
             patients=list(self.patients), purpose=self.purpose, query=self.query,
             detail=self.detail,
+            access=[{"patient": a.patient, **_basis_json(a.basis)} for a in self.access],
         )  # fmt: skip
+
+
+def _basis_json(b: AccessBasis) -> dict[str, Any]:
+    return _compact(kind=b.kind.value, code=b.code, ref=b.ref, justification=b.justification,
+                    until=b.until)  # fmt: skip
+
+
+def _basis_of(b: dict[str, Any]) -> AccessBasis:
+    return AccessBasis(kind=BasisKind(b["kind"]), code=b["code"], ref=b.get("ref"),
+                       justification=b.get("justification"), until=b.get("until"))  # fmt: skip
 
 
 def _compact(**fields: Any) -> dict[str, Any]:
@@ -187,10 +220,7 @@ def parse_entry(data: bytes) -> AuditEntry:
                 organization=a.get("organization"), practitioner=a.get("practitioner"),
                 address=a.get("address"),
             ),
-            basis=AccessBasis(
-                kind=BasisKind(b["kind"]), code=b["code"], ref=b.get("ref"),
-                justification=b.get("justification"), until=b.get("until"),
-            ),
+            basis=_basis_of(b),
             outcome=Outcome(obj["outcome"]),
             request_id=obj.get("request"),
             resource_type=obj.get("type"),
@@ -199,6 +229,7 @@ def parse_entry(data: bytes) -> AuditEntry:
             purpose=obj["purpose"],
             query=obj.get("query"),
             detail=obj.get("detail"),
+            access=tuple(PatientBasis(a["patient"], _basis_of(a)) for a in obj.get("access", ())),
         )  # fmt: skip
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"not an audit entry: {exc}") from exc

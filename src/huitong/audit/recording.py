@@ -21,8 +21,12 @@ One :class:`AuditRecorder` per server. It works at three points:
 A refused or failed request is recorded as a failure entry (its category, never its message:
 messages can quote the data). The access basis of the entry is the policy's decision reason
 (:func:`huitong.access.policy.decide`): own record, care relationship, the system client's
-scopes, and — recognised per patient touched — break-glass (with the stated justification
-and the end of the window) and share codes.
+scopes. For a clinician it is precise per patient touched: the organization's own patient,
+the referral, the Consent (by id), the share code or the break-glass session that admitted
+that patient — from the facts the request's restriction read (access/sql.py), or, where it
+read none (SQLite, reads inside a transaction), from one statement for all the patients
+the entry names; never a query per row. When patients were reached on different grounds the
+entry lists each (``access``); when one ground covers them all it is the entry's basis.
 """
 
 from __future__ import annotations
@@ -37,12 +41,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from huitong.access.decision import Reason
 from huitong.access.events import AuthEvent
-from huitong.access.policy import decide
+from huitong.access.policy import PolicySettings, decide
 from huitong.access.principal import Principal, Role
 from huitong.access.scopes import INTERACTION_PERMISSION
+from huitong.access.sql import Explanation, explain_patients
 from huitong.audit.compartment import patients_of
-from huitong.audit.entry import AccessBasis, Actor, AuditEntry, BasisKind, Outcome
+from huitong.audit.entry import (
+    AccessBasis,
+    Actor,
+    AuditEntry,
+    BasisKind,
+    Outcome,
+    PatientBasis,
+)
 from huitong.audit.service import AuditService
 from huitong.fhir.definitions import resource_types
 from huitong.fhir.errors import CATEGORY_INFO, Category, FhirError
@@ -99,6 +112,12 @@ class RequestScope:
     resources: dict[str, None] = field(default_factory=dict)
     patients: dict[str, None] = field(default_factory=dict)
     recorded: int = 0  # entries written for this request so far
+    # the restrictions reads ran under, for the facts they read (who admitted whom)
+    explainers: dict[int, Any] = field(default_factory=dict)
+
+    def explained_by(self, restrict: Any) -> None:
+        if restrict is not None and hasattr(restrict, "explanation"):
+            self.explainers.setdefault(id(restrict), restrict)
 
     def note(self, ref: str, patients: Sequence[str]) -> None:
         self.resources[ref] = None
@@ -150,6 +169,8 @@ class AuditRecorder:
     ) -> None:
         self.service = service
         self.local_base = local_base
+        # the region's policy (server/app.py sets it): the opt-out default is a basis too
+        self.policy = PolicySettings()
         self._request_ids = request_ids or (lambda: uuid.uuid4().hex)
         self._writes: weakref.WeakKeyDictionary[Any, _Writes] = weakref.WeakKeyDictionary()
 
@@ -239,24 +260,59 @@ class AuditRecorder:
         finally:
             _scope.reset(token)
 
+    def entry_for(
+        self,
+        interaction: Any,
+        req: Any,
+        principal: Principal | None,
+        address: str | None = None,
+        *,
+        read: Sequence[StoredResource] = (),
+        failure: Category | None = None,
+    ) -> AuditEntry | None:
+        """The entry :meth:`run` would append for ``interaction`` had it returned the
+        resources ``read`` (or failed with ``failure``), for a caller that runs a read
+        itself (the server answers reads by id on its event loop) and appends the entry
+        with :meth:`AuditService.record` before the data leaves. None when not audited."""
+        action = _action_of(interaction)
+        if action is None:
+            return None
+        params = req.path_params
+        rtype = params.get("type")
+        instance = f"{rtype}/{params['id']}" if rtype and params.get("id") else None
+        query = "&".join(f"{k}={v}" for k, v in req.params) or None
+        scope = RequestScope(
+            actor_of(principal, address), principal, action, rtype, self._request_ids(),
+            query, instance, req,
+        )  # fmt: skip
+        if failure is not None:
+            return self._failure_entry(scope, failure)
+        for stored in read:
+            scope.note(stored.reference, self._patients(stored.resource))
+        return self._entry(scope, Outcome.SUCCESS, tuple(scope.resources), tuple(scope.patients))
+
     def _record_failure(self, scope: RequestScope, category: Category | None,
                         status: int = 0) -> None:  # fmt: skip
+        entry = self._failure_entry(scope, category, status)
+        try:
+            self.service.record_now(entry)
+        except Exception:  # the request is failing anyway; its own error goes back
+            log.warning("audit: could not record a failed %s (request %s)", scope.action,
+                        scope.request_id)  # fmt: skip
+
+    def _failure_entry(self, scope: RequestScope, category: Category | None,
+                       status: int = 0) -> AuditEntry:  # fmt: skip
         if category is not None:
             status = CATEGORY_INFO[category].status if category in CATEGORY_INFO else 500
         outcome = Outcome.MINOR_FAILURE if status < 500 else Outcome.SERIOUS_FAILURE
         patients: tuple[str, ...] = ()
         if scope.instance and scope.instance.startswith("Patient/"):
             patients = (scope.instance.split("/", 1)[1],)  # someone tried this record
-        entry = self._entry(
+        return self._entry(
             scope, outcome, (scope.instance,) if scope.instance else (), patients,
             denied=category is Category.FORBIDDEN,
             detail=category.value if category is not None else f"status {status}",
         )  # fmt: skip
-        try:
-            self.service.record_now(entry)
-        except Exception:  # the request is failing anyway; its own error goes back
-            log.warning("audit: could not record a failed %s (request %s)", scope.action,
-                        scope.request_id)  # fmt: skip
 
     def _entry(
         self,
@@ -272,12 +328,69 @@ class AuditRecorder:
         now = self.service.clock()
         basis, purpose = _basis(scope.principal, action, scope.resource_type, patients, now,
                                 denied=denied)  # fmt: skip
+        access: tuple[PatientBasis, ...] = ()
+        if outcome is Outcome.SUCCESS and not denied and action not in _WRITES:
+            each = self._patient_bases(scope, patients, now)
+            grounds = set(each.values())
+            if len(grounds) == 1 and len(each) == len(set(patients)):
+                basis = next(iter(grounds))  # one ground for every patient: the entry's
+                if basis.kind is BasisKind.BREAK_GLASS:
+                    purpose = "ETREAT"
+            else:
+                access = tuple(PatientBasis(p, b) for p, b in each.items() if b != basis)
         return AuditEntry(
             recorded=now, action=action, actor=scope.actor, basis=basis, outcome=outcome,
             request_id=scope.request_id, resource_type=scope.resource_type,
             resources=resources, patients=patients, purpose=purpose, query=scope.query,
-            detail=detail,
+            detail=detail, access=access,
         )  # fmt: skip
+
+    def _patient_bases(self, scope: RequestScope, patients: Sequence[str],
+                       now: int) -> dict[str, AccessBasis]:  # fmt: skip
+        """What admitted each patient a clinician's request touched (see the module
+        docstring); patients nothing explains are left out (the entry's basis stands)."""
+        p = scope.principal
+        if p is None or p.role is not Role.CLINICIAN or not patients:
+            return {}
+        known = [e for r in scope.explainers.values() if (e := r.explanation()) is not None]
+        missing = set(patients)
+        if not known and (p.organization_id or p.practitioner_id):
+            resolve = getattr(self.service.repo, "access_query", None)
+            if resolve is not None:  # no facts were read ahead: one statement for all
+                known = [explain_patients(
+                    resolve, self.service.repo.dialect, sorted(missing),
+                    organization_id=p.organization_id, practitioner_id=p.practitioner_id,
+                    at=now, default_permit=self.policy.consent_default == "opt-out",
+                )]  # fmt: skip
+        out: dict[str, AccessBasis] = {}
+        for pid in sorted(missing):
+            reason = _first(known, pid, limited=False) or _granted(p, pid, now) or _first(
+                known, pid, limited=True)  # fmt: skip
+            if reason is not None:
+                out[pid] = reason
+        return out
+
+    # -- exports -----------------------------------------------------------------------
+    def export_recorder(self, code: str) -> Callable[[Any, str], None]:
+        """``record(request, detail)`` for an API that hands data out as a document (a
+        report file): an ``export`` entry (IHE BALP Export; DICOM 110106) by the request's
+        principal — ``request.state.principal``, set by the operator check — appended
+        before the document leaves (if that fails, the request fails). ``code`` names the
+        export in the entry's basis; ``detail`` what was exported, never its content."""
+
+        def record(request: Any, detail: str) -> None:
+            principal = getattr(request.state, "principal", None)
+            address = request.client.host if request.client else None
+            role = principal.role.value if principal is not None else "anonymous"
+            self.service.record_event(
+                "export", actor=actor_of(principal, address),
+                basis=AccessBasis(BasisKind.ROLE, code if principal is not None
+                                  else "authentication-off"),
+                purpose=_PURPOSE.get(principal.role, "HOPERAT") if principal else "HOPERAT",
+                detail=f"{detail} (by {role})",
+            )  # fmt: skip
+
+        return record
 
     # -- the authorization server's events -------------------------------------------
     def on_auth_event(self, event: AuthEvent) -> None:
@@ -368,6 +481,40 @@ _DECIDE_AS = {
 }  # fmt: skip
 
 
+# Writes keep the policy's basis (the care relationship the write was decided on).
+_WRITES = frozenset({"create", "update", "patch", "delete", "transaction", "batch"})
+
+
+def _as_basis(reason: Reason) -> AccessBasis:
+    try:
+        kind = BasisKind(reason.kind)
+    except ValueError:
+        kind = BasisKind.ROLE
+    return AccessBasis(kind, reason.code, ref=reason.ref, justification=reason.justification,
+                       until=reason.until)  # fmt: skip
+
+
+def _first(known: Sequence[Explanation], pid: str, *, limited: bool) -> AccessBasis | None:
+    for explanation in known:
+        reason = explanation.explain(pid, limited=limited)
+        if reason is not None:
+            return _as_basis(reason)
+    return None
+
+
+def _granted(principal: Principal, pid: str, now: int) -> AccessBasis | None:
+    """The patient's share code or break-glass session open for ``principal`` at ``now``."""
+    for grant in principal.share_grants:
+        if grant.patient_id == pid and now < grant.until:
+            return AccessBasis(BasisKind.SHARE_CODE, "share-code", ref=grant.code_id,
+                               until=grant.until)  # fmt: skip
+    for glass in principal.break_glass:
+        if glass.patient_id == pid and glass.active(now):
+            return AccessBasis(BasisKind.BREAK_GLASS, "break-glass", ref=glass.patient_id,
+                               justification=glass.justification, until=glass.until)  # fmt: skip
+    return None
+
+
 def _basis(
     principal: Principal | None,
     action: str,
@@ -436,26 +583,38 @@ class ReadRecordingRepository:
         self._note(page.included)
         return page
 
+    def _explained_by(self, kw: dict[str, Any]) -> None:
+        scope = _scope.get()
+        if scope is not None:
+            scope.explained_by(kw.get("restrict"))
+
     def read(self, resource_type: str, id: str, **kw: Any) -> StoredResource:
         stored = self.repo.read(resource_type, id, **kw)
+        self._explained_by(kw)
         self._note((stored,))
         return stored
 
     def vread(self, resource_type: str, id: str, version_id: int, **kw: Any) -> StoredResource:
         stored = self.repo.vread(resource_type, id, version_id, **kw)
+        self._explained_by(kw)
         self._note((stored,))
         return stored
 
     def history(self, *args: Any, **kw: Any) -> HistoryPage:
         page: HistoryPage = self.repo.history(*args, **kw)
+        self._explained_by(kw)
         self._note(page.entries)
         return page
 
     def search(self, query: SearchQuery, **kw: Any) -> SearchPage:
-        return self._page(self.repo.search(query, **kw))
+        page = self.repo.search(query, **kw)
+        self._explained_by(kw)
+        return self._page(page)
 
     def everything(self, patient_id: str, **kw: Any) -> SearchPage:
-        return self._page(self.repo.everything(patient_id, **kw))
+        page = self.repo.everything(patient_id, **kw)
+        self._explained_by(kw)
+        return self._page(page)
 
     @contextmanager
     def transaction(self) -> Iterator[_ReadRecordingTransaction]:

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,19 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from huitong.audit.checkpoint import Checkpoint, SignedCheckpoint, key_id, sign_checkpoint
+from huitong.audit.checkpoint import (
+    Checkpoint,
+    SignedCheckpoint,
+    key_id,
+    sign_checkpoint,
+    verify_checkpoint,
+)
 from huitong.audit.entry import AccessBasis, Actor, AuditEntry, BasisKind, Outcome, parse_entry
 from huitong.audit.frontier import Frontier
 from huitong.audit.hashing import leaf_hash
 from huitong.audit.sql import SqlNodeStore
 from huitong.audit.tree import NodeId, ProofPlan, consistency_plan, inclusion_plan, root_plan
+from huitong.audit.verdict import Verdict
 from huitong.audit.verify import Finding, VerificationReport, verify_log
 from huitong.clock import Clock, MonotonicClock
 from huitong.fhir.errors import Category, FhirError
@@ -61,8 +69,10 @@ log = logging.getLogger("huitong.audit")
 
 _SEQUENCER_LOCK = "huitong-audit-sequencer"
 _KEY_LOCK = "huitong-audit-key"
+_KEY_RECHECK_SECONDS = 60.0  # a rotation by another process reaches this one within a minute
 _BATCH = 2000  # entries per sequencing transaction
 _PATIENT_CHUNK = 300
+_ENTRY_CHUNK = 200  # 8 parameters each: well under either engine's limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,7 @@ class AuditService:
         self.origin = origin or "huitong"
         self._key_file = signing_key_file
         self._key: Ed25519PrivateKey | None = None
+        self._key_checked = 0.0  # monotonic time the kept key was last compared with the table
         # group commit of entries appended on their own (see record_now)
         self._group_lock = threading.Lock()
         self._group_queue: list[_Pending] = []
@@ -158,6 +169,47 @@ class AuditService:
             )
         return seq
 
+    def record_many(self, tx: Transaction, entries: Sequence[AuditEntry]) -> list[int]:
+        """As :meth:`record` for several entries in the open transaction ``tx``, in two
+        statements per chunk instead of two per entry (a group commit of reads appends
+        dozens at once). Returns their row numbers in the order given."""
+        from huitong.audit.entry import canonical_bytes
+
+        seqs: list[int] = []
+        patient_rows: list[Any] = []
+        for at in range(0, len(entries), _ENTRY_CHUNK):
+            chunk = entries[at : at + _ENTRY_CHUNK]
+            datas = [canonical_bytes(entry) for entry in chunk]
+            params: list[Any] = []
+            for entry, data in zip(chunk, datas, strict=True):
+                a = entry.actor
+                params += (entry.recorded, entry.action, a.role, a.user, a.client,
+                           a.organization, entry.outcome.value, data)  # fmt: skip
+            marks = ", ".join("(?, ?, ?, ?, ?, ?, ?, ?)" for _ in chunk)
+            rows = tx.execute(
+                "INSERT INTO audit_entries (recorded, action, actor_role, actor_user, "
+                f"actor_client, actor_org, outcome, entry) VALUES {marks} RETURNING seq, entry",
+                params,
+            )
+            # RETURNING promises no row order (SQLite says so outright): rows are matched
+            # to entries by their bytes (identical entries are interchangeable).
+            by_data: dict[bytes, list[int]] = {}
+            for seq, data in rows:
+                by_data.setdefault(bytes(data), []).append(int(seq))
+            for entry, data in zip(chunk, datas, strict=True):
+                seq = by_data[data].pop(0)
+                seqs.append(seq)
+                for pid in entry.patients:
+                    patient_rows.append((pid, seq, entry.recorded))
+        for at in range(0, len(patient_rows), _PATIENT_CHUNK):
+            chunk_rows = patient_rows[at : at + _PATIENT_CHUNK]
+            tx.execute(
+                "INSERT INTO audit_entry_patients (patient_id, seq, recorded) VALUES "
+                + ", ".join("(?, ?, ?)" for _ in chunk_rows),
+                [v for row in chunk_rows for v in row],
+            )
+        return seqs
+
     def record_now(self, entry: AuditEntry) -> int:
         """Append ``entry`` in a transaction of its own (reads, sign-ins, refusals); raises
         (UNAVAILABLE…) when it cannot be stored, so the caller can refuse to answer.
@@ -179,8 +231,9 @@ class AuditService:
             batch, self._group_queue = self._group_queue, []
         try:
             with self.repo.transaction() as tx:
-                for pending in batch:
-                    pending.seq = self.record(tx, pending.entry)
+                seqs = self.record_many(tx, [pending.entry for pending in batch])
+                for pending, seq in zip(batch, seqs, strict=True):
+                    pending.seq = seq
         except BaseException as exc:  # every caller of the group refuses to answer
             for pending in batch:
                 pending.error = exc
@@ -407,9 +460,20 @@ class AuditService:
     # -- keys and checkpoints ----------------------------------------------------------
     def signing_key(self) -> Ed25519PrivateKey:
         """The checkpoint key: the configured file, else the one kept in ``audit_keys``
-        (generated on first use)."""
-        if self._key is not None:
+        (generated on first use; after ``huitong audit rotate-key`` every server signs with
+        the new one within a minute)."""
+        if self._key is not None and (
+            self._key_file or time.monotonic() - self._key_checked < _KEY_RECHECK_SECONDS
+        ):
             return self._key
+        if self._key is not None and not self._key_file:
+            current = self.repo.query(
+                "SELECT key_id FROM audit_keys WHERE private_key IS NOT NULL "
+                "ORDER BY created DESC LIMIT 1"
+            )
+            self._key_checked = time.monotonic()
+            if current and current[0][0] == key_id(self._key.public_key()):
+                return self._key
         if self._key_file:
             key = load_pem_private_key(Path(self._key_file).read_bytes(), password=None)
             if not isinstance(key, Ed25519PrivateKey):
@@ -418,17 +482,89 @@ class AuditService:
         else:
             key = self._stored_key()
         self._key = key
+        self._key_checked = time.monotonic()
         return key
+
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """Every checkpoint key this log has used, by key id: the current one and those
+        rotated out (each still verifies the checkpoints it signed)."""
+        self.signing_key()  # the first one exists (and a configured file's is recorded)
+        rows = self.repo.query("SELECT key_id, public_key FROM audit_keys ORDER BY created")
+        return {str(kid): Ed25519PublicKey.from_public_bytes(bytes(raw)) for kid, raw in rows}
+
+    def published_keys(self) -> list[dict[str, Any]]:
+        """The published keys: id, PEM public key, when made, when retired, which signs."""
+        current = key_id(self.signing_key().public_key())
+        rows = self.repo.query(
+            "SELECT key_id, public_key, created, retired FROM audit_keys ORDER BY created"
+        )
+        out = []
+        for kid, raw, created, retired in rows:
+            pem = Ed25519PublicKey.from_public_bytes(bytes(raw)).public_bytes(
+                Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")  # fmt: skip
+            out.append({"keyId": kid, "publicKey": pem, "created": int(created),
+                        "retired": None if retired is None else int(retired),
+                        "current": kid == current})  # fmt: skip
+        return out
+
+    def rotate_key(self) -> tuple[str, str]:
+        """A new checkpoint key kept in ``audit_keys``: the tree so far is signed one last
+        time with the old key, whose private half is then erased (its public key stays, to
+        verify what it signed); new checkpoints are signed with the new key. Returns (old,
+        new) key ids. ValueError (bilingual) when the key comes from a file: replace the
+        file instead (its public key is recorded when first used)."""
+        if self._key_file:
+            raise ValueError(
+                "The checkpoint key comes from HUITONG_AUDIT_SIGNING_KEY: put a new key in "
+                "that file and restart (the old public key stays recorded). / 检查点密钥来自 "
+                "HUITONG_AUDIT_SIGNING_KEY：请将新密钥写入该文件并重启（旧公钥仍会保留）。"
+            )
+        old = key_id(self.signing_key().public_key())
+        self.checkpoint()  # everything so far under the old key
+        new_key = Ed25519PrivateKey.generate()
+        pub = new_key.public_key()
+        now = self.clock()
+        with self.repo.transaction() as tx:
+            tx.lock(_KEY_LOCK)
+            tx.execute("UPDATE audit_keys SET private_key = NULL, retired = ? "
+                       "WHERE private_key IS NOT NULL", (now,))  # fmt: skip
+            tx.execute(
+                "INSERT INTO audit_keys (key_id, public_key, private_key, created) "
+                "VALUES (?, ?, ?, ?)",
+                (key_id(pub), pub.public_bytes(Encoding.Raw, PublicFormat.Raw),
+                 new_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()),
+                 max(now, self._newest_key_time() + 1)),
+            )  # fmt: skip
+        self._key = new_key
+        self._key_checked = time.monotonic()
+        log.warning("audit: checkpoint signing key rotated from %s to %s", old, key_id(pub))
+        return old, key_id(pub)
+
+    def _newest_key_time(self) -> int:
+        rows = self.repo.query("SELECT MAX(created) FROM audit_keys")
+        return int(rows[0][0] or 0)
 
     def public_key(self) -> Ed25519PublicKey:
         return self.signing_key().public_key()
 
-    def public_key_pem(self) -> str:
-        return (
-            self.public_key()
-            .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-            .decode("ascii")
-        )
+    def checkpoint_verdict(self, signed: SignedCheckpoint) -> Verdict:
+        """Does ``signed`` verify with the key it names, among this log's keys?"""
+        key = self.public_keys().get(signed.key_id)
+        if key is None:
+            return Verdict.failed(
+                "unknown-key",
+                f"Checkpoint of size {signed.checkpoint.size} names key {signed.key_id}, "
+                "which this log never used.",
+                f"大小为 {signed.checkpoint.size} 的检查点声明的密钥 {signed.key_id} 不是本日志"
+                "使用过的密钥。",
+            )
+        return verify_checkpoint(signed, key)
+
+    def public_key_pem(self, key_id: str | None = None) -> str:
+        """The PEM of the current key, or of the key ``key_id`` names (a checkpoint signed
+        before a rotation names the old one)."""
+        key = self.public_key() if key_id is None else self.public_keys()[key_id]
+        return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode("ascii")
 
     def _remember_public(self, key: Ed25519PrivateKey) -> None:
         pub = key.public_key()
@@ -497,12 +633,19 @@ class AuditService:
         return [SignedCheckpoint.from_text(r[0]) for r in rows]
 
     # -- verification ------------------------------------------------------------------
-    def verify(self, public_key: Ed25519PublicKey | None = None) -> VerificationReport:
+    def verify(
+        self, public_key: Ed25519PublicKey | Sequence[Ed25519PublicKey] | None = None
+    ) -> VerificationReport:
         """Recompute the whole tree from the entry rows and check it against the stored
         nodes and every signed checkpoint (see :func:`~huitong.audit.verify.verify_log`):
-        names each edited, deleted, inserted or reordered entry. ``public_key`` is the
-        published checkpoint key to trust (default: this server's own). Read-only."""
-        key = public_key or self.public_key()
+        names each edited, deleted, inserted or reordered entry. Each checkpoint is checked
+        against the key it names: ``public_key`` are the published keys to trust (default:
+        every key this log has used, current and rotated out). Read-only."""
+        if public_key is None:
+            key: Mapping[str, Ed25519PublicKey] = self.public_keys()
+        else:
+            given = [public_key] if isinstance(public_key, Ed25519PublicKey) else public_key
+            key = {key_id(k): k for k in given}
         checkpoints: list[SignedCheckpoint] = []
         findings: list[Finding] = []
         for row in self.repo.query("SELECT size, body FROM audit_checkpoints ORDER BY size"):

@@ -15,7 +15,7 @@ Simplified Chinese. Nothing is printed or raised for a tampered log.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -29,6 +29,7 @@ from huitong.audit.log import MerkleLog
 from huitong.audit.proofs import verify_consistency
 from huitong.audit.storage import MemoryNodeStore, NodeReader
 from huitong.audit.tree import NodeId, consistency_plan
+from huitong.audit.verdict import Verdict
 
 __all__ = ["Finding", "VerificationReport", "verify_log"]
 
@@ -195,9 +196,27 @@ def _stored_leaves(store: NodeReader, count: int) -> list[bytes]:
     return [got[i] for i in ids]
 
 
+Keys = Ed25519PublicKey | Mapping[str, Ed25519PublicKey]
+
+
+def _verify_signed(cp: SignedCheckpoint, keys: Keys) -> Verdict:
+    """``cp`` against the key it names (one key, or keys by id: a rotated log has several)."""
+    if isinstance(keys, Ed25519PublicKey):
+        return verify_checkpoint(cp, keys)
+    key = keys.get(cp.key_id)
+    if key is None:
+        return Verdict.failed(
+            "unknown-key",
+            f"Checkpoint of size {cp.checkpoint.size} names key {cp.key_id}, which is not "
+            "among the keys trusted.",
+            f"大小为 {cp.checkpoint.size} 的检查点声明的密钥 {cp.key_id} 不在受信任的密钥之中。",
+        )
+    return verify_checkpoint(cp, key)
+
+
 def _check_checkpoints(
     checkpoints: Sequence[SignedCheckpoint],
-    public_key: Ed25519PublicKey,
+    public_key: Keys,
     origin: str | None,
     roots: dict[int, bytes],
     size: int,
@@ -207,7 +226,7 @@ def _check_checkpoints(
     good_below = 0  # the largest size whose signed root the entries reproduce
     for cp_signed in checkpoints:
         cp = cp_signed.checkpoint
-        verdict = verify_checkpoint(cp_signed, public_key)
+        verdict = _verify_signed(cp_signed, public_key)
         if not verdict:
             out.append(Finding("checkpoint-" + verdict.code, verdict.en, verdict.zh, size=cp.size))
             continue
@@ -238,7 +257,7 @@ def _check_checkpoints(
             ))  # fmt: skip
         else:
             good_below = max(good_below, cp.size)
-    valid = [c for c in checkpoints if verify_checkpoint(c, public_key)]
+    valid = [c for c in checkpoints if _verify_signed(c, public_key)]
     for a, b in pairwise(valid):
         ca, cb = a.checkpoint, b.checkpoint
         if cb.size < ca.size or cb.timestamp < ca.timestamp:
@@ -270,14 +289,16 @@ def _check_checkpoints(
 def verify_log(
     rows: Iterable[tuple[int, bytes]],
     checkpoints: Sequence[SignedCheckpoint],
-    public_key: Ed25519PublicKey,
+    public_key: Keys,
     *,
     store: NodeReader | None = None,
     origin: str | None = None,
     parse_entries: bool = True,
 ) -> VerificationReport:
     """Verify the log whose stored entry rows are ``rows`` (``(index, canonical bytes)``,
-    in index order as read from storage) against its signed ``checkpoints`` (oldest first).
+    in index order as read from storage) against its signed ``checkpoints`` (oldest first),
+    each checked against ``public_key`` — or, for a log whose key was rotated, the key of
+    that id among ``public_key`` (a mapping of key ids to keys).
 
     ``store`` holds the node hashes recorded at append time; when given, each differing
     entry is named and consistency proofs come from it (as the proof API serves them),

@@ -29,9 +29,14 @@ from typing import TypeVar
 from huitong.mpi.normalize.names import near_homophone
 from huitong.mpi.record import IdentityRecord
 
-__all__ = ["blocking_keys", "candidate_pairs", "index_keys", "name_keys"]
+__all__ = ["KEY_SCHEME", "blocking_keys", "candidate_pairs", "index_keys", "name_keys"]
 
 R = TypeVar("R")
+
+# Version of the key functions below. Change it with any change to what they return: the
+# batch re-link trusts stored keys written under the same scheme and recomputes all keys
+# (rewriting those that differ) when the stored scheme is another one.
+KEY_SCHEME = "1"
 
 # A key shared by more records than this is not selective (a placeholder phone, a data-entry
 # default) and is ignored in batch pairing; the online lookup applies the same cap.

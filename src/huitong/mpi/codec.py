@@ -58,20 +58,23 @@ def record_from_json(text: str | bytes) -> IdentityRecord:
         raise ValueError("not a stored identity record of a known layout")
     (_v, source, org, names, birth, sex, rid, rid_text, phones, addresses, idents,
      updated) = doc  # fmt: skip
+    # Positional arguments and list comprehensions: a batch re-link decodes hundreds of
+    # thousands of these, and this spelling costs about a quarter less than keywords and
+    # generator expressions.
     return IdentityRecord(
-        source=source,
-        source_org=org,
-        names=tuple(PersonName(f, g, s, fp, gp, bool(k)) for f, g, s, fp, gp, k in names),
-        birth=birth,
-        sex=sex,
-        resident_id=ResidentId(
-            rid[0], rid[1], date.fromisoformat(rid[2]), rid[3], bool(rid[4]), rid[5]
-        )
-        if rid
-        else None,
-        resident_id_text=rid_text,
-        phones=tuple(Phone(n, k, a) for n, k, a in phones),
-        addresses=tuple(Address(*a) for a in addresses),
-        identifiers=tuple(Identifier(s, v) for s, v in idents),
-        updated_at=datetime.fromisoformat(updated) if updated else None,
+        source,
+        org,
+        tuple([PersonName(f, g, s, fp, gp, bool(k)) for f, g, s, fp, gp, k in names]),
+        birth,
+        sex,
+        ResidentId(rid[0], rid[1], _date(rid[2]), rid[3], bool(rid[4]), rid[5]) if rid else None,
+        rid_text,
+        tuple([Phone(n, k, a) for n, k, a in phones]),
+        tuple([Address(*a) for a in addresses]),
+        tuple([Identifier(s, v) for s, v in idents]),
+        _datetime(updated) if updated else None,
     )
+
+
+_date = date.fromisoformat
+_datetime = datetime.fromisoformat

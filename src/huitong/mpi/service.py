@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
@@ -58,6 +58,7 @@ GOLDEN_TAG = {"system": "urn:huitong:mpi", "code": "golden",
               "display": "Golden (master) record / 主索引记录"}
 GOLDEN_SYSTEM = "urn:huitong:mpi:golden"
 _MAX_CANDIDATES = 200
+_READ_CHUNK = 1000  # Patients per _id search (the search's largest page)
 _MAX_BLOCK = 50
 SYSTEM_ACTOR = "huitong-mpi"
 
@@ -220,6 +221,21 @@ def fetch_candidates(
     return out
 
 
+def _read_patients(tx: Transaction, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The current (not deleted) Patients of ``ids``, by id: one ``_id`` search per
+    thousand instead of a read each."""
+    from huitong.fhir.search.parse import parse_search
+
+    wanted = sorted({i for i in ids if i and "," not in i})
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _READ_CHUNK):
+        chunk = wanted[start:start + _READ_CHUNK]
+        page = tx.search(parse_search("Patient", [
+            ("_id", ",".join(chunk)), ("_count", str(len(chunk))), ("_total", "none")]))
+        out.update((m.id, m.resource) for m in page.matches)
+    return out
+
+
 class IdentityService:
     """Install with :meth:`install`; then every Patient write is matched in its transaction."""
 
@@ -287,31 +303,39 @@ class IdentityService:
             return
         record = record_from_patient(content, source_org=_org_of(content))
         keys = sorted(blocking_keys(record))
-        stored = sorted(index_keys(record))
-        tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
+        every = sorted(index_keys(record))
+        # A first version has no index rows yet (a delete removes them, and a re-created
+        # Patient gets a later version): skip the statements that would find nothing.
+        first = stored.version_id == 1
+        if not first:
+            tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
         tx.execute("INSERT INTO mpi_records (source, record) VALUES (?, ?) ON CONFLICT (source) "
                    "DO UPDATE SET record = excluded.record", (source, record_to_json(record)))
-        if stored:
-            rows = ", ".join(["(?, ?)"] * len(stored))
+        if every:
+            rows = ", ".join(["(?, ?)"] * len(every))
             tx.execute(f"INSERT INTO mpi_keys (key, source) VALUES {rows}",
-                       [v for key in stored for v in (key, source)])
-        linked = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))
+                       [v for key in every for v in (key, source)])
+        # The Patient as stored, parsed afresh: the golden record may share its parts.
+        known = {source: stored.resource}
+        linked = [] if first else tx.execute(
+            "SELECT golden FROM mpi_sources WHERE source = ?", (source,))
         if linked:
             # An update of a linked source: the link stands (operators change links), the
             # golden record is reassembled from the sources' new content.
-            self._refresh_golden(tx, linked[0][0])
+            self._refresh_goldens(tx, [linked[0][0]], known=known)
             return
-        self._match_new(tx, source, record, keys)
+        self._match_new(tx, source, record, keys, known)
 
     def _match_new(
-        self, tx: Transaction, source: str, record: IdentityRecord, keys: Sequence[str]
+        self, tx: Transaction, source: str, record: IdentityRecord, keys: Sequence[str],
+        known: dict[str, dict[str, Any]],
     ) -> None:
         # one query: the candidates with the golden records they are linked to
         found = fetch_candidates(tx.execute, keys, exclude=source, read=tx.read)
         candidates = [r for r, _g in found]
         links = {r.source: g for r, g in found if g is not None}
-        refs = [source, *links, *(f"Patient/{g}" for g in links.values())]
-        not_pairs = self._certainly_not(tx, refs)
+        not_pairs = self._certainly_not(
+            tx, [source, *links, *(f"Patient/{g}" for g in links.values())]) if links else set()
         golden_links = {s: f"Patient/{g}" for s, g in links.items()}
         actions = _corroborated(decide(record, candidates, golden_links, not_pairs, self.model))
         now = self.clock()
@@ -321,7 +345,7 @@ class IdentityService:
                 self._link(tx, source, record.source_org, golden, "certain", SYSTEM_ACTOR,
                            f"automatic: certain match with {action.matched_source}",
                            detail=action.evidence)
-                self._refresh_golden(tx, golden)
+                self._refresh_goldens(tx, [golden], known=known)
             elif action.kind == "review" and action.golden:
                 tx.execute(
                     "INSERT INTO mpi_review (source, golden, matched_source, grade, "
@@ -335,7 +359,11 @@ class IdentityService:
                 self._link(tx, source, record.source_org, golden, "certain", SYSTEM_ACTOR,
                            "automatic: no certain match, new golden record",
                            settle_reviews=False)
-                self._refresh_golden(tx, golden)
+                # A new golden record of one source: assembled from the Patient in hand,
+                # with no reads (the most common outcome for a new Patient in a region).
+                self._refresh_goldens(tx, [golden], fresh={golden},
+                                      members={golden: [(source, record.source_org)]},
+                                      known=known)
 
     def _certainly_not(self, tx: Transaction, refs: Sequence[str]) -> set[frozenset[str]]:
         wanted = sorted(set(refs))
@@ -381,29 +409,64 @@ class IdentityService:
 
     def _refresh_golden(self, tx: Transaction, golden: str) -> None:
         """Reassemble the golden Patient from its current sources (survivorship)."""
-        rows = tx.execute("SELECT source, source_org FROM mpi_sources WHERE golden = ? "
-                          "ORDER BY source", (golden,))
-        sources = []
-        for ref, org in rows:
-            found = tx.read("Patient", ref.removeprefix("Patient/"))
-            if found is not None and not found.deleted:
-                sources.append(GoldenSource(ref, org or "", found.resource))
-        existing = tx.read("Patient", golden)
-        if not sources:
-            if existing is not None and not existing.deleted:
-                tx.delete("Patient", golden)
+        self._refresh_goldens(tx, [golden])
+
+    def _refresh_goldens(
+        self, tx: Transaction, goldens: Iterable[str], *, fresh: Collection[str] = (),
+        members: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+        known: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Reassemble these golden Patients from their current sources (survivorship),
+        reading the links with one query and the Patients with one search per thousand
+        instead of a read each. A golden Patient that would not change gets no new
+        version; one left without sources is deleted.
+
+        ``fresh``: ids just drawn, known not to exist (created without a read).
+        ``members``: golden → ``(source, organisation)`` when the caller knows them.
+        ``known``: source reference → its current Patient, when the caller has it."""
+        wanted = sorted(set(goldens))
+        if not wanted:
             return
-        patient = assemble_golden(sources, self.trust, golden_id=golden)
-        patient["identifier"] = [{"system": GOLDEN_SYSTEM, "value": golden}]
-        patient["meta"] = {"tag": [GOLDEN_TAG]}
-        if existing is not None and not existing.deleted:
-            current = existing.resource
-            current.pop("meta", None)
-            candidate = dict(patient)
-            candidate.pop("meta", None)
-            if current == candidate:
-                return  # nothing changed: no new version
-        tx.update(patient)
+        if members is None:
+            found: dict[str, list[tuple[str, str]]] = {g: [] for g in wanted}
+            for start in range(0, len(wanted), 1000):
+                chunk = wanted[start:start + 1000]
+                for golden, ref, org in tx.execute(
+                    "SELECT golden, source, source_org FROM mpi_sources WHERE golden IN "
+                    f"({', '.join('?' * len(chunk))})", chunk,
+                ):
+                    found[golden].append((ref, org or ""))
+            members = found
+        known = known or {}
+        ids = [ref.removeprefix("Patient/") for g in wanted for ref, _o in members.get(g, ())
+               if ref not in known]
+        ids += [g for g in wanted if g not in fresh]
+        patients = _read_patients(tx, ids)
+        for golden in wanted:
+            sources = []
+            for ref, org in members.get(golden, ()):
+                content = known.get(ref) or patients.get(ref.removeprefix("Patient/"))
+                if content is not None:
+                    sources.append(GoldenSource(ref, org or "", content))
+            existing = None if golden in fresh else patients.get(golden)
+            if not sources:
+                if existing is not None:
+                    tx.delete("Patient", golden)
+                continue
+            patient = assemble_golden(sources, self.trust, golden_id=golden)
+            patient["identifier"] = [{"system": GOLDEN_SYSTEM, "value": golden}]
+            patient["meta"] = {"tag": [GOLDEN_TAG]}
+            if existing is not None:
+                current = dict(existing)
+                current.pop("meta", None)
+                candidate = dict(patient)
+                candidate.pop("meta", None)
+                if current == candidate:
+                    continue  # nothing changed: no new version
+            if golden in fresh:
+                tx.create(patient, id=golden)
+            else:
+                tx.update(patient)  # also revives a golden Patient deleted earlier
 
     def _source_deleted(self, tx: Transaction, source: str) -> None:
         linked = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))

@@ -208,6 +208,15 @@ def train_model(
     (twins share surname, birth date, phone and address), whose agreement patterns the
     random-pair u, which assumes independent fields, badly underrates. ``fix_u=True`` keeps
     the random-pair u (the classic estimate).
+
+    The prior must describe the same population of pairs as u. With u re-estimated on the
+    blocked pairs, that is EM's share of matches among the blocked pairs. With the
+    random-pair u (``fix_u=True``) it is the chance that two *random* records match: EM's
+    expected number of matches among the blocked pairs divided by all pairs. Scoring a
+    blocked pair with the blocked-pair prior and the random-pair u would count the fields
+    that made it a candidate twice — once in the prior (being a candidate already makes a
+    match likely) and again in their agreement weights — and lift pairs that agree on
+    little more than their blocking key (the same given name and postcode) to "probable".
     """
     u = estimate_u(spec, records, samples=random_pairs, seed=seed)
     if pairs is None:
@@ -243,5 +252,17 @@ def train_model(
         )
         for i, c in enumerate(spec.comparisons)
     )
-    model = MatchModel(spec, params, em.prior, thresholds or Thresholds())
+    prior = em.prior
+    if fix_u:
+        expected = em.prior * len(pair_list)
+        prior = min(max(expected / _all_pairs(len(records), link_only), 1e-12), 1 - 1e-9)
+    model = MatchModel(spec, params, prior, thresholds or Thresholds())
     return TrainingReport(model, len(pair_list), random_pairs, em)
+
+
+def _all_pairs(n: int, link_only: Sequence[int] | None) -> int:
+    """How many pairs scoring could ever see: all pairs, or only pairs across data sets."""
+    if link_only is None:
+        return max(n * (n - 1) // 2, 1)
+    sizes = Counter(link_only).values()
+    return max((n * n - sum(k * k for k in sizes)) // 2, 1)

@@ -1,8 +1,9 @@
 """Checking one resource against a rule set.
 
 :func:`assess` is the whole engine: for each enabled rule of the resource's type, test the
-rule's ``when``, run its check, and record whether it applied and whether it failed. It
-writes nothing and logs nothing; the write pipeline decides what a rejection means (the
+rule's ``when``, run its check, and record whether it applied and whether it failed (the
+type's rules run as one generated function, :mod:`huitong.quality.plan`). It writes nothing
+and logs nothing; the write pipeline decides what a rejection means (the
 write fails) and where findings go. :func:`rejection_error` turns the rejections into the
 :class:`~huitong.fhir.errors.FhirError` that becomes an OperationOutcome, an HL7 v2
 acknowledgement with ERR segments, or a row report.
@@ -16,9 +17,9 @@ from typing import Any
 from huitong.fhir.errors import Category as ErrorCategory
 from huitong.fhir.errors import FhirError, Issue
 from huitong.quality.context import QualityContext
-from huitong.quality.model import Assessment, Finding, Severity, format_message
+from huitong.quality.model import Assessment, Finding, Severity
 from huitong.quality.predicates import Facts
-from huitong.quality.ruleset import CompiledRule, RuleSet, TypeRules
+from huitong.quality.ruleset import RuleSet
 
 __all__ = ["assess", "evaluate", "finding_issues", "rejection_error"]
 
@@ -38,61 +39,19 @@ def assess(resource: Mapping[str, Any], ctx: QualityContext, ruleset: RuleSet) -
     parameters and the values the check reported.
     """
     rtype = resource.get("resourceType")
-    rules = ruleset.for_type(rtype) if isinstance(rtype, str) else ruleset.for_type("")
-    compiled: Iterable[CompiledRule] = rules.plain
-    if rules.gated:
-        wanted = _gated(resource, rules)
-        if wanted:
-            # Library order, so findings read the same whatever the codes were.
-            compiled = [c for c in rules.every if c.gate is None or c.rule.id in wanted]
+    plan = ruleset.plan(rtype) if isinstance(rtype, str) else None
     ref = _reference(resource)
-    facts = Facts(resource, ctx)
-    applicable: list[str] = []
+    if plan is None:
+        return Assessment(ref, (), ())
+    mask, failures = plan.evaluate(resource, Facts(resource, ctx))
     findings: list[Finding] = []
-    for item in compiled:
-        if item.when is not None and item.when(resource) is not True:
-            continue
-        outcome = item.run(resource, facts)
-        if outcome is None:
-            continue
-        rule = item.rule
-        applicable.append(rule.id)
-        if outcome.passed:
-            continue
-        values = outcome.values
+    for i, outcome in failures or ():
+        rule = plan.rules[i].rule
+        en, zh = plan.messages(i, outcome)
         findings.append(
-            Finding(
-                rule.id,
-                rule.category,
-                rule.severity,
-                outcome.expression,
-                format_message(item.message_en, values) if values else item.message_en,
-                format_message(item.message_zh, values) if values else item.message_zh,
-                ref,
-            )
+            Finding(rule.id, rule.category, rule.severity, outcome.expression, en, zh, ref)
         )
-    return Assessment(ref, tuple(applicable), tuple(findings))
-
-
-def _gated(resource: Mapping[str, Any], rules: TypeRules) -> set[str]:
-    """Ids of the code-gated rules whose codes appear in ``code`` or a ``component.code``."""
-    gated = rules.gated
-    found: set[str] = set()
-    concepts = [resource.get("code")]
-    components = resource.get("component")
-    if type(components) is list:
-        concepts.extend(c.get("code") for c in components if type(c) is dict)
-    for concept in concepts:
-        codings = concept.get("coding") if type(concept) is dict else None
-        if type(codings) is not list:
-            continue
-        for coding in codings:
-            if type(coding) is dict:
-                key: tuple[Any, Any] = (coding.get("system"), coding.get("code"))
-                items = gated.get(key)
-                if items:
-                    found.update(item.rule.id for item in items)
-    return found
+    return Assessment(ref, plan.applicable(mask), tuple(findings))
 
 
 def evaluate(resource: Mapping[str, Any], ctx: QualityContext, ruleset: RuleSet) -> list[Finding]:

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from huitong.fhir.dates import parse_date_range
 from huitong.fhir.fhirpath import FhirPathError, compile_path
 
-__all__ = ["CheckSyntaxError", "compile_check", "substitute_params"]
+__all__ = ["CheckSyntaxError", "Inline", "compile_check", "compile_inline", "substitute_params"]
 
 Node = tuple[Any, str | None]
 _Eval = Callable[[Node], list[Node]]
@@ -44,6 +45,57 @@ _DATE_TYPES = frozenset({"date", "dateTime", "instant"})
 
 class CheckSyntaxError(ValueError):
     """A check expression that cannot be compiled."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inline:
+    """A check as Python source for a generated rule plan (:mod:`huitong.quality.plan`):
+    ``true`` is an expression over the resource ``r`` (and the root node ``n = (r, type)``)
+    that is true exactly when the check is true, ``false`` exactly when it is false;
+    ``total`` when the check is never empty. Only shapes whose answer is certain get one."""
+
+    true: str
+    false: str
+    total: bool
+
+
+# Binds an object (a closure, a constant) to a name the generated source may use.
+Binder = Callable[[Any], str]
+
+
+def _present_src(keys: tuple[str, ...], binder: Binder | None) -> str:
+    """True exactly when the top-level presence fast path finds a value under ``keys``
+    (``list.count(None)`` equals the length only for a list of nulls or an empty one).
+    Several keys (a choice element: ``value`` is ``valueQuantity``, ``valueString``…) are
+    first tested together against the resource's keys, one C call for the usual answer."""
+    parts = [
+        f"((_v := r.get({key!r})) is not None"
+        " and (type(_v) is not list or _v.count(None) != len(_v)))"
+        for key in keys
+    ]
+    if not parts:
+        return "False"
+    if len(parts) > 2 and binder is not None:
+        return f"(not {binder(frozenset(keys))}.isdisjoint(r) and ({' or '.join(parts)}))"
+    return "(" + " or ".join(parts) + ")"
+
+
+def _combine(op: str, a: Inline | None, b: Inline | None) -> Inline | None:
+    """The three-valued logic of :func:`_logic_fn` as Python over certain answers."""
+    if a is None or b is None:
+        return None
+    total = a.total and b.total
+    if op == "and":
+        return Inline(f"({a.true} and {b.true})", f"({a.false} or {b.false})", total)
+    if op == "or":
+        return Inline(f"({a.true} or {b.true})", f"({a.false} and {b.false})", total)
+    if op == "xor":
+        return Inline(
+            f"(({a.true} and {b.false}) or ({a.false} and {b.true}))",
+            f"(({a.true} and {b.true}) or ({a.false} and {b.false}))",
+            total,
+        )
+    return Inline(f"({a.false} or {b.true})", f"({a.true} and {b.false})", total)  # implies
 
 
 _TOKEN_RE = re.compile(
@@ -105,11 +157,14 @@ class _X:
     """A compiled sub-expression, kept in the form it is cheapest in: a function yielding
     nodes (paths, counts) or one yielding a truth value (logic, comparisons, presence)."""
 
-    __slots__ = ("nodes", "truth")
+    __slots__ = ("inline", "nodes", "truth")
 
-    def __init__(self, nodes: _Eval | None = None, truth: _Truth | None = None) -> None:
+    def __init__(
+        self, nodes: _Eval | None = None, truth: _Truth | None = None, inline: Inline | None = None
+    ) -> None:
         self.nodes = nodes
         self.truth = truth
+        self.inline = inline
 
     def as_truth(self) -> _Truth:
         if self.truth is not None:
@@ -134,9 +189,12 @@ class _X:
 class _Parser:
     """Recursive descent over the boolean layer; path spans go to the indexer's compiler."""
 
-    def __init__(self, text: str, resource_type: str | None) -> None:
+    def __init__(
+        self, text: str, resource_type: str | None, binder: Binder | None = None
+    ) -> None:
         self.text = text
         self.resource_type = resource_type
+        self.binder = binder
         self.tokens = _tokenize(text)
         self.pos = 0
 
@@ -157,7 +215,10 @@ class _Parser:
         while (op := self._is_word(_LOGIC_LEVELS[level])) is not None:
             self.pos += 1
             right = self._logic(level + 1)
-            left = _X(truth=_logic_fn(op, left.as_truth(), right.as_truth()))
+            left = _X(
+                truth=_logic_fn(op, left.as_truth(), right.as_truth()),
+                inline=_combine(op, left.inline, right.inline),
+            )
         return left
 
     def _comparison(self) -> _X:
@@ -168,12 +229,12 @@ class _Parser:
             self.pos += 1
             fast = self._member_equals_literal(start, value)
             if fast is not None:
-                return _X(truth=fast)
+                return _X(truth=fast[0], inline=fast[1])
             right = self._operand()
             return _X(truth=_compare_fn(value, left.as_nodes(), right.as_nodes()))
         return left
 
-    def _member_equals_literal(self, start: int, op: str) -> _Truth | None:
+    def _member_equals_literal(self, start: int, op: str) -> tuple[_Truth, Inline] | None:
         """``status = 'final'``: a top-level primitive against a string literal, read
         straight from the resource (the common ``when`` of lifecycle rules)."""
         name, literal = self.tokens[start], self.tokens[self.pos]
@@ -204,7 +265,11 @@ class _Parser:
                 return None
             return (value == expected) is not negate
 
-        return member_equals
+        # Only a string equals the literal, so ``==`` alone is exact for "equal".
+        equal = f"(r.get({key!r}) == {expected!r})"
+        differs = f"(type(_v := r.get({key!r})) is str and _v != {expected!r})"
+        inline = Inline(differs, equal, False) if negate else Inline(equal, differs, False)
+        return member_equals, inline
 
     def _operand(self) -> _X:
         kind, value, _, _ = self.tokens[self.pos]
@@ -217,6 +282,14 @@ class _Parser:
             return self._group_postfix(inner)
         return self._path()
 
+    def _bound(self, fn: _Truth) -> Inline | None:
+        """A fast path that always answers true or false, called by name from generated
+        source."""
+        if self.binder is None:
+            return None
+        name = self.binder(fn)
+        return Inline(f"{name}(n)", f"(not {name}(n))", True)
+
     def _group_postfix(self, fn: _X) -> _X:
         while (
             self.tokens[self.pos][1] == "."
@@ -224,7 +297,11 @@ class _Parser:
             and self.tokens[self.pos + 2][1] == "("
             and self.tokens[self.pos + 3][1] == ")"
         ):
-            fn = _group_function(self.tokens[self.pos + 1][1], fn)
+            name = self.tokens[self.pos + 1][1]
+            inline = fn.inline
+            fn = _group_function(name, fn)
+            if name == "not" and inline is not None:
+                fn.inline = Inline(inline.false, inline.true, inline.total)
             self.pos += 4
         return fn
 
@@ -248,9 +325,16 @@ class _Parser:
         if self.pos == start:
             raise CheckSyntaxError(f"expected a path or literal at {start} in {self.text!r}")
         source = self.text[self.tokens[start][2] : self.tokens[self.pos - 1][3]]
+        presence = _top_level_presence(source, self.resource_type)
+        if presence is not None:
+            fn, keys, yes = presence
+            present = _present_src(keys, self.binder)
+            absent = f"(not {present})"
+            inline = Inline(present, absent, True) if yes else Inline(absent, present, True)
+            return _X(truth=fn, inline=inline)
         fast = _fast_path(source, self.resource_type)
         if fast is not None:
-            return _X(truth=fast)
+            return _X(truth=fast, inline=self._bound(fast))
         try:
             compiled = compile_path(source, self.resource_type)
         except FhirPathError as exc:
@@ -261,18 +345,23 @@ class _Parser:
         return _X(nodes=lambda root: evaluate([root], root))
 
 
-_PRESENCE_RE = re.compile(r"([a-z][A-Za-z0-9]*)\.(exists|empty)\(\)")
+_PRESENCE_RE = re.compile(
+    r"([a-z][A-Za-z0-9]*(?:\.ofType\([A-Z][A-Za-z]*\))?)\.(exists|empty)\(\)"
+)
 
 
-def _top_level_presence(source: str, resource_type: str) -> _Truth | None:
-    """``name.exists()`` / ``name.empty()`` on a top-level element, as dictionary lookups.
+def _top_level_presence(
+    source: str, resource_type: str | None
+) -> tuple[_Truth, tuple[str, ...], bool] | None:
+    """``name.exists()`` / ``name.empty()`` on a top-level element (or one type of a choice
+    element, ``value.ofType(Quantity).exists()``), as dictionary lookups.
 
     The most common check there is; the keys come from the indexer's compiler
     (``root_keys``: ``effective`` -> ``effectiveDateTime``, ``effectivePeriod``…), and a
     value counts as present exactly when the compiler would yield a node for it.
     """
     m = _PRESENCE_RE.fullmatch(source)
-    if m is None:
+    if m is None or resource_type is None:
         return None
     try:
         keys = compile_path(m.group(1), resource_type).root_keys
@@ -296,7 +385,8 @@ def _top_level_presence(source: str, resource_type: str) -> _Truth | None:
                     return yes
         return no
 
-    return presence
+    # The keys read and whether "exists" was asked, so a plan can read them inline.
+    return presence, ordered, yes
 
 
 _CODING_RE = re.compile(
@@ -316,9 +406,9 @@ def _fast_path(source: str, resource_type: str | None) -> _Truth | None:
     if resource_type is None:
         return None
     return (
-        _top_level_presence(source, resource_type)
-        or _coding_where(source, resource_type)
+        _coding_where(source, resource_type)
         or _choice_member(source, resource_type)
+        or _element_member(source, resource_type)
     )
 
 
@@ -383,6 +473,38 @@ def _choice_member(source: str, resource_type: str) -> _Truth | None:
         return not yes
 
     return choice_member
+
+
+_MEMBER_RE = re.compile(r"([a-z][A-Za-z0-9]*)\.([a-z][A-Za-z0-9]*)\.(exists|empty)\(\)")
+
+
+def _element_member(source: str, resource_type: str) -> _Truth | None:
+    """``period.start.exists()``: one member of a top-level element of a complex type
+    (repeating or not), as :func:`_choice_member` reads a choice's."""
+    m = _MEMBER_RE.fullmatch(source)
+    if m is None:
+        return None
+    name, member, function = m.groups()
+    try:
+        outer = compile_path(name, resource_type)
+        if outer.root_keys != frozenset({name}) or outer.result_type is None:
+            return None
+        inner = compile_path(member, outer.result_type)
+    except FhirPathError:
+        return None
+    if inner.root_keys != frozenset({member}) or inner.result_type is None:
+        return None
+    yes = function == "exists"
+
+    def element_member(root: Node) -> bool | None:
+        resource = root[0]
+        value = resource.get(name) if type(resource) is dict else None
+        for item in value if type(value) is list else (value,):
+            if type(item) is dict and _has(item.get(member)):
+                return yes
+        return not yes
+
+    return element_member
 
 
 def _truth(nodes: list[Node]) -> bool | None:
@@ -524,10 +646,22 @@ def compile_check(
     empty: nothing to check). Raises :class:`CheckSyntaxError` for expressions outside the
     language, including paths the indexer's FHIRPath subset does not support.
     """
-    fn = _Parser(substitute_params(text, params or {}), resource_type).parse().as_truth()
+    return compile_inline(text, resource_type, params)[0]
+
+
+def compile_inline(
+    text: str,
+    resource_type: str | None,
+    params: Mapping[str, Any] | None = None,
+    binder: Binder | None = None,
+) -> tuple[Callable[[Mapping[str, Any]], bool | None], Inline | None]:
+    """:func:`compile_check`, and the check as Python source when its shape allows (see
+    :class:`Inline`; None otherwise). ``binder`` names the closures that source may call."""
+    compiled = _Parser(substitute_params(text, params or {}), resource_type, binder).parse()
+    fn = compiled.as_truth()
     rtype = resource_type
 
     def check(resource: Mapping[str, Any]) -> bool | None:
         return fn((resource, rtype))
 
-    return check
+    return check, compiled.inline

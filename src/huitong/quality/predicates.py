@@ -12,7 +12,10 @@ Register with the decorator::
     @predicate("observation-quantity-in-range")
     def _in_range(resource, facts, params): ...
 
-and refer to it from a rule with ``PredicateCheck("observation-quantity-in-range")``.
+and refer to it from a rule with ``PredicateCheck("observation-quantity-in-range")``. A
+predicate on the write path of every resource may instead be registered as a factory with
+:func:`specialised`: ``factory(params)`` reads and checks the rule's parameters once, when
+the rule set is built, and returns the check ``(resource, facts) -> Outcome | None``.
 """
 
 from __future__ import annotations
@@ -34,9 +37,12 @@ __all__ = [
     "date_range",
     "element_time",
     "number",
+    "plain_predicate",
     "predicate",
     "predicate_gate",
+    "predicate_runner",
     "registered_predicates",
+    "specialised",
     "subject_reference",
     "text",
 ]
@@ -124,6 +130,9 @@ def _date_range(value: str) -> tuple[int, int] | None:
 
 
 _CHOICE_SUFFIXES = ("DateTime", "Instant", "Date", "Period")
+# The keys of a choice element ``name[x]`` of each time type, with whether the key holds a
+# Period; built once per name.
+_CHOICES: dict[str, tuple[tuple[str, bool], ...]] = {}
 
 
 def element_time(resource: Mapping[str, Any], spec: str) -> tuple[str, int, int] | None:
@@ -147,14 +156,19 @@ def element_time(resource: Mapping[str, Any], spec: str) -> tuple[str, int, int]
         return (spec, bounds[0], bounds[1]) if bounds else None
     if isinstance(value, dict):
         return _period(spec, value)
-    for suffix in _CHOICE_SUFFIXES:
-        value = resource.get(spec + suffix)
+    choices = _CHOICES.get(spec)
+    if choices is None:
+        choices = _CHOICES[spec] = tuple(
+            (spec + suffix, suffix == "Period") for suffix in _CHOICE_SUFFIXES
+        )
+    for key, is_period in choices:
+        value = resource.get(key)
         if value is None:
             continue
-        if suffix == "Period":
-            return _period(spec + suffix, value) if isinstance(value, dict) else None
+        if is_period:
+            return _period(key, value) if isinstance(value, dict) else None
         bounds = date_range(value)
-        return (spec + suffix, bounds[0], bounds[1]) if bounds else None
+        return (key, bounds[0], bounds[1]) if bounds else None
     return None
 
 
@@ -165,6 +179,9 @@ def _period(key: str, period: Mapping[str, Any]) -> tuple[str, int, int] | None:
     if end is not None:
         return key, end[0], end[1]
     return None
+
+
+_UNSEEN: Any = object()
 
 
 class Facts:
@@ -187,6 +204,19 @@ class Facts:
         # function's name (and its inputs); lives as long as this one evaluation.
         self.memo: dict[Any, Any] = {}
 
+    def reset(self, resource: Mapping[str, Any], ctx: QualityContext) -> None:
+        """Start over for another resource (the write path keeps one Facts per transaction
+        rather than allocating one per resource)."""
+        self.resource = resource
+        self.ctx = ctx
+        self._subject = None
+        self._subject_done = False
+        if self._times:
+            self._times.clear()
+        self._life = None
+        if self.memo:
+            self.memo.clear()
+
     @property
     def birth(self) -> tuple[int, int] | None:
         """The subject's birth date as epoch-microsecond bounds, if known."""
@@ -208,11 +238,10 @@ class Facts:
 
     def time(self, spec: str) -> tuple[str, int, int] | None:
         """:func:`element_time` of the resource, computed once per element."""
-        try:
-            return self._times[spec]
-        except KeyError:
+        found = self._times.get(spec, _UNSEEN)
+        if found is _UNSEEN:
             found = self._times[spec] = element_time(self.resource, spec)
-            return found
+        return found  # type: ignore[return-value]
 
     @property
     def subject(self) -> Subject | None:
@@ -252,9 +281,13 @@ def codes(params: Mapping[str, ParamValue], name: str) -> tuple[str, ...]:
 
 
 Predicate = Callable[[Mapping[str, Any], Facts, Mapping[str, ParamValue]], Outcome | None]
+# A predicate with one rule's parameters applied (see specialised).
+Runner = Callable[[Mapping[str, Any], Facts], Outcome | None]
+Factory = Callable[[Mapping[str, ParamValue]], Runner]
 
 _REGISTRY: dict[str, Predicate] = {}
 _GATES: dict[str, tuple[str, str]] = {}
+_FACTORIES: dict[str, tuple[Predicate, Factory]] = {}
 
 
 def predicate(
@@ -277,6 +310,50 @@ def predicate(
         return fn
 
     return register
+
+
+def specialised(
+    name: str, *, gate: tuple[str, str] | None = None
+) -> Callable[[Factory], Factory]:
+    """Register a predicate given as a factory of checks: ``factory(params)`` reads the
+    rule's parameters once and returns ``check(resource, facts)``. The predicate is also
+    registered under ``name`` in the ordinary form (``gate`` as for :func:`predicate`)."""
+
+    def register(factory: Factory) -> Factory:
+        def ordinary(
+            resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
+        ) -> Outcome | None:
+            return factory(params)(resource, facts)
+
+        ordinary.__doc__ = factory.__doc__
+        predicate(name, gate=gate)(ordinary)
+        _FACTORIES[name] = (ordinary, factory)
+        return factory
+
+    return register
+
+
+def predicate_runner(name: str, params: Mapping[str, ParamValue]) -> Runner | None:
+    """The check of predicate ``name`` with ``params`` applied (None: not registered)."""
+    fn = _REGISTRY.get(name)
+    if fn is None:
+        return None
+    special = _FACTORIES.get(name)
+    if special is not None and special[0] is fn:
+        return special[1](params)
+
+    def run(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        return fn(resource, facts, params)
+
+    return run
+
+
+def plain_predicate(name: str) -> Predicate | None:
+    """The registered function of predicate ``name`` when it takes its parameters on every
+    call (None: a factory's, or not registered); a generated plan calls it directly."""
+    fn = _REGISTRY.get(name)
+    special = _FACTORIES.get(name)
+    return None if fn is None or (special is not None and special[0] is fn) else fn
 
 
 def registered_predicates() -> Mapping[str, Predicate]:

@@ -50,6 +50,16 @@ class TxFacts:
 
     patients: dict[str, tuple[Subject, str | None] | None] = field(default_factory=dict)
     encounters: dict[str, str | None] = field(default_factory=dict)
+    # A reference as written ("Patient/1", "https://…/Patient/1") → its "Patient/<id>" key
+    # (None: not a local reference), so each spelling is parsed once per transaction.
+    keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
+
+    def key(self, reference: str, rtype: str) -> str | None:
+        found = self.keys.get((reference, rtype), "")
+        if found == "":
+            rid = _local(reference, rtype)
+            found = self.keys[(reference, rtype)] = f"{rtype}/{rid}" if rid is not None else None
+        return found
 
     def remember(self, resource: Mapping[str, Any]) -> None:
         """Refresh the memo after ``resource`` (a Patient or Encounter) was written."""
@@ -69,10 +79,11 @@ def _local(reference: str, rtype: str) -> str | None:
 
 
 class RepositoryContext:
-    """A :class:`~huitong.quality.context.QualityContext` for one resource being written.
+    """A :class:`~huitong.quality.context.QualityContext` for the resource being written.
 
     ``received_at`` is the service's clock at the write; ``source_organization`` the
-    institution the resource belongs to (see :meth:`organization_of`).
+    institution the resource belongs to (see :meth:`organization_of`). The write path keeps
+    one per transaction and points it at each resource in turn (:meth:`prepare`).
     """
 
     __slots__ = ("_facts", "_identity", "_tx", "now", "received_at", "source_organization")
@@ -90,18 +101,25 @@ class RepositoryContext:
             self.organization_of(resource) if resource is not None else None
         )
 
+    def prepare(self, resource: Mapping[str, Any], now: int) -> str | None:
+        """Point the context at ``resource``, checked at ``now``; its institution."""
+        self.now = now
+        self.received_at = now
+        org = self.source_organization = self.organization_of(resource)
+        return org
+
     def _patient(self, reference: str) -> tuple[Subject, str | None] | None:
-        pid = _local(reference, "Patient")
-        if pid is None:
+        key = self._facts.key(reference, "Patient")
+        if key is None:
             return None
-        key = f"Patient/{pid}"
-        if key not in self._facts.patients:
-            stored = self._tx.read("Patient", pid)
+        patients = self._facts.patients
+        if key not in patients:
+            stored = self._tx.read("Patient", key[8:])
             if stored is None or stored.deleted:
-                self._facts.patients[key] = None
+                patients[key] = None
             else:
                 self._facts.remember(stored.resource)
-        return self._facts.patients.get(key)
+        return patients.get(key)
 
     def subject(self, reference: str) -> Subject | None:
         found = self._patient(reference)
@@ -116,17 +134,17 @@ class RepositoryContext:
             return own
         encounter = resource.get("encounter") or resource.get("context")
         ref = encounter.get("reference") if isinstance(encounter, dict) else None
-        eid = _local(ref, "Encounter") if isinstance(ref, str) else None
-        if eid is not None:
-            key = f"Encounter/{eid}"
-            if key not in self._facts.encounters:
-                stored = self._tx.read("Encounter", eid)
-                self._facts.encounters[key] = (
+        key = self._facts.key(ref, "Encounter") if isinstance(ref, str) else None
+        if key is not None:
+            encounters = self._facts.encounters
+            if key not in encounters:
+                stored = self._tx.read("Encounter", key[10:])
+                encounters[key] = (
                     None if stored is None or stored.deleted
                     else _own_organization(stored.resource)
                 )  # fmt: skip
-            if self._facts.encounters[key] is not None:
-                return self._facts.encounters[key]
+            if encounters[key] is not None:
+                return encounters[key]
         subject = subject_reference(resource)
         found = self._patient(subject) if subject else None
         return found[1] if found else None

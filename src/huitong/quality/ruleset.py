@@ -1,8 +1,9 @@
 """A compiled, ready-to-run selection of rules: the shipped library as a region configures it.
 
 Building a :class:`RuleSet` compiles every enabled rule once (expressions parsed with their
-parameters substituted, predicates looked up by name) and indexes the rules by resource
-type, so evaluating a resource touches only the rules for its type.
+parameters substituted, predicates looked up by name and given their parameters) and
+compiles the rules of each resource type into one :class:`~huitong.quality.plan.TypePlan`,
+so evaluating a resource runs one generated function for its type.
 """
 
 from __future__ import annotations
@@ -12,13 +13,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from huitong.quality.config import QualityConfig, parse_config
-from huitong.quality.expression import CheckSyntaxError, compile_check
+from huitong.quality.expression import CheckSyntaxError, Inline, compile_inline
 
 # Importing the library registers the shipped predicates, so rules naming them compile
 # whichever module a caller imported first.
 from huitong.quality.library import default_rules
 from huitong.quality.model import ExpressionCheck, Outcome, Rule, format_message
-from huitong.quality.predicates import Facts, predicate_gate, registered_predicates
+from huitong.quality.plan import Namespace, TypePlan
+from huitong.quality.predicates import (
+    Facts,
+    Predicate,
+    Runner,
+    plain_predicate,
+    predicate_gate,
+    predicate_runner,
+)
 
 __all__ = ["CompiledRule", "RuleSet", "TypeRules"]
 
@@ -38,6 +47,15 @@ class CompiledRule:
     # reports (``{value}``…) is filled per finding.
     message_en: str = ""
     message_zh: str = ""
+    # For the generated plan: ``when`` as source, and either the expression check (its
+    # closure, its source, the Outcome of a failure) or the predicate with its parameters.
+    when_inline: Inline | None = None
+    expect: Callable[[Mapping[str, Any]], bool | None] | None = None
+    expect_inline: Inline | None = None
+    failed: Outcome | None = None
+    predicate: Runner | None = None
+    # A predicate that takes its parameters on every call, called so by the plan.
+    plain: tuple[Predicate, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,16 +66,21 @@ class TypeRules:
     plain: tuple[CompiledRule, ...]
     gated: Mapping[tuple[str, str], tuple[CompiledRule, ...]]
     every: tuple[CompiledRule, ...]  # plain and gated, in library order
+    plan: TypePlan
 
 
-_NO_RULES = TypeRules((), {}, ())
+_NO_RULES = TypeRules((), {}, (), TypePlan("", (), Namespace()))
 
 
-def _compile(rule: Rule, resource_type: str) -> CompiledRule:
+def _compile(rule: Rule, resource_type: str, namespace: Namespace | None = None) -> CompiledRule:
     check = rule.check
-    when = compile_check(check.when, resource_type, rule.params) if check.when else None
+    binder = namespace.bind if namespace is not None else None
+    when, when_inline = (
+        compile_inline(check.when, resource_type, rule.params, binder) if check.when
+        else (None, None)
+    )  # fmt: skip
     if isinstance(check, ExpressionCheck):
-        expect = compile_check(check.expect, resource_type, rule.params)
+        expect, expect_inline = compile_inline(check.expect, resource_type, rule.params, binder)
         failed = Outcome(False, check.expression or resource_type)
         passed = Outcome(True)
 
@@ -65,15 +88,11 @@ def _compile(rule: Rule, resource_type: str) -> CompiledRule:
             result = expect(resource)
             return None if result is None else (passed if result else failed)
 
-        return CompiledRule(rule, when, run_expression, None, *_messages(rule))
-    fn = registered_predicates().get(check.name)
-    if fn is None:
-        raise ValueError(f"rule {rule.id}: no predicate registered as {check.name!r}")
+        return CompiledRule(
+            rule, when, run_expression, None, *_messages(rule), when_inline=when_inline,
+            expect=expect, expect_inline=expect_inline, failed=failed,
+        )  # fmt: skip
     params = rule.params
-
-    def run_predicate(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
-        return fn(resource, facts, params)
-
     gate_spec = predicate_gate(check.name)
     gate = None
     if gate_spec is not None:
@@ -81,7 +100,17 @@ def _compile(rule: Rule, resource_type: str) -> CompiledRule:
         if not isinstance(codes, tuple):
             raise ValueError(f"rule {rule.id}: parameter {gate_spec[1]!r} must list codes")
         gate = (gate_spec[0], frozenset(codes))
-    return CompiledRule(rule, when, run_predicate, gate, *_messages(rule))
+    try:
+        runner = predicate_runner(check.name, params)
+    except (TypeError, KeyError) as exc:  # a factory read a parameter that is not there
+        raise ValueError(f"rule {rule.id}: {exc}") from exc
+    if runner is None:
+        raise ValueError(f"rule {rule.id}: no predicate registered as {check.name!r}")
+    fn = plain_predicate(check.name)
+    return CompiledRule(
+        rule, when, runner, gate, *_messages(rule), when_inline=when_inline, predicate=runner,
+        plain=(fn, params) if fn is not None else None,
+    )  # fmt: skip
 
 
 def _messages(rule: Rule) -> tuple[str, str]:
@@ -90,14 +119,17 @@ def _messages(rule: Rule) -> tuple[str, str]:
     )
 
 
-def _index(compiled: list[CompiledRule]) -> TypeRules:
+def _index(rtype: str, compiled: list[CompiledRule], namespace: Namespace) -> TypeRules:
     plain = tuple(c for c in compiled if c.gate is None)
     gated: dict[tuple[str, str], list[CompiledRule]] = {}
     for c in compiled:
         if c.gate is not None:
             for code in sorted(c.gate[1]):
                 gated.setdefault((c.gate[0], code), []).append(c)
-    return TypeRules(plain, {k: tuple(v) for k, v in gated.items()}, tuple(compiled))
+    return TypeRules(
+        plain, {k: tuple(v) for k, v in gated.items()}, tuple(compiled),
+        TypePlan(rtype, compiled, namespace),
+    )  # fmt: skip
 
 
 class RuleSet:
@@ -115,6 +147,7 @@ class RuleSet:
         self.region = region
         self._by_id: dict[str, Rule] = {}
         by_type: dict[str, list[CompiledRule]] = {}
+        namespaces: dict[str, Namespace] = {}
         for rule in self.rules:
             if rule.id in self._by_id:
                 raise ValueError(f"duplicate rule id {rule.id!r}")
@@ -122,12 +155,13 @@ class RuleSet:
             if not rule.enabled:
                 continue
             for rtype in rule.resource_types:
+                namespace = namespaces.setdefault(rtype, Namespace())
                 try:
-                    compiled = _compile(rule, rtype)
+                    compiled = _compile(rule, rtype, namespace)
                 except CheckSyntaxError as exc:
                     raise ValueError(f"rule {rule.id}: {exc}") from exc
                 by_type.setdefault(rtype, []).append(compiled)
-        self._by_type = {t: _index(rs) for t, rs in by_type.items()}
+        self._by_type = {t: _index(t, rs, namespaces[t]) for t, rs in by_type.items()}
 
     @classmethod
     def default(cls) -> RuleSet:
@@ -150,6 +184,16 @@ class RuleSet:
     def for_type(self, resource_type: str) -> TypeRules:
         """The enabled rules for one resource type."""
         return self._by_type.get(resource_type, _NO_RULES)
+
+    @property
+    def checked_types(self) -> frozenset[str]:
+        """The resource types at least one enabled rule checks."""
+        return frozenset(self._by_type)
+
+    def plan(self, resource_type: str) -> TypePlan | None:
+        """The compiled plan of one resource type (None: no enabled rule for it)."""
+        rules = self._by_type.get(resource_type)
+        return rules.plan if rules is not None else None
 
     def rule(self, rule_id: str) -> Rule:
         """The rule with this id (KeyError when there is none)."""

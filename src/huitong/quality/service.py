@@ -2,12 +2,20 @@
 
 :meth:`QualityService.install` registers a write check and a write hook on the repository:
 
-- the check assesses every resource about to be written against the rule set in force; a
-  *reject* finding raises the bilingual :class:`~huitong.fhir.errors.FhirError` (422
-  ``unprocessable``), so the whole transaction — a REST write, a transaction bundle, an HL7 v2
-  message, a file row — is refused and nothing of it is kept;
-- the hook, after the write, stores the resource version's findings and adds its checks to
-  the counters of its institution × month × rule, in the same transaction.
+- the check assesses every resource about to be written against the rule set in force (the
+  generated plan of its type, :mod:`huitong.quality.plan`); a *reject* finding raises the
+  bilingual :class:`~huitong.fhir.errors.FhirError` (422 ``unprocessable``), so the whole
+  transaction — a REST write, a transaction bundle, an HL7 v2 message, a file row — is
+  refused and nothing of it is kept;
+- the hook, after the write, confirms the resource version: its findings (already the rows
+  to insert: plain tuples, no objects per finding) and its checks (one counter per
+  institution × month × type × set of rules that applied) join the transaction's;
+- the commit hook writes the transaction's findings in one statement (the rows as one JSON
+  parameter) and its counters in one upsert.
+
+Resource types no enabled rule names are not looked at (nothing to count or record); a
+newer region document stored by another process is picked up by the next checked write
+after ``reload_every_us``.
 
 Golden Patient records (tag ``urn:huitong:mpi|golden``) belong to the identity service and
 are not checked. When one is (re)built, its source records are compared across institutions
@@ -24,7 +32,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,7 +43,9 @@ from huitong.fhir.definitions import resource_types
 from huitong.quality.config import load_config_file
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.engine import assess, rejection_error
-from huitong.quality.model import Assessment
+from huitong.quality.model import Assessment, Category, Finding
+from huitong.quality.plan import TypePlan
+from huitong.quality.predicates import Facts
 from huitong.quality.repository_context import (
     UNKNOWN_ORGANIZATION,
     IdentityLinks,
@@ -56,9 +66,9 @@ from huitong.quality.store import (
     StoredFinding,
     add_check_counts,
     count_rows,
+    insert_finding_rows,
     latest_config,
     latest_config_id,
-    record_finding_rows,
     save_config,
     search_findings,
 )
@@ -87,7 +97,9 @@ def _is_golden(resource: Mapping[str, Any]) -> bool:
 
 @dataclass(slots=True)
 class _Pending:
-    """An assessment waiting for its write to complete (check → hook)."""
+    """A Patient's assessment, kept for the whole transaction: its golden record may be
+    built after its write, and the late cross-institution check needs where and when it
+    arrived (other types need nothing after their write hook)."""
 
     assessment: Assessment
     version: int
@@ -99,16 +111,31 @@ class _Pending:
     stored: bool = False
 
 
-@dataclass(slots=True)
+# A checked resource waiting for its write hook: (content, counter key, finding rows).
+_Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any, ...]]]
+
+
 class _TxState:
-    facts: TxFacts = field(default_factory=TxFacts)
-    pending: dict[str, _Pending] = field(default_factory=dict)
-    # Written once, at the end of the transaction (see QualityService._flush).
-    findings: list[tuple[Any, ...]] = field(default_factory=list)
-    # (organization, month, rule id) → [category, applicable, failed]: added up here, one
-    # upsert row per key at the end (a CheckCount per rule per resource cost more than the
-    # rules themselves).
-    counts: dict[tuple[str, str, str], list[Any]] = field(default_factory=dict)
+    """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
+
+    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "pending", "rows")
+
+    def __init__(self, tx: Transaction, identity: IdentityLinks | None) -> None:
+        self.facts = TxFacts()
+        # One context and one Facts, pointed at each resource in turn. The context reaches
+        # the transaction through a weak proxy: this state is the value of a weak-keyed
+        # dictionary, and a strong reference back to its key would keep both alive forever.
+        self.ctx = RepositoryContext(weakref.proxy(tx), self.facts, now=0, identity=identity)
+        self.evaluation = Facts({}, self.ctx)
+        # id(content) → what its write hook confirms (the content itself is kept too, so a
+        # reused id can never match).
+        self.checked: dict[int, _Checked] = {}
+        self.pending: dict[str, _Pending] = {}  # Patients, by reference
+        # Finding rows, in the column order of store.insert_finding_rows.
+        self.rows: list[tuple[Any, ...]] = []
+        # (organization, month, plan, mask of the rules that applied) → resources: one
+        # counter per resource, expanded to one per rule only at the end.
+        self.counts: dict[tuple[str, str, TypePlan, int], int] = {}
 
 
 class _SexesFromGolden:
@@ -160,10 +187,17 @@ class QualityService:
         self.reload_every_us = reload_every_us
         self._base = ruleset or RuleSet.default()
         self._ruleset = self._base
+        # Types whose writes the hook looks at: every type a rule set in force has checked
+        # (never fewer, so a write checked just before a change is still recorded), and the
+        # Patients and Encounters later resources take their institution from.
+        self._hooked: frozenset[str] = self._base.checked_types | {"Patient", "Encounter"}
         self._config_id = 0
         self._polled_at: int | None = None
         self._lock = threading.Lock()
         self._states: weakref.WeakKeyDictionary[Any, _TxState] = weakref.WeakKeyDictionary()
+        # The last transaction each thread wrote in (weakly) and its state: the weak
+        # dictionary makes a weak reference on every lookup, twice per resource.
+        self._recent = threading.local()
         # The month being counted and the clock range it covers: month_of builds a datetime,
         # which every write would otherwise pay for the same answer.
         self._month: tuple[int, int, str] = (0, -1, "")
@@ -189,11 +223,16 @@ class QualityService:
         stored = latest_config(self.repo)
         with self._lock:
             if stored is None:
-                self._ruleset, self._config_id = self._base, 0
+                self._use(self._base, 0)
             elif stored.id != self._config_id:
-                self._ruleset, self._config_id = RuleSet.from_config(stored.document), stored.id
+                self._use(RuleSet.from_config(stored.document), stored.id)
             self._polled_at = self.clock()
             return self._ruleset
+
+    def _use(self, ruleset: RuleSet, config_id: int) -> None:
+        # Widen first: a write checked under the new rules must find its hook listening.
+        self._hooked = self._hooked | ruleset.checked_types
+        self._ruleset, self._config_id = ruleset, config_id
 
     def config(self) -> StoredConfig | None:
         """The region document in force and who saved it when (None: shipped defaults)."""
@@ -209,7 +248,7 @@ class QualityService:
         with self.repo.transaction() as tx:
             config_id = save_config(tx, document, saved_at=self.clock(), saved_by=by, note=note)
         with self._lock:
-            self._ruleset, self._config_id = ruleset, config_id
+            self._use(ruleset, config_id)
         return ruleset
 
     def load_config_file(self, path: str | Path, *, by: str | None = None) -> bool:
@@ -244,52 +283,96 @@ class QualityService:
         return month
 
     def _state(self, tx: Transaction) -> _TxState:
+        recent = getattr(self._recent, "last", None)
+        if recent is not None and recent[0]() is tx:
+            return recent[1]  # type: ignore[no-any-return]
         state = self._states.get(tx)
         if state is None:
-            state = self._states[tx] = _TxState()
+            state = self._states[tx] = _TxState(tx, self.identity)
+        self._recent.last = (weakref.ref(tx), state)
         return state
 
     def _check(self, tx: Transaction, content: dict[str, Any]) -> None:
-        if content.get("resourceType") == "Patient" and _is_golden(content):
+        rtype = content.get("resourceType")
+        if not isinstance(rtype, str):
+            return  # validation has refused it already
+        plan = self._ruleset.plan(rtype)
+        if plan is None:
+            return  # no rule for this type: nothing to assess, count or record
+        if rtype == "Patient" and _is_golden(content):
             return
         now = self.clock()
-        self._maybe_reload(tx, now)
-        ruleset = self._ruleset
+        if self._polled_at is None or now - self._polled_at >= self.reload_every_us:
+            self._maybe_reload(tx, now)
+            plan = self._ruleset.plan(rtype)
+            if plan is None:
+                return
         state = self._state(tx)
-        ctx = RepositoryContext(tx, state.facts, now=now, identity=self.identity,
-                                resource=content)  # fmt: skip
-        assessment = assess(content, ctx, ruleset)
-        error = rejection_error(assessment)
-        if error is not None:
+        org = state.ctx.prepare(content, now) or UNKNOWN_ORGANIZATION
+        facts = state.evaluation
+        facts.reset(content, state.ctx)
+        mask, failures = (
+            plan.run(content, facts) if type(content) is dict
+            else plan.run_reference(content, facts)
+        )  # fmt: skip
+        if failures and plan.rejects(failures):
+            error = rejection_error(_assessment(plan, content, mask, failures))
+            assert error is not None
             raise error
-        meta = content.get("meta") or {}
-        source = meta.get("source")
-        state.pending[assessment.resource_ref] = _Pending(
-            assessment,
-            int(meta.get("versionId") or 1),
-            ctx.source_organization or UNKNOWN_ORGANIZATION,
-            self._month_of(now),
-            source if isinstance(source, str) else None,
-            ruleset,
-            now,
-        )
+        start, end, month = self._month
+        if not start <= now < end:
+            month = self._month_of(now)
+        rows: list[tuple[Any, ...]] = []
+        if failures or rtype == "Patient":
+            meta = content.get("meta") or {}
+            version = int(meta.get("versionId") or 1)
+            source = meta.get("source")
+            source = source if isinstance(source, str) else None
+            if rtype == "Patient":
+                state.pending[f"Patient/{content.get('id')}"] = _Pending(
+                    _assessment(plan, content, mask, failures), version, org, month, source,
+                    self._ruleset, now,
+                )  # fmt: skip
+                return
+            reference = f"{rtype}/{content.get('id')}"
+            heads = plan.heads
+            for i, outcome in failures:  # type: ignore[union-attr]
+                en, zh = plan.messages(i, outcome)
+                rows.append((reference, version, *heads[i], outcome.expression, en, zh, source,
+                             org, month, now))  # fmt: skip
+        # The hook gets this very dict (so the version it stores is the one checked).
+        state.checked[id(content)] = (content, (org, month, plan, mask), rows)
 
     def _after_write(
         self, tx: Transaction, stored: StoredResource, content: dict[str, Any] | None
     ) -> None:
-        if content is None:
+        rtype = stored.resource_type
+        if content is None or rtype not in self._hooked:
             return
         state = self._state(tx)
-        if stored.resource_type in ("Patient", "Encounter"):
+        if rtype == "Patient" or rtype == "Encounter":
             state.facts.remember(content)
-        if stored.resource_type == "Patient" and _is_golden(content):
+            if rtype == "Patient":
+                self._patient_written(tx, state, stored, content)
+                return
+        checked = state.checked.pop(id(content), None)
+        if checked is None or checked[0] is not content:
+            return
+        key = checked[1]
+        counts = state.counts
+        counts[key] = counts.get(key, 0) + 1
+        if checked[2]:
+            state.rows += checked[2]
+
+    def _patient_written(
+        self, tx: Transaction, state: _TxState, stored: StoredResource, content: dict[str, Any]
+    ) -> None:
+        if _is_golden(content):
             self._check_sources_of(tx, state, content)
             return
         pending = state.pending.get(stored.reference)
         if pending is None or pending.version != stored.version_id or pending.stored:
             return
-        if stored.resource_type != "Patient":
-            del state.pending[stored.reference]
         # Patients stay (marked stored) until the transaction ends: their golden record may
         # be built after this hook, and the late check needs where and when they arrived.
         pending.stored = True
@@ -298,39 +381,56 @@ class QualityService:
     def _persist(
         self, state: _TxState, stored: StoredResource, pending: _Pending, assessment: Assessment
     ) -> None:
-        # Kept until the transaction ends: a statement per resource would flush the
-        # store's buffered rows one resource at a time (see _flush).
+        """Add a Patient's assessment (or its late cross-institution part) to the
+        transaction's rows and counters."""
         org, month = pending.organization, pending.month
-        failed: set[str] | tuple[()] = ()
-        if assessment.findings:
-            reference, version = stored.reference, stored.version_id
-            source, now = pending.source, pending.checked_at
-            state.findings.extend(
-                (f, reference, version, source, org, month, now) for f in assessment.findings
-            )
-            failed = {f.rule_id for f in assessment.findings}
-        counts, rule = state.counts, pending.ruleset.rule
-        for rule_id in assessment.applicable:
-            slot = counts.get((org, month, rule_id))
-            if slot is None:
-                slot = counts[(org, month, rule_id)] = [rule(rule_id).category, 0, 0]
-            slot[1] += 1
-            if rule_id in failed:
-                slot[2] += 1
+        reference, version = stored.reference, stored.version_id
+        state.rows.extend(
+            (reference, version, f.rule_id, f.category.value, f.severity.value, f.expression,
+             f.message_en, f.message_zh, pending.source, org, month, pending.checked_at)
+            for f in assessment.findings
+        )  # fmt: skip
+        plan = pending.ruleset.plan(stored.resource_type)
+        if plan is None:
+            return
+        key = (org, month, plan, plan.mask_of(assessment.applicable))
+        state.counts[key] = state.counts.get(key, 0) + 1
 
     def _flush(self, tx: Transaction) -> None:
-        """Write the transaction's findings and counters (commit hook): a few statements
-        per transaction, whatever its size."""
+        """Write the transaction's findings and counters (commit hook): two statements per
+        transaction, whatever its size."""
         state = self._states.get(tx)
-        if state is None or not (state.findings or state.counts):
+        recent = getattr(self._recent, "last", None)
+        if recent is not None and recent[0]() is tx:
+            self._recent.last = None  # the transaction ends: let its state go
+        if state is None or not (state.rows or state.counts):
             return
-        record_finding_rows(tx, state.findings)
+        if state.rows:
+            insert_finding_rows(tx, state.rows, self.repo.dialect)
+        # Each resource counted its set of applicable rules; spread them over the rules,
+        # and add the failures (one per finding row of a rule).
+        totals: dict[tuple[str, str, str], list[Any]] = {}
+        for (org, month, plan, mask), n in state.counts.items():
+            for i in plan.indices(mask):
+                rule = plan.rules[i].rule
+                slot = totals.get((org, month, rule.id))
+                if slot is None:
+                    slot = totals[(org, month, rule.id)] = [rule.category, 0, 0]
+                slot[1] += n
+        for row in state.rows:
+            slot = totals.get((row[9], row[10], row[2]))
+            if slot is None:  # a late finding of a rule the plan no longer has
+                slot = totals[(row[9], row[10], row[2])] = [Category(row[3]), 1, 0]
+            slot[2] += 1
         counts = [CheckCount(org, month, rule_id, category, applicable, failed)
                   for (org, month, rule_id), (category, applicable, failed)
-                  in state.counts.items()]  # fmt: skip
-        for start in range(0, len(counts), 200):
-            add_check_counts(tx, counts[start:start + 200])
-        state.findings.clear()
+                  in totals.items()]  # fmt: skip
+        if self.repo.dialect == "postgresql":
+            add_check_counts(tx, counts, "postgresql")
+        else:
+            for start in range(0, len(counts), 200):
+                add_check_counts(tx, counts[start:start + 200])
+        state.rows.clear()
         state.counts.clear()
 
     def _check_sources_of(self, tx: Transaction, state: _TxState, golden: dict[str, Any]) -> None:
@@ -397,3 +497,19 @@ class QualityService:
             worst=worst,
             trend_months=trend_months,
         )
+
+
+def _assessment(
+    plan: TypePlan, content: Mapping[str, Any], mask: int, failures: Any
+) -> Assessment:
+    """The :class:`Assessment` of one plan run (for rejections and Patients only: the
+    write path keeps no objects per resource otherwise)."""
+    ref = f"{content.get('resourceType')}/{content.get('id')}"
+    findings = []
+    for i, outcome in failures or ():
+        rule = plan.rules[i].rule
+        en, zh = plan.messages(i, outcome)
+        findings.append(
+            Finding(rule.id, rule.category, rule.severity, outcome.expression, en, zh, ref)
+        )
+    return Assessment(ref, plan.applicable(mask), tuple(findings))

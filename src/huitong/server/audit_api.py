@@ -11,6 +11,9 @@
     GET  /api/audit/consistency?first=&second=   RFC 9162 consistency proof
     GET  /api/audit/checkpoint        the latest signed tree head and the public key
     POST /api/audit/checkpoint        sign a new tree head now (auditors, operators)
+    GET  /api/audit/keys              every checkpoint key the log has used (``keyId``,
+                                      PEM, created, retired, current): a checkpoint names
+                                      its ``keyId``; keys rotated out stay listed
 
 Hashes and signatures are standard base64. With authentication on every call needs a
 bearer token; reading entries is itself audited (``audit-read``). A patient sees only their
@@ -84,16 +87,15 @@ def entry_view(stored: StoredEntry, own_patients: frozenset[str] | None = None) 
     """An entry for people: ids and codes plus a one-line summary in English and Chinese.
     ``own_patients`` (a patient's view) keeps only those patient ids and hides the rest."""
     e = stored.entry
-    a, b = e.actor, e.basis
+    mine = sorted(set(e.patients) & own_patients) if own_patients is not None else []
+    # a patient is shown the ground on which *their* record was reached
+    a, b = e.actor, e.basis_for(mine[0]) if mine else e.basis
     actor = {k: v for k, v in (("role", a.role), ("organization", a.organization),
                                ("practitioner", a.practitioner)) if v}  # fmt: skip
     if own_patients is None:
         actor.update({k: v for k, v in (("user", a.user), ("client", a.client),
                                         ("address", a.address)) if v})  # fmt: skip
-    basis = {k: v for k, v in (("kind", b.kind.value), ("code", b.code), ("ref", b.ref),
-                               ("justification", b.justification)) if v}  # fmt: skip
-    if b.until is not None:
-        basis["until"] = format_instant(b.until)
+    basis = _basis_view(b)
     when = format_instant(e.recorded)
     who_en = a.role + (f" at Organization/{a.organization}" if a.organization else "")
     who_zh = a.role + (f"（机构 Organization/{a.organization}）" if a.organization else "")
@@ -113,9 +115,20 @@ def entry_view(stored: StoredEntry, own_patients: frozenset[str] | None = None) 
             ("resourceType", e.resource_type), ("resources", list(e.resources)),
             ("patients", list(e.patients)), ("query", e.query), ("detail", e.detail),
             ("request", e.request_id)) if v})  # fmt: skip
+        if e.access:  # patients reached on different grounds: each one's
+            view["access"] = [{"patient": x.patient, **_basis_view(x.basis)} for x in e.access]
     else:
-        view["patients"] = sorted(set(e.patients) & own_patients)
+        view["patients"] = mine
     return view
+
+
+def _basis_view(b: AccessBasis) -> dict[str, Any]:
+    out: dict[str, Any] = {k: v for k, v in (("kind", b.kind.value), ("code", b.code),
+                                            ("ref", b.ref), ("justification", b.justification))
+                           if v}  # fmt: skip
+    if b.until is not None:
+        out["until"] = format_instant(b.until)
+    return out
 
 
 def audit_routes(service: AuditService, auth: Any = None) -> list[Route]:
@@ -265,7 +278,8 @@ def audit_routes(service: AuditService, auth: Any = None) -> list[Route]:
         return {"origin": c.origin, "size": c.size, "root": _b64(c.root),
                 "timestamp": format_instant(c.timestamp), "keyId": cp.key_id,
                 "signature": _b64(cp.signature), "text": cp.to_text(),
-                "publicKey": service.public_key_pem()}  # fmt: skip
+                # the key this checkpoint names (an older one right after a rotation)
+                "publicKey": service.public_key_pem(cp.key_id)}  # fmt: skip
 
     async def checkpoint(request: Request) -> Response:
         if request.method == "POST":
@@ -278,6 +292,15 @@ def audit_routes(service: AuditService, auth: Any = None) -> list[Route]:
                 )
         return json_response(await run_in_threadpool(checkpoint_body, request.method == "POST"))
 
+    async def keys(request: Request) -> Response:
+        # public, like the key in GET /api/audit/checkpoint: anyone may check a checkpoint
+        found = await run_in_threadpool(service.published_keys)
+        return json_response({"keys": [
+            {**k, "created": format_instant(k["created"]),
+             "retired": None if k["retired"] is None else format_instant(k["retired"])}
+            for k in found
+        ]})  # fmt: skip
+
     def wrap(work: Callable[[Request], Awaitable[Response]]) -> Any:
         return api_endpoint(work, None, what=("the audit API", "审计接口"))
 
@@ -287,6 +310,7 @@ def audit_routes(service: AuditService, auth: Any = None) -> list[Route]:
         Route("/api/audit/entries/{index:int}/AuditEvent", wrap(as_audit_event), methods=["GET"]),
         Route("/api/audit/consistency", wrap(consistency), methods=["GET"]),
         Route("/api/audit/checkpoint", wrap(checkpoint), methods=["GET", "POST"]),
+        Route("/api/audit/keys", wrap(keys), methods=["GET"]),
     ]
 
 

@@ -14,6 +14,7 @@ should carry :func:`www_authenticate` (RFC 6750 §3).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from joserfc.errors import ExpiredTokenError, JoseError
@@ -22,10 +23,10 @@ from starlette.requests import Request
 
 from huitong.access.keys import SignatureInvalid
 from huitong.access.oauth_server import ACCESS_TOKEN_TYP
-from huitong.access.principal import BreakGlass, Principal, Role, ShareGrant
+from huitong.access.principal import Principal, Role
+from huitong.access.request_context import load_request_context
 from huitong.access.scopes import ScopeError, parse_scopes
 from huitong.access.service import AuthService
-from huitong.access.share_codes import load_access_grants
 from huitong.fhir.errors import Category, FhirError
 
 __all__ = ["authenticate", "authenticate_request", "www_authenticate"]
@@ -85,11 +86,6 @@ def authenticate(headers: Mapping[str, str], service: AuthService, *, issuer: st
     except JoseError:
         raise _unauthorized("The access token was not issued for this server.",
                             "访问令牌不是为本服务签发的。") from None  # fmt: skip
-    context = service.tokens.context(claims["jti"])
-    if context is None or context.revoked or not context.client_present:
-        raise _unauthorized("The access token has been revoked.", "访问令牌已被撤销。")
-    if context.user_disabled:
-        raise _unauthorized("The account is disabled.", "该账户已停用。")
     try:
         role = Role(claims["role"])
         scopes = parse_scopes(str(claims.get("scope", "")))
@@ -98,14 +94,32 @@ def authenticate(headers: Mapping[str, str], service: AuthService, *, issuer: st
     fhir_user = str(claims.get("fhirUser") or "")
     practitioner = fhir_user.removeprefix("Practitioner/") if fhir_user.startswith(
         "Practitioner/") else None  # fmt: skip
-    glass: tuple[BreakGlass, ...] = ()
-    grants: tuple[ShareGrant, ...] = ()
-    if role is Role.CLINICIAN:
-        # read at every request, so a new grant, an expiry or a withdrawal acts at once
-        glass, grants = load_access_grants(service.repo, claims["sub"], service.clock())
+    started = time.monotonic()
+    clinician = role is Role.CLINICIAN
+    key = (claims.get("org"), practitioner)
+    kept = service.facts.to_check(key) if clinician else None
+    # One statement: the token's state and, for a clinician, their grants and break-glass
+    # sessions and whether their kept access facts are still current — all read at every
+    # request, so a grant, an expiry, a withdrawal or a revocation acts at once.
+    found = load_request_context(
+        service.repo, claims["jti"], clinician=claims["sub"] if clinician else None,
+        now=service.clock(), check=None if kept is None else (kept[1], kept[2]),
+    )  # fmt: skip
+    context = found.token
+    if context is None or context.revoked or not context.client_present:
+        raise _unauthorized("The access token has been revoked.", "访问令牌已被撤销。")
+    if context.user_disabled:
+        raise _unauthorized("The account is disabled.", "该账户已停用。")
+    checked = None
+    if kept is not None:
+        if found.changed:
+            service.facts.discard(key, kept[0])
+        else:
+            checked = kept[0]
     return Principal(
-        break_glass=glass,
-        share_grants=grants,
+        break_glass=found.break_glass,
+        share_grants=found.share_grants,
+        facts=service.facts.ticket(key, started, checked) if clinician else None,
         role=role,
         user_id=None if role is Role.SYSTEM else claims["sub"],
         client_id=claims["client_id"],

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from huitong.access.policy import PolicySettings, decide
 from huitong.access.principal import Principal
-from huitong.access.sql import Resolve, compile_groups, type_generic
+from huitong.access.sql import Resolve, Restriction, compile_groups, type_generic
 from huitong.clock import Clock
 from huitong.fhir.definitions import resource_types
 from huitong.fhir.errors import Category, FhirError
@@ -66,7 +66,17 @@ def read_restriction(
     every resource type, since includes and ``$everything`` reach beyond the named ones: a
     type the policy denies contributes no rows at all. None when nothing is restricted.
     """
-    for rtype in named_types:
+    ticket = principal.facts if resolve is not None else None
+    named = tuple(named_types)
+    memo_key = (principal, action, named, settings, dialect)
+    if ticket is not None:
+        kept = _MEMO.get(memo_key)
+        # the same principal's same request again, on facts the cache still vouches for:
+        # the restriction built then is this one (deciding and compiling cost more CPU
+        # than the search it restricts)
+        if kept is not None and now < kept[1] and kept[0].still_current(ticket, now):
+            return kept[0]
+    for rtype in named:
         decision = decide(principal, action, rtype, now=now, settings=settings)
         if not decision:
             r = decision.reason
@@ -75,7 +85,28 @@ def read_restriction(
         (types, decide(principal, action, types[0], now=now, settings=settings).constraint)
         for types in _type_groups(principal, action, settings, now)
     ]
-    return compile_groups(groups, dialect, resolve=resolve)  # type: ignore[arg-type]
+    restriction = compile_groups(
+        groups, dialect, resolve=resolve,  # type: ignore[arg-type]
+        # the request's share of the server's kept facts (only where facts are read ahead)
+        ticket=ticket,
+    )
+    if ticket is not None and isinstance(restriction, Restriction):
+        if len(_MEMO) >= _GROUPS_MAX:
+            _MEMO.clear()
+        _MEMO[memo_key] = (restriction, _next_window_edge(principal, now))
+    return restriction
+
+
+# (principal, action, types, settings, dialect) -> (restriction, usable until): see above
+_MEMO: dict[tuple[Any, ...], tuple[Restriction, int]] = {}
+
+
+def _next_window_edge(principal: Principal, now: int) -> int:
+    """The next instant one of the principal's break-glass sessions or share-code grants
+    opens or ends (the decision changes then); far in the future when none does."""
+    edges = [t for b in principal.break_glass for t in (b.start, b.until) if t > now]
+    edges += [g.until for g in principal.share_grants if g.until > now]
+    return min(edges, default=2**62)
 
 
 _GROUPS: dict[tuple[Principal, str, PolicySettings], tuple[tuple[str, ...], ...]] = {}

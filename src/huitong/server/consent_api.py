@@ -88,14 +88,17 @@ class ConsentServices:
     policy: PolicySettings = field(default_factory=PolicySettings)
     break_glass_hours: int = 4
     on_event: ConsentEventSink = discard_consent_event
+    share_code_key_file: str = ""  # HUITONG_SHARE_CODE_KEY_FILE (access/secrets.py)
     share_codes: ShareCodeService = field(init=False)
     break_glass: BreakGlassService = field(init=False)
 
     def __post_init__(self) -> None:
         self.share_codes = ShareCodeService(
             self.repo, clock=self.clock, new_id=self.new_id, on_event=self.emit,
-            sensitive_labels=self.policy.sensitive_labels,
+            sensitive_labels=self.policy.sensitive_labels, key_file=self.share_code_key_file,
         )  # fmt: skip
+        if self.share_code_key_file:  # a bad key file stops the server at start-up
+            self.share_codes._hash_key()
         self.break_glass = BreakGlassService(
             self.repo, clock=self.clock, new_id=self.new_id, hours=self.break_glass_hours,
             on_event=self.emit,

@@ -101,8 +101,13 @@ async def _json_body(request: Request) -> Any:
         raise FhirError(Category.INVALID, "the body is not JSON / 请求体不是 JSON") from None
 
 
-def quality_routes(service: QualityService, auth: Any = None) -> list[Route]:
-    """The routes, bound to ``service`` (repository calls run in the thread pool)."""
+def quality_routes(
+    service: QualityService, auth: Any = None,
+    on_export: Callable[[Request, str], None] | None = None,
+) -> list[Route]:  # fmt: skip
+    """The routes, bound to ``service`` (repository calls run in the thread pool).
+    ``on_export(request, detail)`` records a report leaving the platform (the audit log's
+    ``export``); it runs before the report is sent, and a failure refuses it."""
 
     async def rules(request: Request) -> Response:
         ruleset = service.ruleset
@@ -162,6 +167,9 @@ def quality_routes(service: QualityService, auth: Any = None) -> list[Route]:
         except ValueError:
             raise FhirError(Category.INVALID, "format must be json, csv or html / "
                             "format 应为 json、csv 或 html") from None  # fmt: skip
+        if on_export is not None:
+            detail = f"quality-report {fmt} org={org or '*'} month={month or 'current'}"
+            await run_in_threadpool(on_export, request, detail)
         return Response(text.encode("utf-8"), 200, media_type=media_type)
 
     base = "/api/quality"

@@ -19,6 +19,7 @@ from huitong.clock import Clock, IdFactory
 from huitong.fhir.errors import Category, FhirError
 from huitong.store._base import INDEX_TABLES, RESOURCE_COLUMNS, BaseRepository, EngineOps
 from huitong.store.migrate import pending
+from huitong.store.pg_reads import AsyncReads
 
 __all__ = ["PostgresRepository"]
 
@@ -133,6 +134,8 @@ class PostgresRepository(BaseRepository):
     ) -> None:
         super().__init__(clock=clock, new_id=new_id, local_base=local_base)
         self.ops = PostgresOps()
+        self._url = url
+        self._async_reads: AsyncReads | None = None
         self._pool = ConnectionPool(
             # Waiting for a connection is bounded: when the database is away a caller gets
             # UNAVAILABLE in seconds (an HL7 sender its AE) rather than hanging on the pool.
@@ -228,5 +231,14 @@ class PostgresRepository(BaseRepository):
         except psycopg.OperationalError as exc:
             raise FhirError(Category.UNAVAILABLE, "database unavailable") from exc
 
+    def async_reads(self) -> AsyncReads:
+        """Reads by id on the event loop (the server's fast path, store/pg_reads.py): a few
+        connections of their own, opened on first use."""
+        if self._async_reads is None:
+            self._async_reads = AsyncReads(self._url)
+        return self._async_reads
+
     def close(self) -> None:
+        if self._async_reads is not None:
+            self._async_reads.close()
         self._pool.close()

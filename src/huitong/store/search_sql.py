@@ -17,6 +17,17 @@ by candidate in rid order, stopping once the page is full (:func:`search_page_sq
 choice of driver is a fixed ranking (the builders see no statistics); SQLite gets unary ``+``
 and ``CROSS JOIN`` hints where its planner would otherwise scan a whole parameter.
 
+The compartment key. Every index row carries ``patient_key``, its resource's Patient
+compartment, and ``idx_token_lookup`` holds it right after the code (migration 0016), so
+"the rows with this code filed under this patient" is one seek. A search that names a
+patient and a code (``Observation?patient=x&code=y``, :func:`_keyed_reference`) and a
+``_has`` on Patient whose sources are found by code (:func:`_keyed_probe`,
+:func:`_keyed_matches`) use it instead of reading every resource that refers to the
+patient. A resource filed under one patient may still refer to another (a golden record's
+links, a Group's members): the reference rows that point at a Patient other than their own
+compartment are the partial index ``idx_reference_cross``, and the compartment seek and that
+index together find every match, so results are those of the plain form.
+
 Matching, per parameter type (https://hl7.org/fhir/R4/search.html#ptypes):
 
 - string: starts-with on the normalised value (``:exact`` exact, ``:contains`` substring);
@@ -114,12 +125,15 @@ class _Builder:
         self._n += 1
         return f"{stem}{self._n}"
 
-    def live(self, r: str) -> Sql:
-        """``r`` is current, not deleted, and visible under the restriction."""
+    def live(self, r: str, types: Sequence[str] = ()) -> Sql:
+        """``r`` is current, not deleted, and visible under the restriction. ``types``: the
+        statement limits ``r`` to these; a restriction with ``for_types`` (access/sql.py)
+        then leaves out the type test it would repeat."""
         sql = f"{r}.deleted = 0" if self.dialect == "sqlite" else f"NOT {r}.deleted"
         if self.restrict is None:
             return sql, []
-        extra, params = self.restrict(r)
+        narrow = getattr(self.restrict, "for_types", None) if types else None
+        extra, params = narrow(r, types) if narrow is not None else self.restrict(r)
         return f"{sql} AND ({extra})", list(params)
 
     def one_of(self, expr: str, values: Sequence[Any]) -> Sql:
@@ -333,7 +347,10 @@ def _value_filter(b: _Builder, ptype: str, v: Value, s: str, modifier: str | Non
 
 # -- clauses: conditions on one resource alias ``r`` --------------------------
 
-Style = Literal["in", "exists"]
+# "in": the clause drives (``rid IN (...)``); "exists": a correlated condition the planner
+# may turn into a join; "probe": checked per candidate by rid through the ``idx_*_rid``
+# indexes alone, in the order the candidates are read (a page read in rid order)
+Style = Literal["in", "exists", "probe"]
 
 
 def _index_cond(
@@ -358,8 +375,9 @@ def _index_cond(
             [*type_params, param, *body_params],
         )
     # the type is implied by the rid; PostgreSQL is told anyway so that it can weigh the
-    # lookup index, SQLite is not (it would take the lookup index for every probe)
-    with_type = types and b.dialect == "postgresql"
+    # lookup index, SQLite is not (it would take the lookup index for every probe). A probe
+    # leaves it out: res_type is not in idx_*_rid, and naming it would read the table row
+    with_type = types and b.dialect == "postgresql" and style == "exists"
     type_sql, type_params = b.one_of(f"{s}.res_type", types) if with_type else ("", [])
     sql = (
         f"EXISTS (SELECT 1 FROM {table} {s} WHERE {s}.rid = {r}.rid AND "
@@ -395,16 +413,16 @@ def _clause_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[st
             param,
             ("1 = 1", []),
             r,
-            "exists",
+            "probe" if style == "probe" else "exists",
             negate=c.values[0].text == "true",
         )
     if c.type == "composite":
         return _composite_sql(b, c, r, style, types)
     table, param, body = _index_parts(b, c)
     negate = c.modifier == "not"
-    return _index_cond(
-        b, table, types, param, body, r, "exists" if negate else style, negate=negate
-    )
+    if negate and style == "in":
+        style = "exists"
+    return _index_cond(b, table, types, param, body, r, style, negate=negate)
 
 
 def _index_parts(b: _Builder, c: Clause) -> tuple[str, str, Callable[[str], Sql]]:
@@ -505,7 +523,6 @@ def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str])
     has = c.has
     x, o = b.alias("x"), b.alias("o")
     if style == "in":
-        plus = "+" if b.dialect == "sqlite" else ""
         direct = _index_only_rids(b, has.clause, o, has.source_type)
         if direct is not None:
             # Index rows exist only for live current versions, so with no access restriction
@@ -514,12 +531,10 @@ def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str])
         else:
             inner_sql, inner_params = _matching(b, o, (has.source_type,), [has.clause])
             sources_sql = f"SELECT {o}.rid {inner_sql}"
-        # follow the matching sources' own reference rows (by rid), not every row of the param
-        refs = (
-            f"FROM idx_reference {x} WHERE {plus}{x}.res_type = ? AND {plus}{x}.param = ? "
-            f"AND {x}.rid IN ({sources_sql})"
-        )
-        params = [has.source_type, has.reference_param, *inner_params]
+        # follow the matching sources' own reference rows by rid (idx_reference_rid alone:
+        # the sources' rids already imply res_type, which that index does not hold)
+        refs = f"FROM idx_reference {x} WHERE {x}.param = ? AND {x}.rid IN ({sources_sql})"
+        params = [has.reference_param, *inner_params]
         if len(types) == 1:
             return (
                 f"{r}.res_id IN (SELECT {x}.target_id {refs} AND {x}.target_type = ?)",
@@ -528,22 +543,217 @@ def _has_sql(b: _Builder, c: Clause, r: str, style: Style, types: Sequence[str])
         return f"({r}.res_type, {r}.res_id) IN (SELECT {x}.target_type, {x}.target_id {refs})", (
             params
         )
+    inner_style: Style = "probe" if style == "probe" else "exists"
+    # A probe must stay a per-candidate check: PostgreSQL would otherwise turn the EXISTS
+    # into a semi-join that reads every source first. OFFSET 0 is its documented fence
+    # (a subquery with OFFSET is never pulled up); SQLite always checks EXISTS per row.
+    fence = " OFFSET 0" if style == "probe" and b.dialect == "postgresql" else ""
+    if style == "probe" and _keyed(c, types):
+        return _keyed_probe(b, c, r, fence)
     if _index_only_rids(b, has.clause, o, has.source_type) is not None:
         # As above: the source's index rows are enough, keyed by the reference row's rid.
-        inner_sql, inner_params = _clause_sql(b, has.clause, x, "exists", (has.source_type,))
+        inner_sql, inner_params = _clause_sql(b, has.clause, x, inner_style, (has.source_type,))
         return (
             f"EXISTS (SELECT 1 FROM idx_reference {x} "
             f"WHERE {x}.target_id = {r}.res_id AND {x}.target_type = {r}.res_type "
-            f"AND {x}.res_type = ? AND {x}.param = ? AND {inner_sql})",
+            f"AND {x}.res_type = ? AND {x}.param = ? AND {inner_sql}{fence})",
             [has.source_type, has.reference_param, *inner_params],
         )
     live_sql, live_params = b.live(o)
-    inner_sql, inner_params = _clause_sql(b, has.clause, o, "exists", (has.source_type,))
+    inner_sql, inner_params = _clause_sql(b, has.clause, o, inner_style, (has.source_type,))
     return (
         f"EXISTS (SELECT 1 FROM idx_reference {x} JOIN resources {o} ON {o}.rid = {x}.rid "
         f"WHERE {x}.target_id = {r}.res_id AND {x}.target_type = {r}.res_type "
-        f"AND {x}.res_type = ? AND {x}.param = ? AND {live_sql} AND {inner_sql})",
+        f"AND {x}.res_type = ? AND {x}.param = ? AND {live_sql} AND {inner_sql}{fence})",
         [has.source_type, has.reference_param, *live_params, *inner_params],
+    )
+
+
+def _plain(c: Clause) -> bool:
+    """A value clause answered by one index table alone (no chain, ``_has``, ``_id``...)."""
+    return (
+        c.chain is None
+        and c.has is None
+        and c.type in _TABLE
+        and c.param not in ("_id", "_lastUpdated", "_list")
+        and c.modifier not in ("missing", "not")
+    )
+
+
+def _keyed(c: Clause, types: Sequence[str]) -> bool:
+    """Whether a ``_has`` can be answered through the compartment key (:func:`_keyed_probe`):
+    it finds Patients, and its inner clause names token codes (``code=x``, ``system|x``,
+    ``:identifier``, ``:of-type``) — a value without a code (``system|``) would make the
+    seek by code and compartment read every code of the system."""
+    assert c.has is not None
+    return tuple(types) == ("Patient",) and _names_codes(c.has.clause)
+
+
+def _names_codes(c: Clause) -> bool:
+    """A token clause whose every value names a code, so that ``idx_token_lookup`` can seek
+    its rows of one compartment (codes, then ``patient_key``)."""
+    if not _plain(c) or c.type != "token" or c.modifier not in (None, "identifier", "of-type"):
+        return False
+    return c.modifier == "of-type" or all(not v.parts or v.parts[1].text for v in c.values)
+
+
+def _patient_named(c: Clause) -> tuple[str, bool] | None:
+    """(id, typed) of the one resource a reference clause names by id, when it may be a
+    Patient (``patient=x``, ``subject=Patient/x``, ``subject:Patient=x``); ``typed`` when
+    the clause says it is one. None otherwise."""
+    if c.type != "reference" or c.chain is not None or c.has is not None or len(c.values) != 1:
+        return None
+    if c.modifier not in (None, "Patient"):
+        return None
+    v = c.values[0]
+    if v.parts or _is_url(v.text):
+        return None
+    pieces = v.text.split("/")
+    if len(pieces) >= 2:
+        return (pieces[1], True) if pieces[0] == "Patient" else None
+    return pieces[0], c.modifier == "Patient"
+
+
+def _keyed_reference(
+    b: _Builder, clauses: Sequence[Clause], driver: int | None, types: Sequence[str], r: str
+) -> Sql | None:
+    """``Observation?patient=x&code=y``: the candidates from the compartment key instead of
+    from every resource that refers to the patient (869 Observations for one Synthea
+    patient, each then probed for the code): the rows of ``idx_token_lookup`` with the code
+    filed under that patient, and the few reference rows to the patient from another
+    compartment (``idx_reference_cross``). Every match is among them — its code row is filed
+    under the patient, or its reference row crosses compartments — and every clause is then
+    checked on each. A bare id (``patient=x``) may also name a Group or another type: the
+    reference rows to such a target are candidates too, read from the lookup index among the
+    rows of that id. None unless the driving clause names one id and another clause names
+    token codes."""
+    if driver is None or driver < 0 or len(types) != 1:
+        return None
+    ref = clauses[driver]
+    named = _patient_named(ref)
+    token = next((c for c in clauses if c is not ref and _names_codes(c)), None)
+    if named is None or token is None:
+        return None
+    patient, typed = named
+    table, param, body = _index_parts(b, token)
+    k, y = b.alias("k"), b.alias("x")
+    body_sql, body_params = body(k)
+    sql = (
+        f"SELECT {k}.rid FROM {table} {k} WHERE {k}.res_type = ? AND {k}.param = ? "
+        f"AND {body_sql} AND {k}.patient_key = ? UNION ALL SELECT {y}.rid FROM idx_reference {y} "
+        f"WHERE {y}.res_type = ? AND {y}.param = ? AND {y}.target_id = ? AND {_cross(y)}"
+    )
+    params = [types[0], param, *body_params, patient, types[0], ref.param, patient]
+    if not typed:
+        z = b.alias("x")
+        sql += (
+            f" UNION ALL SELECT {z}.rid FROM idx_reference {z} WHERE {z}.res_type = ? "
+            f"AND {z}.param = ? AND {z}.target_id = ? AND {z}.target_type <> 'Patient'"
+        )
+        params += [types[0], ref.param, patient]
+    return f"{r}.rid IN ({sql})", params
+
+
+def _cross(x: str) -> str:
+    """Reference row ``x`` points at a Patient other than its own resource's compartment (or
+    its resource has none): the rows of the partial index ``idx_reference_cross`` (migration
+    0016), written out as its predicate so that both engines can use it. Few in practice:
+    a golden record's links, a Group's members, an Observation about another patient."""
+    return (
+        f"{x}.target_type = 'Patient' "
+        f"AND ({x}.patient_key IS NULL OR {x}.patient_key <> {x}.target_id)"
+    )
+
+
+def _source_join(b: _Builder, x: str) -> Sql:
+    """With an access restriction, the source of reference row ``x`` must be visible too
+    (without one, index rows exist only for live current versions: nothing to check)."""
+    if b.restrict is None:
+        return "", []
+    o = b.alias("o")
+    live, params = b.live(o)
+    return f" JOIN resources {o} ON {o}.rid = {x}.rid AND {live}", params
+
+
+def _keyed_own(b: _Builder, c: Clause, r: str, fence: str, first: str | None = None) -> Sql:
+    """A matching source filed under ``r``'s compartment refers to ``r``: one seek in
+    ``idx_token_lookup`` (the code, then ``patient_key``) and one reference probe. ``first``
+    names a column holding the rid of one such source, whose reference is probed first (the
+    seek is then needed only when that source refers elsewhere)."""
+    assert c.has is not None
+    has = c.has
+    table, param, body = _index_parts(b, has.clause)
+    k, x = b.alias("k"), b.alias("x")
+    body_sql, body_params = body(k)
+    join, join_params = _source_join(b, k)
+    seek = (
+        f"EXISTS (SELECT 1 FROM {table} {k} JOIN idx_reference {x} ON {x}.rid = {k}.rid{join} "
+        f"WHERE {k}.res_type = ? AND {k}.param = ? AND {body_sql} "
+        f"AND {k}.patient_key = {r}.res_id AND {x}.param = ? "
+        f"AND {x}.target_type = {r}.res_type AND {x}.target_id = {r}.res_id{fence})"
+    )
+    seek_params = [*join_params, has.source_type, param, *body_params, has.reference_param]
+    if first is None:
+        return seek, seek_params
+    f = b.alias("x")
+    f_join, f_params = _source_join(b, f)
+    return (
+        f"(EXISTS (SELECT 1 FROM idx_reference {f}{f_join} WHERE {f}.rid = {first} "
+        f"AND {f}.param = ? AND {f}.target_type = {r}.res_type AND {f}.target_id = {r}.res_id"
+        f"{fence}) OR {seek})",
+        [*f_params, has.reference_param, *seek_params],
+    )
+
+
+def _keyed_cross(b: _Builder, c: Clause, r: str, fence: str) -> Sql:
+    """A matching source filed under another compartment (or none) refers to ``r``: one seek
+    in ``idx_reference_cross``, usually empty, and a probe of each row found."""
+    assert c.has is not None
+    has = c.has
+    y = b.alias("x")
+    join, join_params = _source_join(b, y)
+    inner_sql, inner_params = _clause_sql(b, has.clause, y, "probe", (has.source_type,))
+    return (
+        f"EXISTS (SELECT 1 FROM idx_reference {y}{join} WHERE {y}.res_type = ? "
+        f"AND {y}.param = ? AND {y}.target_id = {r}.res_id AND {_cross(y)} "
+        f"AND {inner_sql}{fence})",
+        [*join_params, has.source_type, has.reference_param, *inner_params],
+    )
+
+
+def _keyed_probe(b: _Builder, c: Clause, r: str, fence: str) -> Sql:
+    """``r`` (a Patient) is referred to by a matching source, as two halves that together
+    are exact: the source's index rows carry ``patient_key``, its Patient compartment, so
+    either the source is filed under ``r`` (:func:`_keyed_own`) or its reference row is one
+    of the few that point across compartments (:func:`_keyed_cross`). A patient without a
+    match costs a few seeks, not one probe per resource that refers to it."""
+    own_sql, own_params = _keyed_own(b, c, r, fence)
+    cross_sql, cross_params = _keyed_cross(b, c, r, fence)
+    return f"({own_sql} OR {cross_sql})", [*own_params, *cross_params]
+
+
+def _keyed_candidates(b: _Builder, c: Clause, half: Literal["own", "cross"]) -> Sql:
+    """``SELECT id ...``: the Patients one half of :func:`_keyed_probe` can admit, each once,
+    from an index alone — the compartments of the matching sources (``own``, in
+    ``idx_token_lookup``) or the targets of cross-compartment rows (``cross``)."""
+    assert c.has is not None
+    has = c.has
+    if half == "cross":
+        y = b.alias("x")
+        return (
+            f"SELECT DISTINCT {y}.target_id AS id FROM idx_reference {y} "
+            f"WHERE {y}.res_type = ? AND {y}.param = ? AND {_cross(y)}",
+            [has.source_type, has.reference_param],
+        )
+    table, param, body = _index_parts(b, has.clause)
+    k = b.alias("k")
+    body_sql, body_params = body(k)
+    # one source per compartment comes along (``first`` of :func:`_keyed_own`); grouped in
+    # the index's own order, so the groups stream out without reading every source first
+    return (
+        f"SELECT {k}.patient_key AS id, MIN({k}.rid) AS rid FROM {table} {k} "
+        f"WHERE {k}.res_type = ? AND {k}.param = ? AND {body_sql} GROUP BY {k}.patient_key",
+        [has.source_type, param, *body_params],
     )
 
 
@@ -686,14 +896,23 @@ def _matching(
     compartment: tuple[str, str] | None = None,
     *,
     rid_order_scan: bool = False,
+    keyed: Literal["own", "cross"] | None = None,
 ) -> Sql:
     """``FROM resources r WHERE ...``: the live resources of ``types`` matching every clause.
 
     ``rid_order_scan``: no clause drives; every clause is checked per resource, read in rid
-    order so that ``ORDER BY rid LIMIT n`` stops after n matches.
+    order so that ``ORDER BY rid LIMIT n`` stops after n matches. ``keyed``: the driving
+    ``_has`` (one :func:`_keyed` accepts) is read from one half of :func:`_keyed_probe`:
+    ``own`` the matches a source filed under the patient makes, ``cross`` the others; the
+    two are disjoint and together make every match (:func:`_keyed_matches`).
     """
     driver = None if rid_order_scan else _driver(clauses, compartment)
-    conds: list[Sql] = [b.live(r)]
+    conds: list[Sql] = [b.live(r, types)]
+    keyed_ref = None if keyed else _keyed_reference(b, clauses, driver, types, r)
+    if keyed_ref is not None:
+        # the compartment key drives; every clause, the reference included, is checked
+        conds.append(keyed_ref)
+        driver, rid_order_scan = None, True
     if types:
         # SQLite would rather scan resources_type_updated than follow an ``rid IN`` driver;
         # a unary + keeps it off that index (the driver already implies the type)
@@ -705,8 +924,18 @@ def _matching(
     if compartment is not None:
         member = _member_sql(b, compartment[0], compartment[1], types, r)
         conds.append(member)
+    rest: Style = "probe" if rid_order_scan else "exists"
     for i, c in enumerate(clauses):
-        conds.append(_clause_sql(b, c, r, "in" if i == driver else "exists", types))
+        if keyed is not None and i == driver:
+            # the candidates (:func:`_keyed_candidates`, alias ``t``) are joined by the caller
+            fence = " OFFSET 0" if b.dialect == "postgresql" else ""
+            if keyed == "own":
+                conds.append(_keyed_own(b, c, r, fence, first="t.rid"))
+            else:
+                own_sql, own_params = _keyed_own(b, c, r, fence)
+                conds += [_keyed_cross(b, c, r, fence), (f"NOT {own_sql}", own_params)]
+            continue
+        conds.append(_clause_sql(b, c, r, "in" if i == driver else rest, types))
     where_sql, where_params = _and(conds)
     return f"FROM resources {r} WHERE {where_sql}", where_params
 
@@ -716,6 +945,26 @@ def _matching(
 # the candidates read before the page fills. Past this many sources, the page is read the
 # second way. The count always takes the first.
 _HAS_DENSE = 2000
+# For a _has read through the compartment key the walk costs a few seeks per candidate, so
+# what matters is how many patients match, not how many sources: past this many compartments
+# with a matching source, a page is found sooner by walking the candidates (about
+# page size x candidates / matches of them) than by reading every match and sorting.
+_HAS_SPREAD = 250
+
+
+def _keyed_guard(b: _Builder, c: Clause) -> Sql:
+    """``(SELECT COUNT(*) ...)``: how many distinct compartments (up to ``_HAS_SPREAD``) hold a
+    matching source of a keyed ``_has`` (:func:`_keyed`): ``idx_token_lookup`` keeps them in
+    order under each code, so this reads only as many rows as it takes to find them."""
+    assert c.has is not None
+    table, param, body = _index_parts(b, c.has.clause)
+    g = b.alias("g")
+    body_sql, body_params = body(g)
+    return (
+        f"(SELECT COUNT(*) FROM (SELECT DISTINCT {g}.patient_key FROM {table} {g} "
+        f"WHERE {g}.res_type = ? AND {g}.param = ? AND {body_sql} LIMIT ?) {g}n)",
+        [c.has.source_type, param, *body_params, _HAS_SPREAD],
+    )
 
 
 def _has_guard(b: _Builder, c: Clause) -> Sql | None:
@@ -724,14 +973,7 @@ def _has_guard(b: _Builder, c: Clause) -> Sql | None:
     not a plain index clause."""
     assert c.has is not None
     inner = c.has.clause
-    plain = (
-        inner.chain is None
-        and inner.has is None
-        and inner.type in _TABLE
-        and inner.param not in ("_id", "_lastUpdated", "_list")
-        and inner.modifier not in ("missing", "not")
-    )
-    if not plain:
+    if not _plain(inner):
         return None
     table, param, body = _index_parts(b, inner)
     g = b.alias("g")
@@ -776,10 +1018,24 @@ def search_page_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | No
     """
     b = _Builder(dialect, restrict)
     driver = _driver(q.clauses, q.compartment)
-    if not q.sort and driver is not None and driver >= 0 and q.clauses[driver].has is not None:
-        guard = _has_guard(b, q.clauses[driver])
+    # SQLite's parser has a fixed stack: an access restriction on every alias of the
+    # two-armed page nests too deep for it, so restricted SQLite searches take the plain form.
+    adaptive = restrict is None or dialect != "sqlite"
+    if (adaptive and not q.sort and driver is not None and driver >= 0
+            and q.clauses[driver].has is not None):
+        c = q.clauses[driver]
+        if _keyed(c, c.resource_types or q.resource_types):
+            keyed = _keyed_matches(b, q)
+            assert keyed is not None
+            few = (f"SELECT rid FROM ({keyed[0]}) m", keyed[1])
+            return _finish(b, *_adaptive_page(b, q, few, _keyed_guard(b, c), _HAS_SPREAD))
+        guard = _has_guard(b, c)
         if guard is not None:
-            return _finish(b, *_adaptive_page(b, q, guard))
+            where_sql, where_params = _matching(
+                b, "r", q.resource_types, q.clauses, q.compartment
+            )
+            few = (f"SELECT r.rid {where_sql}", where_params)
+            return _finish(b, *_adaptive_page(b, q, few, guard, _HAS_DENSE))
     where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
     order = [_sort_sql(b, key, "r") for key in q.sort]
     order_sql = ", ".join([s for s, _ in order] + ["r.rid"])
@@ -788,24 +1044,28 @@ def search_page_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | No
     return _finish(b, sql, params)
 
 
-def _adaptive_page(b: _Builder, q: SearchQuery, guard: Sql) -> Sql:
-    """A page led by a ``_has``: two arms, of which ``guard`` lets exactly one run (the other
-    gets ``LIMIT 0``, which both engines answer without reading anything)."""
+def _adaptive_page(b: _Builder, q: SearchQuery, few: Sql, guard: Sql, threshold: int) -> Sql:
+    """A page led by a ``_has``: two arms, of which ``guard`` lets exactly one run. Below
+    ``threshold``, ``few`` (a ``SELECT`` of every match's rid) is read whole and sorted;
+    from it on, the candidates are checked one by one in rid order until the page is full.
+    The guard is a condition on no row, which both engines test once before reading
+    anything (a PostgreSQL one-time filter, a SQLite constant term); the LIMIT stays a
+    constant, so PostgreSQL plans the walk for the page it stops at, not for every
+    candidate."""
     guard_sql, guard_params = guard
-    few_sql, few_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
     many_sql, many_params = _matching(
         b, "r", q.resource_types, q.clauses, q.compartment, rid_order_scan=True
     )
     page = [q.count + 1, q.offset]
     sql = (
-        f"SELECT rid FROM (SELECT r.rid {few_sql} ORDER BY r.rid "
-        f"LIMIT (CASE WHEN {guard_sql} < ? THEN ? ELSE 0 END) OFFSET ?) few "
-        f"UNION ALL SELECT rid FROM (SELECT r.rid {many_sql} ORDER BY r.rid "
-        f"LIMIT (CASE WHEN {guard_sql} >= ? THEN ? ELSE 0 END) OFFSET ?) many ORDER BY 1"
+        f"SELECT rid FROM (SELECT f.rid FROM ({few[0]}) f WHERE {guard_sql} < ? "
+        f"ORDER BY f.rid LIMIT ? OFFSET ?) few "
+        f"UNION ALL SELECT rid FROM (SELECT r.rid {many_sql} AND {guard_sql} >= ? "
+        f"ORDER BY r.rid LIMIT ? OFFSET ?) many ORDER BY 1"
     )
     params = [
-        *few_params, *guard_params, _HAS_DENSE, *page,
-        *many_params, *guard_params, _HAS_DENSE, *page,
+        *few[1], *guard_params, threshold, *page,
+        *many_params, *guard_params, threshold, *page,
     ]  # fmt: skip
     return sql, params
 
@@ -818,12 +1078,60 @@ def search_count_sql(
     of at most that many matches (``_total=estimate``: a count that stops early, so a
     common code in millions of rows costs no more than ``limit`` index probes)."""
     b = _Builder(dialect, restrict)
-    where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
+    keyed = _keyed_matches(b, q)
+    if keyed is not None:
+        matches_sql, matches_params = keyed
+    else:
+        where_sql, where_params = _matching(b, "r", q.resource_types, q.clauses, q.compartment)
+        matches_sql, matches_params = f"SELECT 1 {where_sql}", where_params
     if limit is None:
-        return _finish(b, f"SELECT COUNT(*) {where_sql}", where_params)
+        return _finish(b, f"SELECT COUNT(*) FROM ({matches_sql}) counted", matches_params)
     return _finish(
-        b, f"SELECT COUNT(*) FROM (SELECT 1 {where_sql} LIMIT ?) bounded", [*where_params, limit]
+        b,
+        f"SELECT COUNT(*) FROM ({matches_sql} LIMIT ?) bounded",
+        [*matches_params, limit],
     )
+
+
+def _keyed_matches(b: _Builder, q: SearchQuery) -> Sql | None:
+    """Every match of a search led by a ``_has`` that :func:`_keyed` accepts, as the two
+    disjoint halves of :func:`_keyed_probe` (``UNION ALL``), or None for other searches.
+
+    Read from the sources, such a count costs one reference probe per matching source
+    (57,000 for a common code at ten times the load); here each matching patient costs a
+    few seeks, found from the compartment keys the sources' index rows carry, and the
+    sources themselves are only read in the lookup index. A bounded count stops after
+    ``limit`` patients. Each half starts from its candidates (:func:`_keyed_candidates`)."""
+    driver = _driver(q.clauses, q.compartment)
+    if driver is None or driver < 0 or q.clauses[driver].has is None:
+        return None
+    c = q.clauses[driver]
+    if not _keyed(c, c.resource_types or q.resource_types):
+        return None
+    halves: list[Sql] = []
+    for half in ("own", "cross"):
+        ids_sql, ids_params = _keyed_candidates(b, c, half)
+        where_sql, where_params = _matching(
+            b, "r", q.resource_types, q.clauses, q.compartment, keyed=half
+        )
+        if b.dialect == "postgresql":
+            # PostgreSQL would rather read every candidate of the type and check each (it
+            # cannot estimate how few the candidates are: the cross-compartment index's
+            # predicate, or a code's spread over patients); a LATERAL subquery it may not
+            # flatten (OFFSET 0) makes it start from them.
+            halves.append((
+                f"SELECT r.rid FROM ({ids_sql}) t CROSS JOIN LATERAL "
+                f"(SELECT r.rid {where_sql} AND r.res_id = t.id OFFSET 0) r",
+                [*ids_params, *where_params],
+            ))
+        else:
+            # CROSS JOIN: SQLite keeps this order (the candidates, then their resources)
+            halves.append((
+                f"SELECT r.rid FROM ({ids_sql}) t CROSS JOIN {where_sql[len('FROM '):]} "
+                f"AND r.res_id = t.id",
+                [*ids_params, *where_params],
+            ))
+    return " UNION ALL ".join(sql for sql, _ in halves), [v for _, p in halves for v in p]
 
 
 def search_estimate_sql(

@@ -47,7 +47,7 @@ from huitong.terminology.institution import (
     resolve_institution,
 )
 from huitong.terminology.translate import CompiledConceptMap, Match, compile_concept_map
-from huitong.terminology.units.quantity import normalise_quantity
+from huitong.terminology.units.quantity import normalise_quantity, quantity_changes
 
 __all__ = ["NOT_TRANSLATED", "TranslationService"]
 
@@ -94,15 +94,21 @@ EXTRA_STANDARD = (
 )
 _UPSERT = (
     "INSERT INTO terminology_unmapped (institution, system, code, res_type, res_id, display, "
-    "first_seen, last_seen) VALUES {values} ON CONFLICT (institution, system, code, res_type, "
+    "first_seen, last_seen) {values} ON CONFLICT (institution, system, code, res_type, "
     "res_id) DO UPDATE SET last_seen = excluded.last_seen, "
     "display = COALESCE(excluded.display, terminology_unmapped.display)"
 )
+# On PostgreSQL the rows travel as one JSON parameter: binding eight parameters a row costs
+# the client far more CPU than the server's unpacking (see huitong.quality.store).
+_FROM_JSON = (
+    "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, (r->>6)::bigint, (r->>7)::bigint "
+    "FROM jsonb_array_elements(?::jsonb) AS t(r)"
+)
 _ROWS_PER_STATEMENT = 400  # 8 parameters a row: well under SQLite's and psycopg's limits
-# Systems without escapes only (three times faster than allowing them): a system the pattern
-# cannot read is told by the count of ``"system":"`` and sends the resource to the walk.
-_SYSTEM = re.compile(rb'"system":"([^"\\]*)"(,"value":)?')
+_SYSTEM_KEY = b'"system":"'
 _NOT_WALKED = frozenset({"meta", "text"})
+# A narrative with only these keys holds no "system" and no "code" member.
+_PLAIN_TEXT = frozenset({"status", "div"})
 _QUANTITY_KEYS = (b'"valueQuantity"', b'"referenceRange"')
 
 
@@ -135,34 +141,56 @@ class CompiledMaps:
 _STANDARD = (*STANDARD_SYSTEMS, *EXTRA_STANDARD)
 
 
-_standard_memo: dict[bytes, bool] = {}
-# What the walk itself calls standard (prefix only: a system without ":" is not): needed
-# when a resource is skipped for its quantities, which the walk would otherwise visit.
-_walk_standard_memo: dict[bytes, bool] = {}
+def _prefix_pattern(prefixes: tuple[str, ...]) -> bytes:
+    """A regular expression matching any of ``prefixes``, as a trie (the engine tries
+    alternatives one by one, so "http://" is compared once, not thirty times)."""
+    trie: dict[str, Any] = {}
+    for prefix in prefixes:
+        node = trie
+        for ch in prefix:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a prefix ends here: anything may follow
+
+    def pattern(node: dict[str, Any]) -> str:
+        if "" in node:
+            return ""
+        branches = [re.escape(ch) + pattern(rest) for ch, rest in sorted(node.items())]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return pattern(trie).encode()
+
+
+# A coding system that is not standard: '"system":"' not followed by a standard prefix, then
+# the system (no quote, no escape) not followed by '","value":' (an Identifier's system is
+# not a coding's). The loose form lets systems without ":" by (ContactPoint.system: phone,
+# email), as the pre-check always did; the strict one is what the walk itself calls standard,
+# needed when the resource carries a quantity (the walk visits its codings then). A system
+# with an escape is matched by both: it is not read here, the walk decides.
+_NOT_STANDARD = rb'"system":"(?:(?!' + _prefix_pattern(_STANDARD) + rb')'
+_LOOSE = re.compile(_NOT_STANDARD + rb'[^":\\]*:[^"\\]*"(?!,"value":)|[^"]*\\)')
+_STRICT = re.compile(_NOT_STANDARD + rb'[^"\\]*"(?!,"value":)|[^"]*\\)')
+
+
 _VALUE_QUANTITY, _REFERENCE_RANGE = _QUANTITY_KEYS
 
 
-def _memo_standard(memo: dict[bytes, bool], system: bytes, strict: bool) -> bool:
-    standard = memo.get(system)
-    if standard is None:
-        if len(memo) > 10_000:
-            memo.clear()
-        text = system.decode("utf-8", "replace")
-        standard = memo[system] = text.startswith(_STANDARD) or (not strict and ":" not in text)
-    return standard
+# What the pre-check finds: nothing to do, only measured quantities of the resource or its
+# components to normalise (done without the walk), or anything else (the walk).
+_NOTHING, _QUANTITIES, _WALK = 0, 1, 2
 
 
-def _quantity_changes(content: dict[str, Any], data: bytes) -> bool:
-    """Whether the walk would normalise a measured quantity of ``content`` (whose codings
+def _quantity_changes(content: dict[str, Any], data: bytes) -> int:
+    """What the walk would do with the measured quantities of ``content`` (whose codings
     are all standard, so none is translated first): the quantities of the resource and of
-    its ``component`` are tried the way the walk tries them, and any other quantity (one
-    more ``valueQuantity`` or ``referenceRange`` in the text than found here: an extension's,
-    a contained resource's) sends the resource through the walk."""
+    its ``component`` are tried the way the walk tries them; any other quantity (one more
+    ``valueQuantity`` or ``referenceRange`` in the text than found here: an extension's, a
+    contained resource's) sends the resource through the walk."""
     nodes = [content]
     components = content.get("component")
     if type(components) is list:
         nodes += [c for c in components if type(c) is dict]
     values = ranges = 0
+    changes = False
     for node in nodes:
         has_value, has_range = "valueQuantity" in node, "referenceRange" in node
         if not (has_value or has_range):
@@ -171,18 +199,51 @@ def _quantity_changes(content: dict[str, Any], data: bytes) -> bool:
         if has_value:
             values += 1
             vq = node["valueQuantity"]
-            if isinstance(vq, dict) and normalise_quantity(vq, loinc_code=loinc) is not None:
-                return True
+            if not changes and isinstance(vq, dict):
+                changes = quantity_changes(vq, loinc_code=loinc)
         if has_range:
             ranges += 1
+            if changes:
+                continue
             for rr in node["referenceRange"] or []:
                 if not isinstance(rr, dict):
                     continue
                 for end in ("low", "high"):
                     q = rr.get(end)
-                    if isinstance(q, dict) and normalise_quantity(q, loinc_code=loinc):
-                        return True
-    return values != data.count(_VALUE_QUANTITY) or ranges != data.count(_REFERENCE_RANGE)
+                    if not changes and isinstance(q, dict):
+                        changes = quantity_changes(q, loinc_code=loinc)
+    if values != data.count(_VALUE_QUANTITY) or ranges != data.count(_REFERENCE_RANGE):
+        return _WALK
+    return _QUANTITIES if changes else _NOTHING
+
+
+def _precheck(content: dict[str, Any], units: bool) -> int:
+    """:func:`needs_walk`, telling apart the resources whose only change is the
+    normalisation of their own (or their components') measured quantities."""
+    data = orjson.dumps(content)
+    for key in ("meta", "text"):
+        value = content.get(key)
+        if value is None or (key == "text" and type(value) is dict
+                             and _PLAIN_TEXT.issuperset(value)):  # fmt: skip
+            continue  # the usual narrative holds no system and no code
+        # Cut the element out of the text (its serialisation is the same inside the whole:
+        # orjson writes a dict the same way every time).
+        piece = b'"' + key.encode() + b'":' + orjson.dumps(value)
+        at = data.find(piece)
+        if at < 0:
+            data = orjson.dumps({k: v for k, v in content.items() if k not in _NOT_WALKED})
+            break
+        data = data[:at] + data[at + len(piece):]
+    quantities = units and (_VALUE_QUANTITY in data or _REFERENCE_RANGE in data)
+    if data.count(b'"code":"') > data.count(_SYSTEM_KEY):
+        return _WALK  # more codes than systems: a coding may lack its system
+    if (_STRICT if quantities else _LOOSE).search(data) is not None:
+        # A local system (the walk would look its codings up, and queue them unmapped), or
+        # one the pattern does not read.
+        return _WALK
+    # Most measured values arrive in their preferred unit already (about three in four
+    # Synthea Observations): trying them costs a few lookups, the walk tens of µs.
+    return _quantity_changes(content, data) if quantities else _NOTHING
 
 
 def needs_walk(content: dict[str, Any], *, units: bool) -> bool:
@@ -193,25 +254,46 @@ def needs_walk(content: dict[str, Any], *, units: bool) -> bool:
     after it, and a ContactPoint's, which is not a URI), more string ``code`` values than
     systems (a coding may lack its system), or a measured quantity not already in its
     preferred unit. ``meta`` and ``text`` are never translated, so they are not looked at."""
-    data = orjson.dumps(
-        {k: v for k, v in content.items() if k not in _NOT_WALKED}
-        if "meta" in content or "text" in content
-        else content
-    )
-    quantities = units and any(key in data for key in _QUANTITY_KEYS)
-    systems = _SYSTEM.findall(data)
-    if data.count(b'"code":"') > len(systems) or data.count(b'"system":"') != len(systems):
-        return True
-    for system, identifier in systems:
-        if identifier:
-            continue
-        if not _memo_standard(_standard_memo, system, False):
-            return True
-        if quantities and not _memo_standard(_walk_standard_memo, system, True):
-            return True  # the walk would look this coding up (and queue it unmapped)
-    # Most measured values arrive in their preferred unit already (about three in four
-    # Synthea Observations): trying them costs a few lookups, the walk tens of µs.
-    return quantities and _quantity_changes(content, data)
+    return _precheck(content, units) != _NOTHING
+
+
+def normalise_known_quantities(content: dict[str, Any]) -> dict[str, Any]:
+    """What the walk returns for a resource whose only change is the normalisation of the
+    ``valueQuantity`` / ``referenceRange`` of the resource and its components (all its
+    codings standard, no other quantity: :func:`_precheck` said so), without walking it:
+    a new resource sharing every element it does not change."""
+
+    def node(item: dict[str, Any]) -> dict[str, Any]:
+        loinc = loinc_code_of(item.get("code"))
+        out = item
+        vq = item.get("valueQuantity")
+        if isinstance(vq, dict):
+            done = normalise_quantity(vq, loinc_code=loinc)
+            if done is not None:
+                out = {**item, "valueQuantity": done}
+        ranges = item.get("referenceRange")
+        if isinstance(ranges, list):
+            new_ranges, changed = list(ranges), False
+            for i, rr in enumerate(ranges):
+                if not isinstance(rr, dict):
+                    continue
+                for end in ("low", "high"):
+                    q = rr.get(end)
+                    done = normalise_quantity(q, loinc_code=loinc) if isinstance(q, dict) else None
+                    if done is not None:
+                        rr = new_ranges[i] = {**rr, end: done}
+                        changed = True
+            if changed:
+                out = {**out, "referenceRange": new_ranges}
+        return out
+
+    result = node(content)
+    components = content.get("component")
+    if type(components) is list:
+        new = [node(c) if type(c) is dict else c for c in components]
+        if any(a is not b for a, b in zip(new, components, strict=True)):
+            result = {**result, "component": new}
+    return result
 
 
 class _Layered:
@@ -394,8 +476,11 @@ class TranslationService:
         rtype = content.get("resourceType")
         if rtype == "Patient" and _is_golden(content):
             return content  # built by the identity service from already-translated sources
-        if not needs_walk(content, units=self.normalise_units):
+        found = _precheck(content, self.normalise_units)
+        if found == _NOTHING:
             return content
+        if found == _QUANTITIES:
+            return normalise_known_quantities(content)
         state = self._state(tx)
         deferred = _Deferred(self.maps(), lambda: resolve_institution(tx, content, state.known))
         result = translate_resource(content, deferred, normalise_units=self.normalise_units)
@@ -428,9 +513,12 @@ class TranslationService:
         now = self.clock()
         rows = [(*key, display, now, now) for key, display in state.unmapped.items()]
         state.unmapped.clear()
+        if self.repo.dialect == "postgresql":
+            tx.execute(_UPSERT.format(values=_FROM_JSON), (orjson.dumps(rows).decode(),))
+            return
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[start : start + _ROWS_PER_STATEMENT]
-            values = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            values = "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             tx.execute(_UPSERT.format(values=values), [v for row in chunk for v in row])
 
     # -- the queue -----------------------------------------------------------------------

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from huitong.access.principal import Principal, Role
-from huitong.audit.checkpoint import SignedCheckpoint, verify_checkpoint
+from huitong.audit.checkpoint import SignedCheckpoint
 from huitong.audit.entry import AccessBasis, BasisKind
 from huitong.audit.hashing import leaf_hash
 from huitong.audit.proofs import verify_inclusion
@@ -83,7 +83,7 @@ def current_checkpoint(service: Any, needed_index: int | None) -> tuple[SignedCh
         latest = service.checkpoint()
     if latest is None:
         return None, Verdict.passed()
-    return latest, verify_checkpoint(latest, service.public_key())
+    return latest, service.checkpoint_verdict(latest)  # with the key it names
 
 
 def check_entry(service: Any, index: int | None, data: bytes,
@@ -195,8 +195,10 @@ BASIS_CODES = frozenset({
 
 def _row(stored: Any, names: _Names, proof: ProofCheck, own: frozenset[str] | None) -> AccessRow:
     e = stored.entry
-    a, b = e.actor, e.basis
     patients = tuple(e.patients) if own is None else tuple(sorted(set(e.patients) & own))
+    # a patient sees why *their* record was reached (the consent, share code… that
+    # admitted them), not another patient's ground in the same search
+    a, b = e.actor, e.basis_for(patients[0]) if own is not None and patients else e.basis
     return AccessRow(
         stored.seq, stored.index, e.recorded, e.action, e.outcome.value, a.role,
         names.person(a.user, a.practitioner), names.organization(a.organization), e.purpose,
@@ -207,12 +209,12 @@ def _row(stored: Any, names: _Names, proof: ProofCheck, own: frozenset[str] | No
 
 
 def _audit_read(service: Any, principal: Principal | None, address: str | None,
-                patients: Sequence[str]) -> None:  # fmt: skip
+                patients: Sequence[str], action: str = "audit-read") -> None:  # fmt: skip
     from huitong.audit.recording import actor_of
 
     code = ("patient-own-access-log" if principal is not None and principal.role is Role.PATIENT
             else "auditor-audit-log")  # fmt: skip
-    service.record_event("audit-read", actor=actor_of(principal, address),
+    service.record_event(action, actor=actor_of(principal, address),
                          basis=AccessBasis(BasisKind.ROLE, code), patients=tuple(patients),
                          purpose="HOPERAT")  # fmt: skip
 
@@ -285,12 +287,14 @@ def _b64(data: bytes) -> str:
 
 
 def proof_document(service: Any, index: int, principal: Principal | None,
-                   address: str | None = None) -> dict[str, Any]:  # fmt: skip
+                   address: str | None = None, *, action: str = "audit-read",
+                   ) -> dict[str, Any]:  # fmt: skip
     """One entry's proof as JSON: the entry (as the audit API shows it to this reader), its
     leaf hash, the audit path to the latest signed checkpoint, the checkpoint text and the
     public key — everything a third party needs to check it — and the server's own verdict.
     A patient gets entries about their records only (NOT_FOUND otherwise), with the exact
-    bytes only when the entry is about them alone."""
+    bytes only when the entry is about them alone. Recorded as ``action``: ``export`` when
+    the document is handed out as a file to keep."""
     from huitong.server.audit_api import entry_view
 
     own = principal.patient_ids if principal is not None and principal.role is Role.PATIENT \
@@ -318,7 +322,7 @@ def proof_document(service: Any, index: int, principal: Principal | None,
         "root": _b64(checkpoint.checkpoint.root),
         "inclusionProof": [_b64(h) for h in proof],
         "checkpoint": checkpoint.to_text(),
-        "publicKey": service.public_key_pem(),
+        "publicKey": service.public_key_pem(checkpoint.key_id),
         "verified": bool(check.ok),
         "verdict": {"code": check.code, "en": check.en, "zh": check.zh},
         "algorithm": "RFC 9162 §2.1.3.2 inclusion proof; SHA-256 leaf hash 0x00 || bytes; "
@@ -327,7 +331,8 @@ def proof_document(service: Any, index: int, principal: Principal | None,
     if own is None or set(stored.entry.patients) <= own:
         document["bytes"] = _b64(stored.data)
     _audit_read(service, principal, address,
-                sorted(set(stored.entry.patients) & own) if own is not None else ())  # fmt: skip
+                sorted(set(stored.entry.patients) & own) if own is not None else (),
+                action)  # fmt: skip
     return document
 
 
@@ -405,7 +410,7 @@ def check_pasted_proof(service: Any, text: str) -> PastedCheck:
                            index, size)  # fmt: skip
     signed = next((c for c in service.checkpoints() if c.checkpoint.size == size), None)
     if signed is not None and signed.checkpoint.root == root \
-            and verify_checkpoint(signed, service.public_key()):  # fmt: skip
+            and service.checkpoint_verdict(signed):  # fmt: skip
         return PastedCheck(True, f"Verified: entry {index} is in this log's signed checkpoint "
                            f"of {size} entries.",
                            f"已验证：第 {index} 条记录包含在本日志已签名的 {size} 条检查点中。",

@@ -546,7 +546,9 @@ async def proof_json(site: Site, request: Request, view: View) -> Response:
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise FhirError(Category.NOT_FOUND, view.t("error.no_such_resource"))
     address = request.client.host if request.client else None
-    document = await site.call(proof_document, service, int(raw), principal, address)
+    # a file the patient keeps: recorded as an export of their audit entry
+    document = await site.call(proof_document, service, int(raw), principal, address,
+                               action="export")
     return Response(orjson.dumps(document, option=orjson.OPT_INDENT_2), 200,
                     media_type="application/json",
                     headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff",

@@ -54,8 +54,23 @@ def _same_script_text(a: PersonName, b: PersonName, text: str) -> str:
     return text if a.script == b.script else ""
 
 
+# The family and given comparisons of one pair both need the best pairing: the last answer
+# is kept (one tuple, replaced atomically) so scoring a pair computes it once, not twice.
+_last: tuple[object, object, tuple[int, int] | None] = (None, None, None)
+
+
 def best_name_pair(a: IdentityRecord, b: IdentityRecord) -> tuple[int, int] | None:
     """(family level, given level) of the best-agreeing pairing of names and orders."""
+    global _last
+    last = _last
+    if last[0] is a and last[1] is b:
+        return last[2]
+    best = _best_name_pair(a, b)
+    _last = (a, b, best)
+    return best
+
+
+def _best_name_pair(a: IdentityRecord, b: IdentityRecord) -> tuple[int, int] | None:
     best: tuple[int, int] | None = None
     for na in a.names:
         for nb in b.names:

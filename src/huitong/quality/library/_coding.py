@@ -11,33 +11,52 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from huitong.quality.model import Outcome, ParamValue
-from huitong.quality.predicates import PASS, Facts, codes, predicate, text
+from huitong.quality.predicates import PASS, Facts, Runner, codes, specialised, text
 
 __all__ = ["codings"]
 
 _SEXES = ("male", "female")
 
 
-@predicate("has-coding")
-def has_coding(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("has-coding")
+def has_coding(params: Mapping[str, ParamValue]) -> Runner:
     """The CodeableConcept in ``params.element`` has a coding with system and code.
 
     With ``params.required`` false the rule applies only when the element is present; a
     repeating element passes when every repetition has such a coding.
     """
     element = text(params, "element")
-    value = resource.get(element)
-    if value is None:
-        if not params["required"]:
-            return None
-        return Outcome(False, f"{resource.get('resourceType')}.{element}")
-    for i, concept in enumerate(value if isinstance(value, list) else [value]):
-        if next(codings(concept), None) is None:
-            where = f"[{i}]" if isinstance(value, list) else ""
-            return Outcome(False, f"{resource.get('resourceType')}.{element}{where}")
-    return PASS
+    required = bool(params["required"])
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        value = resource.get(element)
+        if value is None:
+            if not required:
+                return None
+            return Outcome(False, f"{resource.get('resourceType')}.{element}")
+        if type(value) is dict and _coded(value):
+            return PASS  # the usual case: one concept with a usable coding
+        if type(value) is list and all(type(c) is dict and _coded(c) for c in value):
+            return PASS  # a repeating element, every concept usable
+        for i, concept in enumerate(value if isinstance(value, list) else [value]):
+            if next(codings(concept), None) is None:
+                where = f"[{i}]" if isinstance(value, list) else ""
+                return Outcome(False, f"{resource.get('resourceType')}.{element}{where}")
+        return PASS
+
+    return check
+
+
+def _coded(concept: dict[str, Any]) -> bool:
+    """Whether :func:`codings` yields anything for ``concept``, without the generator."""
+    items = concept.get("coding")
+    if isinstance(items, list):
+        for c in items:
+            if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(
+                c.get("code"), str
+            ):
+                return True
+    return False
 
 
 def codings(value: Any) -> Iterator[tuple[str, str]]:
@@ -59,10 +78,8 @@ def _icd10_match(code: str, prefixes: tuple[str, ...]) -> bool:
     return any(compact.startswith(p.replace(".", "")) for p in prefixes)
 
 
-@predicate("sex-specific-code")
-def sex_specific_code(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("sex-specific-code")
+def sex_specific_code(params: Mapping[str, ParamValue]) -> Runner:
     """A resource coded with a concept of one sex is about a patient of that sex.
 
     Applies when ``code`` carries a code from the rule's tables (ICD-10 prefixes, SNOMED CT
@@ -70,21 +87,47 @@ def sex_specific_code(
     ``params.excluded_gender``.
     """
     icd_systems, icd_prefixes = codes(params, "icd10_systems"), codes(params, "icd10_prefixes")
-    snomed, loinc = codes(params, "snomed"), codes(params, "loinc")
-    hit: tuple[str, str] | None = None
-    for system, code in codings(resource.get("code")):
-        if (
-            (system in icd_systems and _icd10_match(code, icd_prefixes))
-            or (system == "http://snomed.info/sct" and code in snomed)
-            or (system == "http://loinc.org" and code in loinc)
-        ):
-            hit = (system, code)
-            break
-    if hit is None:
-        return None
-    subject = facts.subject
-    if subject is None or subject.gender not in _SEXES:
-        return None
-    if subject.gender == text(params, "excluded_gender"):
-        return Outcome(False, f"{resource.get('resourceType')}.code", {"code": hit[1]})
-    return PASS
+    snomed, loinc = frozenset(codes(params, "snomed")), frozenset(codes(params, "loinc"))
+    excluded = text(params, "excluded_gender")
+    # Whether a (system, code) is in the tables, remembered: a region sends the same few
+    # hundred codes again and again, and the ICD-10 test is a prefix scan.
+    known: dict[tuple[str, str], bool] = {}
+
+    def in_tables(system: str, code: str) -> bool:
+        key = (system, code)
+        hit = known.get(key)
+        if hit is None:
+            hit = (
+                (system in icd_systems and _icd10_match(code, icd_prefixes))
+                or (system == "http://snomed.info/sct" and code in snomed)
+                or (system == "http://loinc.org" and code in loinc)
+            )
+            if len(known) >= 16_384:
+                known.clear()
+            known[key] = hit
+        return hit
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        # codings() spelled out: this runs twice on every Observation, Condition and
+        # Procedure, and the generator cost more than the lookups.
+        concept = resource.get("code")
+        items = concept.get("coding") if isinstance(concept, dict) else None
+        if not isinstance(items, list):
+            return None
+        hit: str | None = None
+        for c in items:
+            if isinstance(c, dict):
+                system, code = c.get("system"), c.get("code")
+                if isinstance(system, str) and isinstance(code, str) and in_tables(system, code):
+                    hit = code
+                    break
+        if hit is None:
+            return None
+        subject = facts.subject
+        if subject is None or subject.gender not in _SEXES:
+            return None
+        if subject.gender == excluded:
+            return Outcome(False, f"{resource.get('resourceType')}.code", {"code": hit})
+        return PASS
+
+    return check

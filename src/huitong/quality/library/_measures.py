@@ -14,7 +14,16 @@ from typing import Any
 
 from huitong.quality.codes import LAB_PROPERTIES, LOINC, PROPERTY_DIMENSIONS, UCUM
 from huitong.quality.model import Outcome, ParamValue
-from huitong.quality.predicates import PASS, Facts, codes, number, predicate, text
+from huitong.quality.predicates import (
+    PASS,
+    Facts,
+    Runner,
+    codes,
+    number,
+    predicate,
+    specialised,
+    text,
+)
 from huitong.quality.units import conversion, dimension_of
 
 __all__ = ["loinc_quantities", "quantity_unit"]
@@ -47,7 +56,8 @@ def loinc_quantities(
 ) -> list[tuple[str, str, Mapping[str, Any]]]:
     """``(LOINC code, FHIRPath, valueQuantity)`` for the Observation's own value and each
     component's value, one entry per LOINC coding; computed once per evaluation."""
-    found = facts.memo.get("loinc_quantities")
+    memo = facts.memo
+    found = memo.get("loinc_quantities")
     if found is not None:
         return found  # type: ignore[no-any-return]
     out: list[tuple[str, str, Mapping[str, Any]]] = []
@@ -62,7 +72,7 @@ def loinc_quantities(
                 where = f"Observation.component[{i}].value.ofType(Quantity)"
                 for code in _loinc_codes(comp.get("code")):
                     out.append((code, where, comp["valueQuantity"]))
-    facts.memo["loinc_quantities"] = out
+    memo["loinc_quantities"] = out
     return out
 
 
@@ -87,35 +97,35 @@ def _convert(value: float, unit: str, target: str, molar_mass: float) -> float |
     return None
 
 
-@predicate("quantity-in-range", gate=(LOINC, "codes"))
-def quantity_in_range(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("quantity-in-range", gate=(LOINC, "codes"))
+def quantity_in_range(params: Mapping[str, ParamValue]) -> Runner:
     """Every value (or component value) coded with one of ``params.codes`` lies within
     ``[params.low, params.high]`` once converted to ``params.unit``."""
-    wanted, target = codes(params, "codes"), text(params, "unit")
+    wanted, target = frozenset(codes(params, "codes")), text(params, "unit")
     low, high = number(params, "low"), number(params, "high")
     molar_mass = number(params, "molar_mass") if "molar_mass" in params else 0.0
-    judged = False
-    for code, where, quantity in loinc_quantities(resource, facts):
-        if code not in wanted:
-            continue
-        value, unit = quantity.get("value"), quantity_unit(quantity)
-        if not isinstance(value, int | float) or isinstance(value, bool) or unit is None:
-            continue
-        converted = _convert(float(value), unit, target, molar_mass)
-        if converted is None:
-            continue
-        judged = True
-        if not low <= converted <= high:
-            return Outcome(False, where, {"value": value, "value_unit": unit})
-    return PASS if judged else None
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        judged = False
+        for code, where, quantity in loinc_quantities(resource, facts):
+            if code not in wanted:
+                continue
+            value, unit = quantity.get("value"), quantity_unit(quantity)
+            if not isinstance(value, int | float) or isinstance(value, bool) or unit is None:
+                continue
+            converted = _convert(float(value), unit, target, molar_mass)
+            if converted is None:
+                continue
+            judged = True
+            if not low <= converted <= high:
+                return Outcome(False, where, {"value": value, "value_unit": unit})
+        return PASS if judged else None
+
+    return check
 
 
-@predicate("lab-unit-fits-test")
-def lab_unit_fits_test(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("lab-unit-fits-test")
+def lab_unit_fits_test(params: Mapping[str, ParamValue]) -> Runner:
     """A value's UCUM unit measures what the LOINC test's property says (a mass
     concentration in mg/dL, not mmol/L; a count per volume, not a fraction), per
     :data:`huitong.quality.codes.LAB_PROPERTIES`.
@@ -125,23 +135,29 @@ def lab_unit_fits_test(
     the ``params.original_extension`` extension is the one checked.
     """
     original_url = text(params, "original_extension")
-    judged = False
-    for code, where, quantity in loinc_quantities(resource, facts):
-        if code not in LAB_PROPERTIES:
-            continue
-        unit = quantity_unit(_original(quantity, original_url) or quantity)
-        dimension = dimension_of(unit) if unit is not None else None
-        if dimension is None:
-            continue  # not UCUM: the UCUM conformance rule reports it
-        judged = True
-        prop = LAB_PROPERTIES[code]
-        if dimension not in _allowed(prop):
-            return Outcome(False, where, {"code": code, "value_unit": unit, "property": prop})
-    return PASS if judged else None
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        judged = False
+        for code, where, quantity in loinc_quantities(resource, facts):
+            prop = LAB_PROPERTIES.get(code)
+            if prop is None:
+                continue
+            unit = quantity_unit(_original(quantity, original_url) or quantity)
+            dimension = dimension_of(unit) if unit is not None else None
+            if dimension is None:
+                continue  # not UCUM: the UCUM conformance rule reports it
+            judged = True
+            if dimension not in _allowed(prop):
+                return Outcome(False, where, {"code": code, "value_unit": unit, "property": prop})
+        return PASS if judged else None
+
+    return check
 
 
 def _original(quantity: Mapping[str, Any], url: str) -> Mapping[str, Any] | None:
     extensions = quantity.get("extension")
+    if extensions is None:
+        return None
     if isinstance(extensions, list):
         for ext in extensions:
             if isinstance(ext, dict) and ext.get("url") == url:
@@ -166,9 +182,18 @@ def quantity_unit_is_ucum(
     resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
 ) -> Outcome | None:
     """A value that claims UCUM (``system`` = http://unitsofmeasure.org) has a valid code."""
+    components = resource.get("component")
+    if components is None:  # the usual shape: one value, no components
+        quantity = resource.get("valueQuantity")
+        if not isinstance(quantity, dict) or quantity.get("system") != UCUM:
+            return None
+        code = quantity.get("code")
+        if isinstance(code, str) and dimension_of(code) is not None:
+            return PASS
+        where = "value.ofType(Quantity)"
+        return Outcome(False, f"{resource.get('resourceType')}.{where}.code", {"value_unit": code})
     found = False
     candidates: list[tuple[str, Any]] = [("value.ofType(Quantity)", resource.get("valueQuantity"))]
-    components = resource.get("component")
     if isinstance(components, list):
         candidates += [
             (f"component[{i}].value.ofType(Quantity)", c.get("valueQuantity"))
@@ -218,7 +243,7 @@ def reference_range_ordered(
     """Each reference range with both bounds has ``low`` ≤ ``high`` (compared after unit
     conversion)."""
     ranges = resource.get("referenceRange")
-    if not isinstance(ranges, list):
+    if ranges is None or not isinstance(ranges, list):
         return None
     judged = False
     for i, item in enumerate(ranges):

@@ -16,7 +16,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from huitong.quality.model import Outcome, ParamValue
-from huitong.quality.predicates import PASS, Facts, date_range, number, predicate, text
+from huitong.quality.predicates import (
+    PASS,
+    Facts,
+    Runner,
+    date_range,
+    number,
+    predicate,
+    specialised,
+    text,
+)
 
 __all__: list[str] = []
 
@@ -32,101 +41,138 @@ def _days(microseconds: int) -> int:
     return microseconds // _DAY
 
 
-@predicate("dates-ordered")
-def dates_ordered(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+# The shipped time predicates are factories (see huitong.quality.predicates.specialised):
+# their parameters are read once per rule set, not on every resource.
+
+
+@specialised("dates-ordered")
+def dates_ordered(params: Mapping[str, ParamValue]) -> Runner:
     """``params.later`` is not certainly before ``params.earlier`` (end before start)."""
-    first = facts.time(text(params, "earlier"))
-    second = facts.time(text(params, "later"))
-    if first is None or second is None:
-        return None
-    if second[2] < first[1]:
-        return Outcome(
-            False, _where(resource, second[0]), {"later": second[0], "earlier": first[0]}
-        )
-    return PASS
+    earlier, later = text(params, "earlier"), text(params, "later")
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        first = facts.time(earlier)
+        second = facts.time(later)
+        if first is None or second is None:
+            return None
+        if second[2] < first[1]:
+            return Outcome(
+                False, _where(resource, second[0]), {"later": second[0], "earlier": first[0]}
+            )
+        return PASS
+
+    return check
 
 
-@predicate("date-not-in-future")
-def date_not_in_future(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("date-not-in-future")
+def date_not_in_future(params: Mapping[str, ParamValue]) -> Runner:
     """The time in ``params.element`` starts no later than now (plus the tolerance)."""
-    found = facts.time(text(params, "element"))
-    if found is None:
-        return None
-    limit = facts.ctx.now + int(number(params, "tolerance_hours") * _HOUR)
-    if found[1] > limit:
-        return Outcome(False, _where(resource, found[0]))
-    return PASS
+    element = text(params, "element")
+    tolerance = int(number(params, "tolerance_hours") * _HOUR)
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        found = facts.time(element)
+        if found is None:
+            return None
+        if found[1] > facts.ctx.now + tolerance:
+            return Outcome(False, _where(resource, found[0]))
+        return PASS
+
+    return check
 
 
-@predicate("date-not-before-birth")
-def date_not_before_birth(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("date-not-before-birth")
+def date_not_before_birth(params: Mapping[str, ParamValue]) -> Runner:
     """The time in ``params.element`` is not certainly before the subject's birth date."""
-    found = facts.time(text(params, "element"))
-    birth = facts.birth if found is not None else None
-    if found is None or birth is None:
-        return None
-    # A birth date is a calendar date in an unknown time zone: only a time before its
-    # earliest possible start (UTC+14) is certainly before the birth.
-    if found[2] < birth[0] - _EARLIEST_ZONE:
-        return Outcome(False, _where(resource, found[0]))
-    return PASS
+    element = text(params, "element")
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        found = facts.time(element)
+        birth = facts.birth if found is not None else None
+        if found is None or birth is None:
+            return None
+        # A birth date is a calendar date in an unknown time zone: only a time before its
+        # earliest possible start (UTC+14) is certainly before the birth.
+        if found[2] < birth[0] - _EARLIEST_ZONE:
+            return Outcome(False, _where(resource, found[0]))
+        return PASS
+
+    return check
 
 
 _EARLIEST_ZONE = 14 * 3_600_000_000
 
 
-@predicate("date-not-after-death")
-def date_not_after_death(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("date-not-after-death")
+def date_not_after_death(params: Mapping[str, ParamValue]) -> Runner:
     """The time in ``params.element`` starts no later than ``params.grace_days`` after the
     subject's recorded date of death."""
-    found = facts.time(text(params, "element"))
-    death = facts.death if found is not None else None
-    if found is None or death is None:
-        return None
-    if found[1] > death[1] + int(number(params, "grace_days") * _DAY):
-        return Outcome(False, _where(resource, found[0]))
-    return PASS
+    element = text(params, "element")
+    grace = int(number(params, "grace_days") * _DAY)
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        found = facts.time(element)
+        death = facts.death if found is not None else None
+        if found is None or death is None:
+            return None
+        if found[1] > death[1] + grace:
+            return Outcome(False, _where(resource, found[0]))
+        return PASS
+
+    return check
 
 
-@predicate("arrived-in-time")
-def arrived_in_time(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("arrived-in-time")
+def arrived_in_time(params: Mapping[str, ParamValue]) -> Runner:
     """The data reached Huitong within ``params.max_delay_days`` of the time in
     ``params.element`` (its end, for a period)."""
-    found = facts.time(text(params, "element"))
-    if found is None:
-        return None
-    received = facts.ctx.received_at if facts.ctx.received_at is not None else facts.ctx.now
-    delay = received - found[2]
-    if delay > int(number(params, "max_delay_days") * _DAY):
-        return Outcome(False, _where(resource, found[0]), {"delay_days": _days(delay)})
-    return PASS
+    element = text(params, "element")
+    allowed = int(number(params, "max_delay_days") * _DAY)
+    # Historical data fails this rule on nearly every resource: outcomes are immutable, so
+    # one per (element key, days late) is shared rather than built each time.
+    late: dict[tuple[Any, str, int], Outcome] = {}
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        found = facts.time(element)
+        if found is None:
+            return None
+        ctx = facts.ctx
+        received = ctx.received_at
+        delay = (received if received is not None else ctx.now) - found[2]
+        if delay <= allowed:
+            return PASS
+        key = (resource.get("resourceType"), found[0], _days(delay))
+        outcome = late.get(key)
+        if outcome is None:
+            if len(late) >= 1024:
+                late.clear()
+            outcome = late[key] = Outcome(
+                False, _where(resource, found[0]), {"delay_days": key[2]}
+            )
+        return outcome
+
+    return check
 
 
-@predicate("duration-at-most")
-def duration_at_most(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+@specialised("duration-at-most")
+def duration_at_most(params: Mapping[str, ParamValue]) -> Runner:
     """A period in ``params.element`` with both ends lasts at most ``params.max_days``."""
-    period = resource.get(text(params, "element"))
-    if not isinstance(period, dict):
-        return None
-    start, end = date_range(period.get("start")), date_range(period.get("end"))
-    if start is None or end is None:
-        return None
-    length = end[0] - start[1]
-    if length > int(number(params, "max_days") * _DAY):
-        return Outcome(False, _where(resource, text(params, "element")), {"days": _days(length)})
-    return PASS
+    element = text(params, "element")
+    longest = int(number(params, "max_days") * _DAY)
+
+    def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
+        period = resource.get(element)
+        if not isinstance(period, dict):
+            return None
+        start, end = date_range(period.get("start")), date_range(period.get("end"))
+        if start is None or end is None:
+            return None
+        length = end[0] - start[1]
+        if length > longest:
+            return Outcome(False, _where(resource, element), {"days": _days(length)})
+        return PASS
+
+    return check
 
 
 @predicate("patient-age-plausible")

@@ -22,7 +22,8 @@ from huitong.terminology.units.analytes import analyte_for, convert_analyte
 from huitong.terminology.units.ucum import UCUM_SYSTEM, dimension, is_valid_unit, same_unit
 
 __all__ = [
-    "ORIGINAL_QUANTITY_URL", "UNIT_ALIASES", "normalise_quantity", "preferred_unit", "ucum_code_of",
+    "ORIGINAL_QUANTITY_URL", "UNIT_ALIASES", "normalise_quantity", "preferred_unit",
+    "quantity_changes", "ucum_code_of",
 ]
 
 # The lead may move this under the deployment's canonical base; nothing else depends on it.
@@ -90,6 +91,18 @@ def preferred_unit(code: str, loinc_code: str | None) -> str | None:
         return None
 
 
+def _copied(value: Any) -> Any:
+    """A deep copy of parsed JSON (dicts, lists and immutable scalars): what
+    ``copy.deepcopy`` gives, several times faster (no memo, no dispatch per type)."""
+    if type(value) is dict:
+        return {k: _copied(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_copied(v) for v in value]
+    if value is None or type(value) in (str, int, float, bool):
+        return value
+    return copy.deepcopy(value)  # anything else: copied the general way
+
+
 def normalise_quantity(
     quantity: dict[str, Any], *, loinc_code: str | None = None
 ) -> dict[str, Any] | None:
@@ -116,7 +129,31 @@ def normalise_quantity(
         converted = _significant(a * float(value) + b, value)
     out = {k: v for k, v in quantity.items() if k not in ("value", "unit", "system", "code")}
     out["extension"] = [*quantity.get("extension", []), {
-        "url": ORIGINAL_QUANTITY_URL, "valueQuantity": copy.deepcopy(quantity),
+        "url": ORIGINAL_QUANTITY_URL, "valueQuantity": _copied(quantity),
     }]
     out.update({"value": converted, "unit": target, "system": UCUM_SYSTEM, "code": target})
     return out
+
+
+# (system, code, unit, LOINC code) → whether a numeric value would be normalised.
+_CHANGES: dict[tuple[Any, Any, Any, str | None], bool] = {}
+
+
+def quantity_changes(quantity: dict[str, Any], *, loinc_code: str | None = None) -> bool:
+    """Whether :func:`normalise_quantity` would return a new Quantity, remembered per unit
+    and test: its answer depends on the value only through the value being a number, so a
+    feed's repeated units cost one lookup each."""
+    value = quantity.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    key = (quantity.get("system"), quantity.get("code"), quantity.get("unit"), loinc_code)
+    try:
+        found = _CHANGES.get(key)
+    except TypeError:  # a list or an object where a string belongs: not remembered
+        return normalise_quantity(quantity, loinc_code=loinc_code) is not None
+    if found is None:
+        found = normalise_quantity(quantity, loinc_code=loinc_code) is not None
+        if len(_CHANGES) >= 4096:
+            _CHANGES.clear()
+        _CHANGES[key] = found
+    return found

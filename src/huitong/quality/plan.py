@@ -1,0 +1,252 @@
+"""The rules of one resource type compiled into one Python function.
+
+Checking a resource used to walk a list of rules, calling each rule's ``when``, its check
+and, inside that, the check's own closures, and building an :class:`Outcome` for every
+answer. That generic dispatch cost more than the checks themselves (a Synthea Observation
+meets about 25 rules). A :class:`TypePlan` is built once per rule set and resource type:
+its ``run(resource, facts)`` is generated source in which
+
+- the shapes rules use most are plain Python over the resource (top-level presence,
+  ``status = 'final'``, their ``and``/``or``/``not``; see
+  :class:`~huitong.quality.expression.Inline`);
+- every other check is called directly, predicates with their parameters already applied
+  (:func:`~huitong.quality.predicates.predicate_runner`);
+- code-gated rules run only when one of their codes is on the resource;
+
+and which returns ``(mask, failures)``: bit *i* of ``mask`` set when rule *i* (library
+order) applied, ``failures`` None or a list of ``(i, Outcome)``. The generated source only
+ever holds Python literals made with ``repr`` and names this module binds, so a region's
+custom expression cannot inject code. :meth:`TypePlan.run_reference` answers the same by
+walking the rules one by one (non-dict input, and the tests that compare the two).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from huitong.quality.model import Outcome, Severity, format_message
+from huitong.quality.predicates import Facts
+
+if TYPE_CHECKING:
+    from huitong.quality.ruleset import CompiledRule
+
+__all__ = ["Namespace", "RunResult", "TypePlan"]
+
+RunResult = tuple[int, list[tuple[int, Outcome]] | None]
+_MESSAGE_CACHE_SIZE = 1024
+
+
+class Namespace:
+    """Names for the objects a plan's source uses (closures, constants)."""
+
+    __slots__ = ("_ids", "names")
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {}
+        self._ids: dict[int, str] = {}
+
+    def bind(self, obj: Any) -> str:
+        name = self._ids.get(id(obj))
+        if name is None:
+            name = self._ids[id(obj)] = f"_b{len(self.names)}"
+            self.names[name] = obj
+        return name
+
+
+def _gate_function(
+    rules: Sequence[CompiledRule],
+) -> Callable[[Mapping[str, Any]], set[int]] | None:
+    """A function from a resource to the indices of its code-gated rules whose codes appear
+    in ``code`` or a ``component.code`` (None when the type has no gated rule)."""
+    gated: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(rules):
+        if c.gate is not None:
+            for code in sorted(c.gate[1]):
+                gated.setdefault((c.gate[0], code), []).append(i)
+    if not gated:
+        return None
+    table = {key: tuple(v) for key, v in gated.items()}
+
+    def gate(resource: Mapping[str, Any]) -> set[int]:
+        found: set[int] = set()
+        concepts = [resource.get("code")]
+        components = resource.get("component")
+        if type(components) is list:
+            concepts.extend(c.get("code") for c in components if type(c) is dict)
+        for concept in concepts:
+            codings = concept.get("coding") if type(concept) is dict else None
+            if type(codings) is not list:
+                continue
+            for coding in codings:
+                if type(coding) is dict:
+                    key: Any = (coding.get("system"), coding.get("code"))
+                    items = table.get(key)
+                    if items:
+                        found.update(items)
+        return found
+
+    return gate
+
+
+class TypePlan:
+    """The enabled rules of one resource type (library order) and their generated check."""
+
+    __slots__ = ("_applicable", "_gate", "_indices", "_messages", "_reject", "heads", "ids",
+                 "resource_type", "rules", "run", "source")  # fmt: skip
+
+    def __init__(
+        self, resource_type: str, rules: Sequence[CompiledRule], namespace: Namespace
+    ) -> None:
+        self.resource_type = resource_type
+        self.rules: tuple[CompiledRule, ...] = tuple(rules)
+        self.ids: tuple[str, ...] = tuple(c.rule.id for c in self.rules)
+        # What every finding row of rule i starts with: id, category, severity.
+        self.heads: tuple[tuple[str, str, str], ...] = tuple(
+            (c.rule.id, c.rule.category.value, c.rule.severity.value) for c in self.rules
+        )
+        self._reject = frozenset(
+            i for i, c in enumerate(self.rules) if c.rule.severity is Severity.REJECT
+        )
+        self._indices: dict[int, tuple[int, ...]] = {}
+        self._gate = _gate_function(self.rules)
+        self._applicable: dict[int, tuple[str, ...]] = {}
+        self._messages: dict[Any, tuple[str, str]] = {}
+        self.source = self._generate(namespace)
+        scope: dict[str, Any] = dict(namespace.names)
+        exec(compile(self.source, f"<quality plan {resource_type}>", "exec"), scope)
+        self.run: Callable[[Mapping[str, Any], Facts], RunResult] = scope["run"]
+
+    def _generate(self, ns: Namespace) -> str:
+        fail = "fails = [] if fails is None else fails; fails.append(({i}, {o}))"
+        out = [
+            "def run(r, facts):",
+            f"    n = (r, {self.resource_type!r})",
+            "    mask = 0",
+            "    fails = None",
+        ]
+        if self._gate is not None:
+            out.append(f"    found = {ns.bind(self._gate)}(r)")
+        for i, c in enumerate(self.rules):
+            pad = "    "
+            conditions = []
+            if c.gate is not None:
+                conditions.append(f"{i} in found")
+            if c.when is not None:
+                conditions.append(
+                    c.when_inline.true if c.when_inline is not None
+                    else f"{ns.bind(c.when)}(r) is True"
+                )  # fmt: skip
+            out.append(f"    # {c.rule.id!r}")
+            if conditions:
+                out.append(f"    if {' and '.join(conditions)}:")
+                pad += "    "
+            bit = 1 << i
+            if c.expect is not None:
+                failed = ns.bind(c.failed)
+                if c.expect_inline is not None and c.expect_inline.total:
+                    out += [
+                        f"{pad}mask |= {bit}",
+                        f"{pad}if not {c.expect_inline.true}:",
+                        f"{pad}    " + fail.format(i=i, o=failed),
+                    ]
+                else:
+                    out += [
+                        f"{pad}x = {ns.bind(c.expect)}(r)",
+                        f"{pad}if x is not None:",
+                        f"{pad}    mask |= {bit}",
+                        f"{pad}    if not x:",
+                        f"{pad}        " + fail.format(i=i, o=failed),
+                    ]
+            else:
+                call = (
+                    f"{ns.bind(c.plain[0])}(r, facts, {ns.bind(c.plain[1])})" if c.plain
+                    else f"{ns.bind(c.predicate)}(r, facts)"
+                )  # fmt: skip
+                out += [
+                    f"{pad}o = {call}",
+                    f"{pad}if o is not None:",
+                    f"{pad}    mask |= {bit}",
+                    f"{pad}    if not o.passed:",
+                    f"{pad}        " + fail.format(i=i, o="o"),
+                ]
+        out.append("    return mask, fails")
+        return "\n".join(out) + "\n"
+
+    def evaluate(self, resource: Mapping[str, Any], facts: Facts) -> RunResult:
+        """``(mask, failures)`` for ``resource`` (generated code for a dict, the rule by
+        rule walk for any other mapping)."""
+        if type(resource) is dict:
+            return self.run(resource, facts)
+        return self.run_reference(resource, facts)
+
+    def run_reference(self, resource: Mapping[str, Any], facts: Facts) -> RunResult:
+        """The same answer as :attr:`run`, one rule at a time through the rules' closures."""
+        mask = 0
+        fails: list[tuple[int, Outcome]] | None = None
+        found = self._gate(resource) if self._gate is not None else set()
+        for i, c in enumerate(self.rules):
+            if c.gate is not None and i not in found:
+                continue
+            if c.when is not None and c.when(resource) is not True:
+                continue
+            outcome = c.run(resource, facts)
+            if outcome is None:
+                continue
+            mask |= 1 << i
+            if not outcome.passed:
+                fails = fails or []
+                fails.append((i, outcome))
+        return mask, fails
+
+    def rejects(self, failures: Sequence[tuple[int, Outcome]]) -> bool:
+        """Whether any of ``failures`` is of a rule that rejects."""
+        reject = self._reject
+        return bool(reject) and any(i in reject for i, _ in failures)
+
+    def indices(self, mask: int) -> tuple[int, ...]:
+        """The rule indices whose bits are set in ``mask``."""
+        found = self._indices.get(mask)
+        if found is None:
+            found = tuple(i for i in range(len(self.rules)) if mask >> i & 1)
+            if len(self._indices) < _MESSAGE_CACHE_SIZE:
+                self._indices[mask] = found
+        return found
+
+    def mask_of(self, rule_ids: Sequence[str]) -> int:
+        """The mask of the rules named (ids this plan does not have are left out)."""
+        wanted = set(rule_ids)
+        return sum(1 << i for i, rule_id in enumerate(self.ids) if rule_id in wanted)
+
+    def applicable(self, mask: int) -> tuple[str, ...]:
+        """The ids of the rules whose bits are set, in library order (cached per mask: a
+        type's resources mostly share a handful of masks)."""
+        found = self._applicable.get(mask)
+        if found is None:
+            found = tuple(rule_id for i, rule_id in enumerate(self.ids) if mask >> i & 1)
+            if len(self._applicable) < _MESSAGE_CACHE_SIZE:
+                self._applicable[mask] = found
+        return found
+
+    def messages(self, i: int, outcome: Outcome) -> tuple[str, str]:
+        """Rule ``i``'s English and Chinese messages filled with what ``outcome`` reports
+        (remembered per rule and values: a late result's delay repeats across a bundle)."""
+        c = self.rules[i]
+        values = outcome.values
+        if not values:
+            return c.message_en, c.message_zh
+        key: Any = None
+        if len(values) == 1:
+            ((name, value),) = values.items()
+            # Only exact ints and strings: True == 1 and 1.0 == 1 would share an entry.
+            if type(value) is int or type(value) is str:
+                key = (i, name, value)
+                found = self._messages.get(key)
+                if found is not None:
+                    return found
+        found = (format_message(c.message_en, values), format_message(c.message_zh, values))
+        if key is not None:
+            if len(self._messages) >= _MESSAGE_CACHE_SIZE:
+                self._messages.clear()
+            self._messages[key] = found
+        return found
