@@ -297,8 +297,10 @@ def load(args: argparse.Namespace) -> None:
     with psycopg.connect(args.db, autocommit=True) as conn:
         # VACUUM sets the visibility map: blocking then reads mpi_keys by index-only scans
         conn.execute("VACUUM ANALYZE")
-        size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
-        print(f"database size {size.fetchone()[0]}")
+        size = conn.execute(
+            "SELECT pg_size_pretty(pg_database_size(current_database()))"
+        ).fetchall()
+        print(f"database size {size[0][0]}")
     print(f"loaded in {time.perf_counter() - started:.0f}s")
 
 
@@ -308,7 +310,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def match(args: argparse.Namespace) -> None:
-    repo = open_repository(args.db)
+    repo: Any = open_repository(args.db)  # the engines carry clock and new_id
     service = IdentityService(repo, clock=repo.clock, new_id=repo.new_id)
     goldens = int(repo.query("SELECT COUNT(DISTINCT golden) FROM mpi_sources")[0][0])
     sources = int(repo.query("SELECT COUNT(*) FROM mpi_sources")[0][0])
@@ -360,7 +362,7 @@ def match(args: argparse.Namespace) -> None:
 def relink_bench(args: argparse.Namespace) -> None:
     from huitong.mpi.relink import relink
 
-    repo = open_repository(args.db)
+    repo: Any = open_repository(args.db)  # the engines carry clock and new_id
     service = IdentityService(repo, clock=repo.clock, new_id=repo.new_id)
     last = [0.0]
 
@@ -427,11 +429,12 @@ def retrain(args: argparse.Namespace) -> None:
     from huitong.mpi.relink import relink
 
     people = args.people if args.people < 10**9 else 2000
-    url = args.db.rsplit("/", 1)[0] + "/huitong_bench_mpi_retrain"
+    name = args.db.rsplit("/", 1)[1] + "_retrain"  # beside --db, recreated each run
+    url = args.db.rsplit("/", 1)[0] + f"/{name}"
     with psycopg.connect(ADMIN, autocommit=True) as admin:
-        admin.execute("DROP DATABASE IF EXISTS huitong_bench_mpi_retrain WITH (FORCE)")
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _ensure_db(url)
-    repo = open_repository(url)
+    repo: Any = open_repository(url)  # the engines carry clock and new_id
     ids = (f"G{n}" for n in itertools.count())
     service = IdentityService(repo, clock=repo.clock, new_id=lambda: next(ids))
     service.install()

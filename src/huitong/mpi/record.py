@@ -120,7 +120,9 @@ def record_from_patient(patient: dict[str, Any], *, source_org: str = "") -> Ide
             addresses.append(address)
     gender = patient.get("gender")
     birth = re.sub(r"\D", "", _str(patient.get("birthDate")) or "")
-    meta = patient.get("meta") if isinstance(patient.get("meta"), dict) else {}
+    meta = patient.get("meta")
+    if not isinstance(meta, dict):
+        meta = {}
     return IdentityRecord(
         source=f"Patient/{patient.get('id', '')}",
         source_org=source_org,

@@ -832,9 +832,9 @@ def relink(
         # Pairs blocked and scored elsewhere (Spark): the same decisions are made from them.
         given = {}
         for a, b, p, grade in scored:
-            i, j = ix.index.get(a), ix.index.get(b)
-            if i is not None and j is not None and i != j:
-                given[(min(i, j), max(i, j))] = (float(p), grade)
+            x, y = ix.index.get(a), ix.index.get(b)
+            if x is not None and y is not None and x != y:
+                given[(min(x, y), max(x, y))] = (float(p), grade)
         pairs = sorted(given)
         lo = np.array([i for i, _ in pairs], dtype=np.int64)
         hi = np.array([j for _, j in pairs], dtype=np.int64)
