@@ -535,7 +535,13 @@ def test_count(db: SearchDb, url: str, total: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "count"), [("Observation?_sort=code", 2), ("Encounter?_sort=-date", 1)]
+    ("url", "count"),
+    [
+        ("Observation?_sort=code", 2),
+        ("Encounter?_sort=-date", 1),
+        ("Observation?code=http://loinc.org|", 2),  # one clause: read from its index alone
+        ("Patient?name=pet", 1),
+    ],
 )
 def test_paging_is_stable(db: SearchDb, url: str, count: int) -> None:
     """Every match appears on exactly one page, in the order of the one-page result."""
@@ -701,6 +707,27 @@ def test_restrict_applies_to_every_resource_touched(
     got = db.ids(search_page_sql(q, db.dialect, restrict=_hide(hide)))
     assert got == (expected if hide == "P2" else [])
     assert db.scalar(search_count_sql(q, db.dialect, restrict=_hide(hide))) == len(got)
+
+
+@pytest.mark.parametrize(
+    ("url", "alone"),
+    [
+        ("Observation?code=8480-6", True),
+        ("?_tag=vip", True),
+        ("Observation?code=8480-6&_sort=date", False),  # a sort reads the rows
+        ("Observation?code=8480-6&patient=P1", False),
+        ("Observation?code:missing=true", False),
+        ("Patient/P1/Observation?code=8480-6", False),
+    ],
+)
+def test_one_clause_is_read_from_its_index(url: str, alone: bool) -> None:
+    """A search of one plain clause never joins ``resources`` (index rows exist only for live
+    current versions); an access restriction brings the join back, because it is a
+    condition on the resource rows."""
+    sql, _ = search_page_sql(query(url), "sqlite")
+    assert ("FROM resources" not in sql) is alone
+    restricted, _ = search_page_sql(query(url), "sqlite", restrict=_hide("x"))
+    assert "FROM resources" in restricted
 
 
 def test_restrict_on_includes(db: SearchDb) -> None:

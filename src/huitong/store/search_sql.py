@@ -13,9 +13,11 @@ query through the lookup indexes; every other clause is a correlated ``EXISTS`` 
 candidate through the ``idx_*_rid`` indexes. A chain joins the reference rows to the target
 resources that match the inner clause; ``_has`` goes the other way. A page led by ``_has``
 picks its reading at run time: from the matching sources when they are few, else candidate
-by candidate in rid order, stopping once the page is full (:func:`search_page_sql`). The
-choice of driver is a fixed ranking (the builders see no statistics); SQLite gets unary ``+``
-and ``CROSS JOIN`` hints where its planner would otherwise scan a whole parameter.
+by candidate in rid order, stopping once the page is full (:func:`search_page_sql`). A
+search of one plain clause and no access restriction is read from its index table alone
+(:func:`_index_only_matches`). The choice of driver is a fixed ranking (the builders see
+no statistics); SQLite gets unary ``+`` and ``CROSS JOIN`` hints where its planner would
+otherwise scan a whole parameter.
 
 The compartment key. Every index row carries ``patient_key``, its resource's Patient
 compartment, and ``idx_token_lookup`` holds it right after the code (migration 0016), so
@@ -757,14 +759,17 @@ def _keyed_candidates(b: _Builder, c: Clause, half: Literal["own", "cross"]) -> 
     )
 
 
-def _index_only_rids(b: _Builder, c: Clause, o: str, source_type: str) -> Sql | None:
+def _index_only_rids(
+    b: _Builder, c: Clause, o: str, source_type: str | Sequence[str]
+) -> Sql | None:
     """``SELECT rid FROM idx_…`` for a plain value clause, or None when the clause needs the
     resources table (an access restriction, ``:missing``, ``:not``, chains, nested ``_has``)."""
     if b.restrict is not None or c.chain is not None or c.has is not None:
         return None
     if c.modifier in ("missing", "not") or c.param in ("_id", "_lastUpdated"):
         return None
-    sql, params = _clause_sql(b, c, o, "in", (source_type,))
+    types = (source_type,) if isinstance(source_type, str) else tuple(source_type)
+    sql, params = _clause_sql(b, c, o, "in", types)
     prefix = f"{o}.rid IN ("
     if not (sql.startswith(prefix) and sql.endswith(")")):
         return None
@@ -943,7 +948,8 @@ def _matching(
 # A _has driver costs in proportion to its matching source resources (all of them are read
 # to find their targets); checking each candidate in rid order instead costs in proportion to
 # the candidates read before the page fills. Past this many sources, the page is read the
-# second way. The count always takes the first.
+# second way. The count always takes the first (for a _has through the compartment key,
+# :func:`_keyed_matches`).
 _HAS_DENSE = 2000
 # For a _has read through the compartment key the walk costs a few seeks per candidate, so
 # what matters is how many patients match, not how many sources: past this many compartments
@@ -1017,6 +1023,13 @@ def search_page_sql(q: SearchQuery, dialect: Dialect, *, restrict: Restrict | No
     descending (https://hl7.org/fhir/R4/search.html#sort); resources without one sort last.
     """
     b = _Builder(dialect, restrict)
+    alone = _index_only_matches(b, q)
+    if alone is not None and not q.sort:
+        return _finish(
+            b,
+            f"SELECT m.rid FROM ({alone[0]}) m ORDER BY m.rid LIMIT ? OFFSET ?",
+            [*alone[1], q.count + 1, q.offset],
+        )
     driver = _driver(q.clauses, q.compartment)
     # SQLite's parser has a fixed stack: an access restriction on every alias of the
     # two-armed page nests too deep for it, so restricted SQLite searches take the plain form.
@@ -1078,7 +1091,7 @@ def search_count_sql(
     of at most that many matches (``_total=estimate``: a count that stops early, so a
     common code in millions of rows costs no more than ``limit`` index probes)."""
     b = _Builder(dialect, restrict)
-    keyed = _keyed_matches(b, q)
+    keyed = _keyed_matches(b, q) or _index_only_matches(b, q)
     if keyed is not None:
         matches_sql, matches_params = keyed
     else:
@@ -1091,6 +1104,27 @@ def search_count_sql(
         f"SELECT COUNT(*) FROM ({matches_sql} LIMIT ?) bounded",
         [*matches_params, limit],
     )
+
+
+def _index_only_matches(b: _Builder, q: SearchQuery) -> Sql | None:
+    """``SELECT DISTINCT rid``: every match of a search of one plain value clause
+    (``Condition?code=x``), from its index table alone; None for other searches.
+
+    Index rows exist only for live current versions and carry their type, so with no access
+    restriction the matches need no visit to ``resources``: a page is the first rids of the
+    clause's rows (PostgreSQL either walks ``idx_*_rid`` in rid order or sorts the rows of
+    the value, whichever reads less), and a count counts them. Joined to ``resources``, a
+    code in a few thousand Conditions cost a table row read per match before the page could
+    be cut."""
+    if b.restrict is not None or q.compartment is not None or len(q.clauses) != 1:
+        return None
+    c = q.clauses[0]
+    if not _plain(c):
+        return None
+    found = _index_only_rids(b, c, "r", q.resource_types or _all_types(()))
+    if found is None:
+        return None
+    return f"SELECT DISTINCT i.rid FROM ({found[0]}) i", found[1]
 
 
 def _keyed_matches(b: _Builder, q: SearchQuery) -> Sql | None:
