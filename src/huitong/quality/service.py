@@ -397,8 +397,8 @@ class QualityService:
         state.counts[key] = state.counts.get(key, 0) + 1
 
     def _flush(self, tx: Transaction) -> None:
-        """Write the transaction's findings and counters (commit hook): two statements per
-        transaction, whatever its size."""
+        """Write the transaction's findings and counters (commit hook): one statement each
+        on PostgreSQL, one per few hundred rows on SQLite, whatever the transaction's size."""
         state = self._states.get(tx)
         recent = getattr(self._recent, "last", None)
         if recent is not None and recent[0]() is tx:
