@@ -258,3 +258,37 @@ def test_batch_representation(client):
     entry = r.json()["entry"][0]
     assert entry["resource"]["resourceType"] == "Patient"
     assert entry["fullUrl"] == f"{BASE}/Patient/{entry['resource']['id']}"
+
+
+def test_transaction_conditional_searches_run_together_keep_their_entries(client):
+    """The bundle's conditional searches run together before any write; each failure is
+    still reported at its own entry, and each entry gets its own match."""
+    for value in ("1", "2"):
+        create(client, patient(identifier=[{"system": "urn:t", "value": value}]))
+    bad = client.post("/fhir", json=_bundle(
+        "transaction",
+        _post(patient(), ifNoneExist="identifier=urn:t|1"),
+        _post(patient(), ifNoneExist="no-such-param=1"),
+    ))
+    assert assert_outcome(bad, 400)["issue"][0]["expression"] == ["Bundle.entry[1]"]
+    r = client.post("/fhir", json=_bundle(
+        "transaction",
+        _post(patient(), UUID_P, ifNoneExist="identifier=urn:t|1"),
+        {"resource": patient(gender="female",
+                             identifier=[{"system": "urn:t", "value": "2"}]),
+         "request": {"method": "PUT", "url": "Patient?identifier=urn:t|2"}},
+        {"resource": patient(identifier=[{"system": "urn:t", "value": "3"}]),
+         "request": {"method": "PUT", "url": "Patient?identifier=urn:t|3"}},
+        _post(_obs("Patient?identifier=urn:t|2")),
+        _post(_obs(UUID_P)),
+    ))
+    assert r.status_code == 200, r.text
+    found, updated, made, obs2, obs1 = r.json()["entry"]
+    assert found["response"]["status"] == "200 OK"
+    assert updated["response"]["location"].endswith("/_history/2")
+    assert made["response"]["status"] == "201 Created"
+    subject2 = client.get("/fhir/" + obs2["response"]["location"]).json()["subject"]
+    subject1 = client.get("/fhir/" + obs1["response"]["location"]).json()["subject"]
+    assert subject2["reference"] == updated["response"]["location"].split("/_history")[0]
+    assert subject1["reference"] == found["response"]["location"].split("/_history")[0]
+    assert _total(client, "/fhir/Patient") == 3

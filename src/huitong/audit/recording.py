@@ -638,3 +638,6 @@ class _ReadRecordingTransaction:
 
     def search(self, query: SearchQuery, **kw: Any) -> SearchPage:
         return self._view._page(self._tx.search(query, **kw))
+
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchPage]:
+        return [self._view._page(page) for page in self._tx.search_many(queries)]

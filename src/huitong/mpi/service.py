@@ -308,12 +308,13 @@ class IdentityService:
         # Patient gets a later version): skip the statements that would find nothing.
         first = stored.version_id == 1
         if not first:
-            tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
-        tx.execute("INSERT INTO mpi_records (source, record) VALUES (?, ?) ON CONFLICT (source) "
-                   "DO UPDATE SET record = excluded.record", (source, record_to_json(record)))
+            tx.execute_later("DELETE FROM mpi_keys WHERE source = ?", (source,))
+        tx.execute_later(
+            "INSERT INTO mpi_records (source, record) VALUES (?, ?) ON CONFLICT (source) "
+            "DO UPDATE SET record = excluded.record", (source, record_to_json(record)))
         if every:
             rows = ", ".join(["(?, ?)"] * len(every))
-            tx.execute(f"INSERT INTO mpi_keys (key, source) VALUES {rows}",
+            tx.execute_later(f"INSERT INTO mpi_keys (key, source) VALUES {rows}",
                        [v for key in every for v in (key, source)])
         # The Patient as stored, parsed afresh: the golden record may share its parts.
         known = {source: stored.resource}
@@ -347,7 +348,7 @@ class IdentityService:
                            detail=action.evidence)
                 self._refresh_goldens(tx, [golden], known=known)
             elif action.kind == "review" and action.golden:
-                tx.execute(
+                tx.execute_later(
                     "INSERT INTO mpi_review (source, golden, matched_source, grade, "
                     "probability, evidence, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (source, action.golden.removeprefix("Patient/"), action.matched_source,
@@ -380,7 +381,7 @@ class IdentityService:
         settle_reviews: bool = True,
     ) -> None:
         now = self.clock()
-        tx.execute(
+        tx.execute_later(
             "INSERT INTO mpi_sources (source, source_org, golden, grade, linked_by, linked_at, "
             "reason) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source) DO UPDATE SET "
             "golden = excluded.golden, grade = excluded.grade, linked_by = excluded.linked_by, "
@@ -392,15 +393,15 @@ class IdentityService:
         if not settle_reviews:
             return
         # The source's open review items are settled by this decision.
-        tx.execute("UPDATE mpi_review SET status = 'superseded', decided_at = ? "
-                   "WHERE source = ? AND status = 'open'", (now, source))
+        tx.execute_later("UPDATE mpi_review SET status = 'superseded', decided_at = ? "
+                         "WHERE source = ? AND status = 'open'", (now, source))
 
     def _history(
         self, tx: Transaction, actor: str, action: str, *, source: str | None = None,
         golden: str | None = None, other: str | None = None, reason: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> None:
-        tx.execute(
+        tx.execute_later(
             "INSERT INTO mpi_history (at, actor, action, source, golden, other, reason, detail) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (self.clock(), actor, action, source, golden, other, reason,
@@ -470,12 +471,12 @@ class IdentityService:
 
     def _source_deleted(self, tx: Transaction, source: str) -> None:
         linked = tx.execute("SELECT golden FROM mpi_sources WHERE source = ?", (source,))
-        tx.execute("DELETE FROM mpi_keys WHERE source = ?", (source,))
-        tx.execute("DELETE FROM mpi_records WHERE source = ?", (source,))
+        tx.execute_later("DELETE FROM mpi_keys WHERE source = ?", (source,))
+        tx.execute_later("DELETE FROM mpi_records WHERE source = ?", (source,))
         if not linked:
             return
         golden = linked[0][0]
-        tx.execute("DELETE FROM mpi_sources WHERE source = ?", (source,))
+        tx.execute_later("DELETE FROM mpi_sources WHERE source = ?", (source,))
         self._history(tx, SYSTEM_ACTOR, "source-deleted", source=source, golden=golden,
                       reason="the source record was deleted")
         self._refresh_golden(tx, golden)

@@ -167,6 +167,13 @@ class AuthorizedTransaction:
             query, restrict=self._view._search_restriction(query, resolve=False)
         )
 
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchPage]:
+        # Together only when none is restricted; each under its own restriction otherwise.
+        restricts = [self._view._search_restriction(q, resolve=False) for q in queries]
+        if all(r is None for r in restricts):
+            return self._tx.search_many(queries)
+        return [self._tx.search(q, restrict=r) for q, r in zip(queries, restricts, strict=True)]
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._tx.execute(sql, params)
 

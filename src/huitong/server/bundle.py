@@ -36,6 +36,7 @@ import orjson
 from huitong.fhir.dates import format_instant
 from huitong.fhir.errors import Category, FhirError, Issue
 from huitong.fhir.outcome import operation_outcome
+from huitong.fhir.search.model import SearchQuery
 from huitong.server.bundle_plan import (
     BundlePlan,
     PlannedEntry,
@@ -45,7 +46,7 @@ from huitong.server.bundle_plan import (
     rewrite_references,
 )
 from huitong.server.errors import error_response, internal_error_response
-from huitong.server.interactions.conditional import at_most_one, lock_key
+from huitong.server.interactions.conditional import criteria_query, lock_key, single_match
 from huitong.server.interactions.delete import delete_in
 from huitong.server.interactions.patch import patch_in
 from huitong.server.interactions.update import conditional_update_target, update_in
@@ -172,23 +173,84 @@ def _run_batch(
 
 
 # -- transaction -------------------------------------------------------------------------------
-def _resolve_targets(ctx: ServerContext, tx: Transaction, e: PlannedEntry,
-                     mapping: dict[str, str]) -> None:
+# A conditional search of the bundle: (type, criteria, what the error messages call it).
+_Criteria = tuple[str, tuple[tuple[str, str], ...], str]
+
+
+def _criteria_of(plan: BundlePlan) -> list[_Criteria]:
+    """Every conditional search the bundle needs, entries first, then references."""
+    out: list[_Criteria] = []
+    for e in plan.entries:
+        rtype = str(e.resource_type)
+        if e.method == "POST" and e.if_none_exist is not None:
+            out.append((rtype, tuple(e.if_none_exist), "ifNoneExist"))
+        elif e.conditional and e.method == "PUT":
+            out.append((rtype, tuple(e.params), "conditional update"))
+        elif e.conditional:
+            out.append((rtype, tuple(e.params), f"conditional {e.method.lower()}"))
+    for node in plan.refs:
+        ref = node["reference"]
+        parsed = conditional_reference(ref) if "?" in ref else None
+        if parsed is not None:
+            out.append((parsed[0], tuple(parsed[1]), f"conditional reference {ref}"))
+    return out
+
+
+def _conditional_searches(
+    tx: Transaction, plan: BundlePlan
+) -> dict[_Criteria, list[StoredResource] | FhirError]:
+    """Run the bundle's conditional searches together (one round trip on PostgreSQL for
+    the common single-statement criteria such as ``identifier=``), under the locks already
+    taken. Criteria that do not parse keep their error, raised when their entry resolves
+    (so it is attributed to that entry)."""
+    queries: dict[_Criteria, SearchQuery] = {}
+    found: dict[_Criteria, list[StoredResource] | FhirError] = {}
+    for key in _criteria_of(plan):
+        if key in queries or key in found:
+            continue
+        try:
+            queries[key] = criteria_query(key[0], key[1], what=key[2])
+        except FhirError as err:
+            found[key] = err
+    if queries:
+        pages = tx.search_many(list(queries.values()))
+        for key, page in zip(queries, pages, strict=True):
+            found[key] = page.matches
+    return found
+
+
+def _matched(
+    found: dict[_Criteria, list[StoredResource] | FhirError], key: _Criteria
+) -> list[StoredResource]:
+    got = found[key]
+    if isinstance(got, FhirError):
+        raise got
+    return got
+
+
+def _resolve_targets(
+    ctx: ServerContext, tx: Transaction, e: PlannedEntry, mapping: dict[str, str],
+    found: dict[_Criteria, list[StoredResource] | FhirError],
+) -> None:
     """Settle the target id of a conditional entry (before any write)."""
     rtype = str(e.resource_type)
     if e.method == "POST" and e.if_none_exist is not None:
-        found = at_most_one(tx, rtype, e.if_none_exist, what="ifNoneExist")
-        e.id = found.id if found is not None else ctx.new_id()
-        e.exists = found is not None
+        what = "ifNoneExist"
+        hit = single_match(_matched(found, (rtype, tuple(e.if_none_exist), what)), rtype,
+                           what=what)
+        e.id = hit.id if hit is not None else ctx.new_id()
+        e.exists, e.existing = hit is not None, hit
     elif e.conditional and e.method == "PUT":
-        target = conditional_update_target(tx, rtype, e.params, e.resource.get("id"))
+        matched = _matched(found, (rtype, tuple(e.params), "conditional update"))
+        target = conditional_update_target(tx, rtype, e.params, e.resource.get("id"),
+                                           matched=matched)
         e.id = target if target is not None else ctx.new_id()
     elif e.conditional:  # PATCH or DELETE
         what = f"conditional {e.method.lower()}"
-        found = at_most_one(tx, rtype, e.params, what=what)
-        if found is None and e.method == "PATCH":
+        hit = single_match(_matched(found, (rtype, tuple(e.params), what)), rtype, what=what)
+        if hit is None and e.method == "PATCH":
             raise FhirError(Category.NOT_FOUND, f"no {rtype} matches the criteria")
-        e.id = found.id if found is not None else None
+        e.id = hit.id if hit is not None else None
     else:
         return
     if e.full_url and e.id is not None and e.method in ("POST", "PUT"):
@@ -196,7 +258,8 @@ def _resolve_targets(ctx: ServerContext, tx: Transaction, e: PlannedEntry,
 
 
 def _resolve_conditional_references(
-    tx: Transaction, plan: BundlePlan, mapping: dict[str, str]
+    plan: BundlePlan, mapping: dict[str, str],
+    found: dict[_Criteria, list[StoredResource] | FhirError],
 ) -> None:
     for node, owner in zip(plan.refs, plan.ref_owners, strict=True):
         ref = node["reference"]
@@ -205,34 +268,32 @@ def _resolve_conditional_references(
         parsed = conditional_reference(ref)
         if parsed is None:
             continue
+        what = f"conditional reference {ref}"
         try:
-            found = at_most_one(tx, parsed[0], parsed[1], what=f"conditional reference {ref}")
-            if found is None:
+            hit = single_match(_matched(found, (parsed[0], tuple(parsed[1]), what)), parsed[0],
+                               what=what)
+            if hit is None:
                 raise FhirError(
                     Category.PRECONDITION_FAILED,
                     f"conditional reference {ref} matches no resource",
                 )
         except FhirError as err:
             raise _AtEntry(err, owner) from None
-        mapping[ref] = found.reference
+        mapping[ref] = hit.reference
 
 
 def _conditional_locks(plan: BundlePlan) -> list[str]:
     """The locks the bundle's conditional entries and references will take, so they are
     taken together (one round trip, one order) before any of them is resolved."""
-    keys = []
-    for e in plan.entries:
-        rtype = str(e.resource_type)
-        if e.method == "POST" and e.if_none_exist is not None:
-            keys.append(lock_key(rtype, e.if_none_exist))
-        elif e.conditional and e.method in ("PUT", "PATCH", "DELETE") and e.params:
-            keys.append(lock_key(rtype, e.params))
-    for node in plan.refs:
-        ref = node["reference"]
-        parsed = conditional_reference(ref) if "?" in ref else None
-        if parsed is not None and parsed[1]:
-            keys.append(lock_key(parsed[0], parsed[1]))
-    return keys
+    return [lock_key(rtype, criteria) for rtype, criteria, _what in _criteria_of(plan)
+            if criteria]
+
+
+def _rows_to_replace(plan: BundlePlan) -> list[tuple[str, str]]:
+    """The existing resources the bundle's updates, patches and deletes will replace (all
+    targets are known once conditionals are resolved): locked together before the writes."""
+    return [(str(e.resource_type), e.id) for e in plan.entries
+            if e.method in ("PUT", "PATCH", "DELETE") and e.id is not None]
 
 
 def _check_distinct(plan: BundlePlan) -> None:
@@ -261,8 +322,7 @@ def _write(tx: Transaction, base: str, e: PlannedEntry, prefer: str) -> dict[str
     outcome: WriteOutcome
     if e.method == "POST":
         if e.exists:  # ifNoneExist found it: no write
-            existing = tx.read(rtype, str(e.id))
-            return _written(base, 200, existing, prefer)
+            return _written(base, 200, e.existing, prefer)
         outcome = tx.create(e.resource, id=e.id)
     elif e.method == "PUT":
         if e.conditional:
@@ -342,12 +402,14 @@ def _run_transaction(
         with ctx.repo.transaction() as tx:
             mapping = dict(plan.aliases)
             tx.lock_many(_conditional_locks(plan))
+            found = _conditional_searches(tx, plan)
             for e in plan.entries:
                 index = e.index
-                _resolve_targets(ctx, tx, e, mapping)
-            _resolve_conditional_references(tx, plan, mapping)
+                _resolve_targets(ctx, tx, e, mapping, found)
+            _resolve_conditional_references(plan, mapping, found)
             rewrite_references(plan, mapping)
             _check_distinct(plan)
+            tx.lock_current(_rows_to_replace(plan))
             base = req.base_url
             for i in plan.order:
                 index = i

@@ -35,6 +35,7 @@ import orjson
 
 from huitong.fhir.definitions import resource_types
 from huitong.fhir.errors import Category, FhirError
+from huitong.store.repository import StoredResource
 
 __all__ = [
     "BundlePlan",
@@ -73,8 +74,9 @@ class PlannedEntry:
     if_none_exist: list[tuple[str, str]] | None = None
     if_none_match: str | None = None
     conditional: bool = False
-    # set when ``ifNoneExist`` found the resource: nothing is written
+    # set when ``ifNoneExist`` found the resource (``existing``): nothing is written
     exists: bool = False
+    existing: StoredResource | None = None
     # batch only: why this entry cannot be processed (the others still are)
     error: FhirError | None = None
 

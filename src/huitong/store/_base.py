@@ -47,6 +47,8 @@ RESOURCE_COLUMNS = (
     "patient_key", "content",
 )
 _ROW_SELECT = "rid, res_type, res_id, version, last_updated, deleted, method, {content}"
+# At most this many of a transaction's own rows are kept in memory (``BaseTransaction._mine``).
+_MINE_LIMIT = 20_000
 # `_total=estimate` counts exactly up to this many matches past the page (see _estimate).
 TOTAL_EXACT_UP_TO = 1000
 
@@ -60,10 +62,6 @@ class WriteBuffer:
         default_factory=lambda: {name: [] for name in INDEX_TABLES}
     )
     keys: set[tuple[str, str]] = field(default_factory=set)
-    # Resources created in this buffer, as ``_current`` reads them (rid, res_type, res_id,
-    # version, last_updated, deleted, method, content, patient_key): read from here, not
-    # flushed to be read back.
-    created: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     # The resource types with rows waiting here: a search of other types needs no flush.
     types: set[str] = field(default_factory=set)
 
@@ -84,6 +82,32 @@ class EngineOps:
     dialect: str = ""
     ph: str = "?"
     content_select: str = "content"
+    # Whether statements whose answer nobody reads wait to travel with the transaction's
+    # next round trip (``BaseTransaction.execute_later``). Worth it where a statement costs
+    # a round trip to a server; SQLite runs in process and executes them at once.
+    defers: bool = False
+
+    def run_pipelined(
+        self, cur: Any, later: Sequence[tuple[str, Any]], sql: str | None = None,
+        params: Any = (),
+    ) -> None:
+        """Run the deferred statements ``later`` in order, then ``sql`` (its answer on
+        ``cur``); an engine that ``defers`` sends them all in one round trip."""
+        for text, values in later:
+            cur.execute(text, values)
+        if sql is not None:
+            cur.execute(sql, params)
+
+    def run_searches(
+        self, cur: Any, later: Sequence[tuple[str, Any]], statements: Sequence[tuple[str, Any]]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The deferred statements, then each of ``statements``; their rows, in order."""
+        self.run_pipelined(cur, later)
+        out = []
+        for text, values in statements:
+            cur.execute(text, values)
+            out.append(list(cur.fetchall()))
+        return out
 
     def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
         """``n`` unused row ids, all greater than ``after`` (the last one this transaction
@@ -94,9 +118,12 @@ class EngineOps:
         raise NotImplementedError
 
     def bulk_insert_many(
-        self, cur: Any, batches: Sequence[tuple[str, Sequence[str], list[tuple]]]
+        self, cur: Any, batches: Sequence[tuple[str, Sequence[str], list[tuple]]],
+        later: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        """Insert every (table, columns, rows) batch; an engine may send them together."""
+        """Run the deferred statements ``later``, then insert every (table, columns, rows)
+        batch; an engine may send them together."""
+        self.run_pipelined(cur, later)
         for table, columns, rows in batches:
             self.bulk_insert(cur, table, columns, rows)
 
@@ -125,6 +152,10 @@ class EngineOps:
         for name in INDEX_TABLES:
             cur.execute(_sql(self, f"DELETE FROM idx_{name} WHERE rid = ?"), (rid,))
         cur.execute(_sql(self, _UPDATE_CURRENT), (*values, rid))
+
+    def replace_current_statement(self, rid: int, values: tuple[Any, ...]) -> tuple[str, Any]:
+        """``replace_current`` as one statement to defer (engines that ``defers``)."""
+        raise NotImplementedError
 
     def json_text(self, value: Any) -> bytes:
         return value.encode() if isinstance(value, str) else bytes(value)
@@ -206,6 +237,13 @@ def _clause_types(clause: Clause, into: set[str]) -> bool:
     return True
 
 
+def _one_statement(query: SearchQuery) -> bool:
+    """Whether ``_search`` answers ``query`` with its one page statement (rows included):
+    no sort, include, total or count-only summary."""
+    return (query.count > 0 and query.summary != "count" and not query.sort
+            and query.total == "none" and not query.include and not query.revinclude)
+
+
 def _may_read(query: SearchQuery, buffered: set[str]) -> bool:
     """Whether ``query`` could read rows of the ``buffered`` types (so they must be flushed
     first). Conservative: a system-wide search, includes or an open chain read any type."""
@@ -229,7 +267,15 @@ def _stored(ops: EngineOps, row: Sequence[Any]) -> StoredResource:
 
 
 class BaseTransaction:
-    """One database transaction's reads and writes (see :class:`Transaction`)."""
+    """One database transaction's reads and writes (see :class:`Transaction`).
+
+    Round trips are what a write costs on PostgreSQL, so a transaction avoids them three
+    ways: new rows wait in a buffer flushed in bulk (before a read that may see them, and at
+    commit); statements whose answer nobody reads (a component's bookkeeping, replacing a
+    version) wait in ``_later`` and travel with the next statement that has to go anyway, in
+    one pipeline; and the rows this transaction wrote or locked (``_mine``) are answered
+    from memory, as nobody else can change them before it ends.
+    """
 
     def __init__(self, repo: BaseRepository, cur: Any) -> None:
         self._repo = repo
@@ -240,18 +286,44 @@ class BaseTransaction:
         self._last_rid = 0
         self._rid_block = 16
         self._locked: set[str] = set()
+        self._later: list[tuple[str, Any]] = []
+        # (res_type, res_id) -> the current row as ``_current`` returns it (rid, res_type,
+        # res_id, version, last_updated, deleted, method, content, patient_key), for rows
+        # this transaction created, replaced or read FOR UPDATE: until it ends they are
+        # current whatever other transactions do.
+        self._mine: dict[tuple[str, str], tuple[Any, ...]] = {}
+        # Resources ``lock_current`` found absent (a bundle's PUT that will create): a read
+        # of one before that create (the quality check of an Observation written earlier in
+        # the bundle reads its Patient) needs no round trip to learn it is not there.
+        self._absent: set[tuple[str, str]] = set()
 
-    # -- buffer --------------------------------------------------------------
+    # -- buffer and deferred statements ------------------------------------------------
     def _next_rid(self) -> int:
         if not self._rids:
             # Blocks grow 16, 32, … 1024: a message of a few resources does not draw (and on
             # PostgreSQL advance the sequence by) a thousand ids, a large bundle still needs
             # only a handful of round trips.
+            self._drain()
             self._rids = self._ops.allocate_rids(self._cur, self._rid_block, self._last_rid)
             self._rids.reverse()
             self._rid_block = min(self._rid_block * 2, 1024)
         self._last_rid = self._rids.pop()
         return self._last_rid
+
+    def _take_later(self) -> list[tuple[str, Any]]:
+        later, self._later = self._later, []
+        return later
+
+    def _drain(self) -> None:
+        """Send the deferred statements now (before a statement that cannot carry them)."""
+        if self._later:
+            self._ops.run_pipelined(self._cur, self._take_later())
+
+    def _remember(self, key: tuple[str, str], row: tuple[Any, ...]) -> None:
+        # Bounded: a bulk load of many thousand resources in one transaction keeps the
+        # first ones only (the later ones are read back if ever needed).
+        if len(self._mine) < _MINE_LIMIT or key in self._mine:
+            self._mine[key] = row
 
     def lock(self, key: str) -> None:
         self.lock_many((key,))
@@ -262,6 +334,7 @@ class BaseTransaction:
         key this transaction already holds is not asked for again."""
         wanted = sorted(set(keys) - self._locked)
         if wanted:
+            self._drain()
             self._ops.lock_keys(self._cur, wanted)
             self._locked.update(wanted)
 
@@ -270,15 +343,35 @@ class BaseTransaction:
         # still in the buffer cannot change its answer, and flushing a few rows before every
         # component statement was a COPY per index table each time.
         _check_component_sql(sql)
-        self._cur.execute(_sql(self._ops, sql), tuple(params))
+        later = self._take_later()
+        if later:
+            self._ops.run_pipelined(self._cur, later, _sql(self._ops, sql), tuple(params))
+        else:
+            self._cur.execute(_sql(self._ops, sql), tuple(params))
         if self._cur.description is None:
             return []
         return [tuple(row) for row in self._cur.fetchall()]
 
+    def execute_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """A statement on a component's own table whose answer nobody reads (an insert, an
+        update of bookkeeping): it runs before anything else this transaction sends, and on
+        PostgreSQL travels with that next round trip instead of costing one of its own. Its
+        failure (a constraint) then surfaces at that later statement, and fails the
+        transaction all the same."""
+        _check_component_sql(sql)
+        if self._ops.defers:
+            self._later.append((_sql(self._ops, sql), tuple(params)))
+        else:
+            self._cur.execute(_sql(self._ops, sql), tuple(params))
+
     def flush(self) -> None:
-        """Write every buffered row. Called before reads and at commit."""
+        """Write every buffered row and deferred statement. Called before reads and at
+        commit."""
         buf = self._buffer
+        later = self._take_later()
         if not buf:
+            if later:
+                self._ops.run_pipelined(self._cur, later)
             return
         self._buffer = WriteBuffer()
         batches: list[tuple[str, Sequence[str], list[tuple]]] = []
@@ -291,7 +384,7 @@ class BaseTransaction:
                     (f"idx_{name}", ("rid", "res_type", "patient_key", "param", "grp", *cols), rows)
                 )
         try:
-            self._ops.bulk_insert_many(self._cur, batches)
+            self._ops.bulk_insert_many(self._cur, batches, later)
         except Exception as exc:
             if self._ops.is_unique_violation(exc):
                 raise FhirError(
@@ -303,18 +396,16 @@ class BaseTransaction:
     def _current(self, res_type: str, res_id: str, *, lock: bool = False) -> tuple | None:
         """The current row of a resource; ``lock`` when it is about to be replaced."""
         key = (res_type, res_id)
-        if key in self._buffer.keys:
-            if not lock:
-                # Created in this transaction and still buffered: read it from the buffer.
-                # Updated in it: the row itself is already in the database (its new index
-                # rows wait in the buffer, which a read of the row does not need).
-                buffered = self._buffer.created.get(key)
-                if buffered is not None:
-                    return buffered
-            else:
-                # Replacing it drops its index rows in the database: the buffered ones must
-                # be there first (and a buffered create must exist to be replaced).
-                self.flush()
+        if key in self._buffer.keys and (lock or key not in self._mine):
+            # Replacing it drops its index rows in the database: the buffered ones must be
+            # there first (and a buffered create must exist to be replaced). A buffered
+            # create not kept in ``_mine`` (past its bound) is read back once written.
+            self.flush()
+        mine = self._mine.get(key)
+        if mine is not None:
+            return mine
+        if key in self._absent:
+            return None
         sql = _sql(
             self._ops,
             f"SELECT {_ROW_SELECT.format(content=self._ops.content_select)}, patient_key "
@@ -322,9 +413,43 @@ class BaseTransaction:
         )
         if lock:
             sql += self._ops.lock_current()
-        self._cur.execute(sql, (res_type, res_id))
+        later = self._take_later()
+        if later:
+            self._ops.run_pipelined(self._cur, later, sql, (res_type, res_id))
+        else:
+            self._cur.execute(sql, (res_type, res_id))
         row: tuple | None = self._cur.fetchone()
+        if lock and row is not None:
+            self._remember(key, tuple(row))
         return row
+
+    def lock_current(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read and lock the current rows of these (type, id) resources in one statement,
+        as the updates or deletes about to replace them would one by one (a transaction
+        bundle's conditional updates). Locked in rid order, as every such batch is, so two
+        transactions cannot each hold a row the other waits for."""
+        wanted = sorted({k for k in keys if k not in self._mine})
+        if not wanted:
+            return
+        if any(k in self._buffer.keys for k in wanted):
+            self.flush()
+        cols = _ROW_SELECT.format(content=self._ops.content_select)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            pairs = " OR ".join(["(res_type = ? AND res_id = ?)"] * len(chunk))
+            sql = _sql(self._ops, f"SELECT {cols}, patient_key FROM resources WHERE {pairs} "
+                                  f"ORDER BY rid{self._ops.lock_current()}")
+            params = [v for k in chunk for v in k]
+            later = self._take_later()
+            if later:
+                self._ops.run_pipelined(self._cur, later, sql, params)
+            else:
+                self._cur.execute(sql, params)
+            rows = self._cur.fetchall()
+            for row in rows:
+                self._remember((row[1], row[2]), tuple(row))
+            if len(self._absent) < _MINE_LIMIT:
+                self._absent.update(set(chunk) - {(r[1], r[2]) for r in rows})
 
     def read(
         self, resource_type: str, id: str, *, restrict: Restrict | None = None
@@ -332,6 +457,7 @@ class BaseTransaction:
         if restrict is not None:
             if (resource_type, id) in self._buffer.keys:
                 self.flush()
+            self._drain()
             rows = self._repo._select(
                 self._cur, *_restricted("res_type = ? AND res_id = ?", (resource_type, id),
                                         restrict, "resources"),
@@ -343,7 +469,16 @@ class BaseTransaction:
     def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
         if self._buffer and _may_read(query, self._buffer.types):
             self.flush()
+        self._drain()
         return self._repo._search(self._cur, query, restrict)
+
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchPage]:
+        """Several searches at once, as ``search`` each: on PostgreSQL the ones a single
+        statement answers (no sort, include or total: a conditional write's criteria) go
+        together in one round trip."""
+        if self._buffer and any(_may_read(q, self._buffer.types) for q in queries):
+            self.flush()
+        return self._repo._search_many(self._cur, queries, self._take_later())
 
     # -- writes --------------------------------------------------------------
     def _stamp(
@@ -397,13 +532,23 @@ class BaseTransaction:
             (rid, res_type, res_id, 1, now, False, method, patient_key, data.decode())
         )
         self._buffer.keys.add((res_type, res_id))
-        self._buffer.created[(res_type, res_id)] = (
-            rid, res_type, res_id, 1, now, False, method, data, patient_key
+        self._absent.discard((res_type, res_id))
+        self._remember(
+            (res_type, res_id), (rid, res_type, res_id, 1, now, False, method, data, patient_key)
         )
         self._buffer.add_index(rid, res_type, patient_key, entries)
         stored = StoredResource(res_type, res_id, 1, now, False, method, data)
         self._after_write(stored, content)
         return WriteOutcome(stored, created=True)
+
+    def _replace(self, rid: int, values: tuple[Any, ...]) -> None:
+        """Overwrite the current row ``rid`` (its old version to history, its index rows
+        dropped); deferred where the engine defers, since nothing reads its answer and the
+        row itself is now in ``_mine``."""
+        if self._ops.defers:
+            self._later.append(self._ops.replace_current_statement(rid, values))
+        else:
+            self._ops.replace_current(self._cur, rid, values)
 
     def update(
         self,
@@ -448,8 +593,10 @@ class BaseTransaction:
         data, entries = self._checked(content)
         patient_key = entries.patients[0] if entries.patients else None
         # The row was read through ``_current``, which flushed it first if still buffered.
-        self._ops.replace_current(
-            self._cur, rid, (version, now, False, method, patient_key, data.decode())
+        self._replace(rid, (version, now, False, method, patient_key, data.decode()))
+        self._remember(
+            (res_type, res_id),
+            (rid, res_type, res_id, version, now, False, method, data, patient_key),
         )
         # Its new index rows wait in the buffer: replacing it again in this transaction
         # flushes them first (so a second update drops them like the first one's).
@@ -474,8 +621,10 @@ class BaseTransaction:
         # The delete version keeps the last content (for history), stamped with its version.
         content = orjson.loads(self._ops.json_text(row[7]))
         data = orjson.dumps(self._stamp(content, id, version, now))
-        self._ops.replace_current(
-            self._cur, rid, (version, now, True, "DELETE", row[8], data.decode())
+        self._replace(rid, (version, now, True, "DELETE", row[8], data.decode()))
+        self._remember(
+            (resource_type, id),
+            (rid, resource_type, id, version, now, True, "DELETE", data, row[8]),
         )
         stored = StoredResource(resource_type, id, version, now, True, "DELETE", data)
         self._after_write(stored, None)
@@ -730,6 +879,33 @@ class BaseRepository:
         included = self._includes(cur, query, rids, restrict)
         matches = loaded if loaded is not None else self._load(cur, rids)
         return SearchPage(matches, self._load(cur, included), total, has_next)
+
+    def _search_many(
+        self, cur: Any, queries: Sequence[SearchQuery], later: Sequence[tuple[str, Any]] = ()
+    ) -> list[SearchPage]:
+        """``_search`` of each query, after the deferred statements ``later``. The queries one
+        statement answers (see ``_one_statement``) go together where the engine sends
+        statements together."""
+        out: list[SearchPage | None] = [None] * len(queries)
+        single = [i for i, q in enumerate(queries) if _one_statement(q)]
+        if self.ops.defers and single:
+            cols = _ROW_SELECT.format(content=self.ops.content_select)
+            statements = []
+            for i in single:
+                page_sql, page_params = search_sql.search_page_sql(queries[i], self.dialect)
+                statements.append((
+                    f"SELECT {cols} FROM resources WHERE rid IN ({page_sql}) ORDER BY rid",
+                    page_params,
+                ))
+            for i, rows in zip(single, self.ops.run_searches(cur, later, statements),
+                               strict=True):
+                count = queries[i].count
+                out[i] = SearchPage([_stored(self.ops, r) for r in rows[:count]], [], None,
+                                    has_next=len(rows) > count)
+        else:
+            self.ops.run_pipelined(cur, later)
+        return [page if page is not None else self._search(cur, queries[i])
+                for i, page in enumerate(out)]
 
     def _count(self, cur: Any, query: SearchQuery, restrict: Restrict | None = None) -> int:
         if query.total == "estimate" and query.summary != "count":

@@ -24,8 +24,10 @@ from huitong.store.pg_reads import AsyncReads
 __all__ = ["PostgresRepository"]
 
 
-# Up to this many rows a flush sends INSERTs in one pipeline; more go by COPY.
-_PIPELINE_ROWS = 200
+# Up to this many rows a flush sends multi-row INSERTs in one pipeline; more go by COPY.
+_PIPELINE_ROWS = 5000
+# Parameters in one INSERT (the protocol's limit is 65,535).
+_PARAMS_PER_STATEMENT = 30000
 
 _REPLACE_CURRENT = (
     "WITH h AS (INSERT INTO resource_history ({cols}) SELECT {cols} FROM resources "
@@ -42,6 +44,41 @@ class PostgresOps(EngineOps):
     dialect = "postgresql"
     ph = "%s"
     content_select = "content::text"
+    defers = True
+
+    def run_pipelined(
+        self, cur: Any, later: Sequence[tuple[str, Any]], sql: str | None = None,
+        params: Any = (),
+    ) -> None:
+        # One pipeline, one round trip: the deferred statements on a cursor of their own
+        # (their answers are not wanted), then ``sql`` on ``cur``. Leaving the pipeline
+        # syncs; the first failure among them is raised there.
+        if not later:
+            if sql is not None:
+                cur.execute(sql, params)
+            return
+        conn = cur.connection
+        with conn.pipeline():
+            side = conn.cursor()
+            for text, values in later:
+                side.execute(text, values)
+            if sql is not None:
+                cur.execute(sql, params)
+
+    def run_searches(
+        self, cur: Any, later: Sequence[tuple[str, Any]], statements: Sequence[tuple[str, Any]]
+    ) -> list[list[tuple[Any, ...]]]:
+        conn = cur.connection
+        with conn.pipeline():
+            side = conn.cursor()
+            for text, values in later:
+                side.execute(text, values)
+            cursors = []
+            for text, values in statements:
+                c = conn.cursor()
+                c.execute(text, values)
+                cursors.append(c)
+        return [list(c.fetchall()) for c in cursors]
 
     def lock_keys(self, cur: Any, keys: Sequence[str]) -> None:
         # Transaction-scoped advisory locks on 64-bit hashes of the keys: concurrent writers
@@ -77,29 +114,46 @@ class PostgresOps(EngineOps):
     def replace_current(self, cur: Any, rid: int, values: tuple[Any, ...]) -> None:
         # One statement, one round trip instead of nine: data-modifying CTEs and the main
         # UPDATE all run on the statement's snapshot, so the history copy reads the version
-        # being replaced.
+        # being replaced. (Transactions defer it: replace_current_statement.)
+        cur.execute(*self.replace_current_statement(rid, values))
+
+    def replace_current_statement(self, rid: int, values: tuple[Any, ...]) -> tuple[str, Any]:
         version, last_updated, deleted, method, patient_key, content = values
-        cur.execute(_REPLACE_CURRENT, {
+        return _REPLACE_CURRENT, {
             "rid": rid, "version": version, "last_updated": last_updated, "deleted": deleted,
             "method": method, "patient_key": patient_key, "content": content,
-        })
+        }
 
     def bulk_insert_many(
-        self, cur: Any, batches: Sequence[tuple[str, Sequence[str], list[tuple]]]
+        self, cur: Any, batches: Sequence[tuple[str, Sequence[str], list[tuple]]],
+        later: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        # A few rows (one message's resources): plain INSERTs sent together in pipeline mode,
-        # one round trip for all tables. COPY pays two round trips per table, which beats
-        # INSERT only once there are many rows to stream.
+        # Up to a few thousand rows (a message's or a feed batch's resources): one multi-row
+        # INSERT per table, sent in one pipeline with the deferred statements, one round trip
+        # for all. COPY pays two round trips per table, and a statement per row (executemany)
+        # pays the driver's and the server's per-statement work a hundred times a message;
+        # COPY wins only once there are many rows to stream.
         if sum(len(rows) for _t, _c, rows in batches) > _PIPELINE_ROWS:
+            self.run_pipelined(cur, later)
             for table, columns, rows in batches:
                 self.bulk_insert(cur, table, columns, rows)
             return
         with cur.connection.pipeline():
+            if later:
+                side = cur.connection.cursor()
+                for text, values in later:
+                    side.execute(text, values)
             for table, columns, rows in batches:
-                marks = ", ".join(["%s"] * len(columns))
-                cur.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows
-                )
+                one = f"({', '.join(['%s'] * len(columns))})"
+                step = max(1, _PARAMS_PER_STATEMENT // len(columns))
+                for start in range(0, len(rows), step):
+                    chunk = rows[start:start + step]
+                    cur.execute(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                        + ", ".join([one] * len(chunk)),
+                        [v for row in chunk for v in row],
+                        prepare=False,  # its text changes with the row count
+                    )
 
     def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:

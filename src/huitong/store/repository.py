@@ -130,6 +130,13 @@ class Transaction(Protocol):
         ``SELECT`` or ``RETURNING`` produces are returned. Never for FHIR tables."""
         ...
 
+    def execute_later(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """``execute`` for a statement whose answer nobody reads (an insert, a bookkeeping
+        update): it runs before anything this transaction sends next, and on PostgreSQL
+        travels in that next round trip. A failure surfaces there and fails the
+        transaction all the same."""
+        ...
+
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
         """Store a new resource with a server-assigned id (``id`` forces one: used when a
         transaction bundle pre-assigns ids for ``urn:uuid:`` references)."""
@@ -145,8 +152,9 @@ class Transaction(Protocol):
         """Create or update ``resource`` under its own ``resourceType``/``id``
         (update-as-create with a client id). ``if_match`` is the expected current version:
         PRECONDITION_FAILED if it differs (or the resource does not exist). An update whose
-        content equals the current version still makes a new version (FHIR allows either;
-        we keep every write visible in history)."""
+        content equals the current version apart from ``meta.versionId``/``lastUpdated``
+        makes no new version (as HAPI FHIR): the outcome is the current version with
+        ``changed`` False."""
         ...
 
     def delete(self, resource_type: str, id: str) -> StoredResource | None:
@@ -156,6 +164,17 @@ class Transaction(Protocol):
 
     def search(self, query: SearchQuery, *, restrict: Restrict | None = None) -> SearchPage:
         """Run a parsed search inside this transaction (sees this transaction's writes)."""
+        ...
+
+    def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchPage]:
+        """``search`` of each query (unrestricted), the pages in order; on PostgreSQL the
+        single-statement ones (a conditional write's criteria) share one round trip."""
+        ...
+
+    def lock_current(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Lock the current rows of these ``(type, id)`` resources, about to be updated or
+        deleted, in one statement and in one global order (instead of one by one as each
+        update reads its row)."""
         ...
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from huitong.fhir.errors import Category, FhirError
+from huitong.fhir.search.model import SearchQuery
 from huitong.server.request import reject_nul
 from huitong.store.repository import StoredResource, Transaction
 
-__all__ = ["at_most_one", "lock_key", "search_matches"]
+__all__ = ["at_most_one", "criteria_query", "lock_key", "search_matches", "single_match"]
 
 # Parameters that shape a result page; meaningless (and ignored) as criteria.
 _RESULT_PARAMS = frozenset({
@@ -24,11 +25,11 @@ _RESULT_PARAMS = frozenset({
 })
 
 
-def search_matches(
-    tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str,
-    limit: int = 2,
-) -> list[StoredResource]:
-    """Up to ``limit`` current resources of ``resource_type`` matching ``criteria``."""
+def criteria_query(
+    resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str, limit: int = 2
+) -> SearchQuery:
+    """The search a conditional interaction runs: ``criteria`` as a strict search of up to
+    ``limit`` current resources, without a total or anything shaping a page."""
     from huitong.fhir.search.parse import parse_search
 
     params = [(k, v) for k, v in criteria if k not in _RESULT_PARAMS]
@@ -38,12 +39,33 @@ def search_matches(
     query = parse_search(resource_type, params)
     query.count, query.offset, query.total = limit, 0, "none"
     query.include, query.revinclude, query.summary, query.elements = [], [], None, None
-    return tx.search(query).matches
+    return query
+
+
+def search_matches(
+    tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]], *, what: str,
+    limit: int = 2,
+) -> list[StoredResource]:
+    """Up to ``limit`` current resources of ``resource_type`` matching ``criteria``."""
+    return tx.search(criteria_query(resource_type, criteria, what=what, limit=limit)).matches
 
 
 def lock_key(resource_type: str, criteria: Sequence[tuple[str, str]]) -> str:
     """The lock that serialises conditional writes with these criteria (see at_most_one)."""
     return f"{resource_type}?" + "&".join(f"{k}={v}" for k, v in sorted(criteria))
+
+
+def single_match(
+    found: Sequence[StoredResource], resource_type: str, *, what: str
+) -> StoredResource | None:
+    """The one match among ``found`` (a conditional search's result), or None;
+    PRECONDITION_FAILED when there are several."""
+    if len(found) > 1:
+        raise FhirError(
+            Category.PRECONDITION_FAILED,
+            f"{what}: the criteria match more than one {resource_type}; be more specific",
+        )
+    return found[0] if found else None
 
 
 def at_most_one(
@@ -54,9 +76,4 @@ def at_most_one(
     a message processed twice at once still creates one resource."""
     tx.lock(lock_key(resource_type, criteria))
     found = search_matches(tx, resource_type, criteria, what=what)
-    if len(found) > 1:
-        raise FhirError(
-            Category.PRECONDITION_FAILED,
-            f"{what}: the criteria match more than one {resource_type}; be more specific",
-        )
-    return found[0] if found else None
+    return single_match(found, resource_type, what=what)

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from huitong.fhir.errors import Category, FhirError
-from huitong.server.interactions.conditional import at_most_one
+from huitong.server.interactions.conditional import at_most_one, single_match
 from huitong.server.request import FhirRequest, ServerContext, require_type
 from huitong.server.response import FhirResponse, write_response
-from huitong.store.repository import Transaction, WriteOutcome
+from huitong.store.repository import StoredResource, Transaction, WriteOutcome
 
 __all__ = [
     "conditional_update",
@@ -52,10 +52,15 @@ def update_in(
 
 def conditional_update_target(
     tx: Transaction, resource_type: str, criteria: Sequence[tuple[str, str]],
-    body_id: object,
+    body_id: object, *, matched: Sequence[StoredResource] | None = None,
 ) -> str | None:
-    """The id a conditional update writes to, or None when it creates with a server id."""
-    found = at_most_one(tx, resource_type, criteria, what="conditional update")
+    """The id a conditional update writes to, or None when it creates with a server id.
+    ``matched``: the criteria's search result when the caller already ran it (under the
+    criteria's lock)."""
+    found = (
+        at_most_one(tx, resource_type, criteria, what="conditional update") if matched is None
+        else single_match(matched, resource_type, what="conditional update")
+    )
     if found is None:
         if body_id is None:
             return None

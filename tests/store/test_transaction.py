@@ -1,0 +1,143 @@
+"""A transaction's own rows, deferred statements and searches run together, on both engines.
+
+On PostgreSQL these save round trips (``BaseTransaction``): statements nobody reads travel
+with the next one, the rows a transaction wrote or locked are answered from memory, and a
+bundle's conditional searches share one pipeline. What is checked here is that none of it
+changes an answer: every read, search and failure is the one the plain path gives.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from huitong.fhir.errors import FhirError
+from huitong.fhir.search.parse import parse_search
+from huitong.store import Repository
+
+
+def _patient(pid: str, value: str, **extra: object) -> dict[str, object]:
+    return {"resourceType": "Patient", "id": pid,
+            "identifier": [{"system": "urn:test", "value": value}], **extra}
+
+
+def _history_rows(repo: Repository) -> list[tuple[object, ...]]:
+    return repo.query("SELECT action, source FROM mpi_history ORDER BY id")
+
+
+def test_a_deferred_statement_runs_before_the_next_statement(repo: Repository) -> None:
+    with repo.transaction() as tx:
+        tx.execute_later(
+            "INSERT INTO mpi_history (at, actor, action, source) VALUES (?, ?, ?, ?)",
+            (1, "test", "first", "Patient/a"))
+        tx.execute_later(
+            "INSERT INTO mpi_history (at, actor, action, source) VALUES (?, ?, ?, ?)",
+            (2, "test", "second", "Patient/b"))
+        # the deferred inserts are in place for the next statement, in order
+        seen = tx.execute("SELECT action FROM mpi_history ORDER BY id")
+        assert seen == [("first",), ("second",)]
+        tx.execute_later(
+            "INSERT INTO mpi_history (at, actor, action, source) VALUES (?, ?, ?, ?)",
+            (3, "test", "at-commit", "Patient/c"))
+        # nothing else is sent after this one: the commit itself must carry it
+    assert _history_rows(repo) == [
+        ("first", "Patient/a"), ("second", "Patient/b"), ("at-commit", "Patient/c")]
+
+
+def test_a_failing_deferred_statement_fails_the_whole_transaction(repo: Repository) -> None:
+    repo.query("SELECT 1")
+    with pytest.raises(Exception), repo.transaction() as tx:  # noqa: B017 - engine's own error
+        tx.create(_patient("p1", "1"), id="p1")
+        tx.execute_later("INSERT INTO mpi_records (source, record) VALUES (?, ?)",
+                         ("Patient/p1", "{}"))
+        tx.execute_later("INSERT INTO mpi_records (source, record) VALUES (?, ?)",
+                         ("Patient/p1", "{}"))  # duplicate primary key
+        tx.create(_patient("p2", "2"), id="p2")
+    assert repo.query("SELECT COUNT(*) FROM mpi_records") == [(0,)]
+    with pytest.raises(FhirError):
+        repo.read("Patient", "p1")
+
+
+def test_component_sql_is_checked_when_deferred_too(repo: Repository) -> None:
+    with pytest.raises(ValueError), repo.transaction() as tx:
+        tx.execute_later("DELETE FROM resources WHERE 1 = 1")
+
+
+def test_reads_inside_a_transaction_see_its_own_writes(repo: Repository) -> None:
+    with repo.transaction() as tx:
+        tx.create(_patient("old", "o"), id="old")
+    with repo.transaction() as tx:
+        created = tx.create(_patient("new", "n"), id="new").stored
+        assert tx.read("Patient", "new").version_id == created.version_id == 1
+        tx.update(_patient("new", "n", gender="female"))
+        assert tx.read("Patient", "new").resource["gender"] == "female"
+        assert tx.read("Patient", "new").version_id == 2
+        tx.update(_patient("old", "o", gender="male"))
+        tx.update(_patient("old", "o", gender="other"))
+        current = tx.read("Patient", "old")
+        assert (current.version_id, current.resource["gender"]) == (3, "other")
+        gone = tx.delete("Patient", "old")
+        assert gone is not None and tx.read("Patient", "old").deleted
+        # a search in the same transaction sees the replaced rows and their index rows
+        page = tx.search(parse_search("Patient", [("gender", "female")]))
+        assert [m.id for m in page.matches] == ["new"]
+        assert tx.search(parse_search("Patient", [("gender", "other")])).matches == []
+    assert repo.read("Patient", "new").version_id == 2
+    history = repo.history("Patient", "old")
+    assert [e.version_id for e in history.entries] == [4, 3, 2, 1]
+    assert history.entries[0].deleted
+
+
+def test_locked_rows_and_absent_ones(repo: Repository) -> None:
+    with repo.transaction() as tx:
+        tx.create(_patient("a", "a"), id="a")
+        tx.create(_patient("b", "b"), id="b")
+    with repo.transaction() as tx:
+        tx.lock_current([("Patient", "a"), ("Patient", "b"), ("Patient", "c")])
+        assert tx.read("Patient", "c") is None
+        assert tx.read("Patient", "a").version_id == 1
+        tx.update(_patient("a", "a", active=True))
+        outcome = tx.update(_patient("c", "c"))  # update-as-create of the absent one
+        assert outcome.created
+        assert tx.read("Patient", "c").version_id == 1
+        unchanged = tx.update(_patient("b", "b"))
+        assert not unchanged.changed and unchanged.stored.version_id == 1
+    assert repo.read("Patient", "a").resource["active"] is True
+    assert repo.read("Patient", "c").version_id == 1
+    assert repo.read("Patient", "b").version_id == 1
+
+
+def test_a_created_row_can_be_replaced_in_the_same_transaction(repo: Repository) -> None:
+    with repo.transaction() as tx:
+        tx.create(_patient("x", "1"), id="x")
+        tx.update(_patient("x", "2"))
+        found = tx.search(parse_search("Patient", [("identifier", "urn:test|2")]))
+        assert [m.id for m in found.matches] == ["x"]
+        assert tx.search(parse_search("Patient", [("identifier", "urn:test|1")])).matches == []
+    assert repo.read("Patient", "x").version_id == 2
+    assert repo.search(parse_search("Patient", [("identifier", "urn:test|1")])).matches == []
+
+
+@pytest.mark.parametrize("params", [
+    [("identifier", "urn:test|1")],
+    [("identifier", "urn:test|9")],
+    [("gender", "female"), ("_sort", "-_id")],
+    [("gender", "female"), ("_total", "accurate")],
+    [("_id", "p1,p2,p3"), ("_count", "2")],
+])
+def test_search_many_answers_as_search_does(repo: Repository, params: list) -> None:
+    with repo.transaction() as tx:
+        for n in range(1, 5):
+            tx.create(_patient(f"p{n}", str(n), gender="female" if n % 2 else "male"),
+                      id=f"p{n}")
+    queries = [parse_search("Patient", params),
+               parse_search("Patient", [("identifier", "urn:test|2")])]
+    for q in queries:
+        if q.total is None:
+            q.total = "none"
+    with repo.transaction() as tx:
+        tx.create(_patient("p5", "5", gender="female"), id="p5")  # buffered: seen by both ways
+        together = tx.search_many(queries)
+        alone = [tx.search(q) for q in queries]
+    for a, b in zip(together, alone, strict=True):
+        assert [m.id for m in a.matches] == [m.id for m in b.matches]
+        assert (a.total, a.has_next) == (b.total, b.has_next)
