@@ -141,3 +141,67 @@ def test_search_many_answers_as_search_does(repo: Repository, params: list) -> N
     for a, b in zip(together, alone, strict=True):
         assert [m.id for m in a.matches] == [m.id for m in b.matches]
         assert (a.total, a.has_next) == (b.total, b.has_next)
+
+
+def _index_rows(url: str) -> dict[str, list[tuple[object, ...]]]:
+    import psycopg
+
+    from huitong.store._base import INDEX_TABLES
+
+    out = {}
+    with psycopg.connect(url) as conn:
+        for name, cols in INDEX_TABLES.items():
+            out[name] = sorted(
+                (tuple(str(v) for v in row) for row in conn.execute(
+                    f"SELECT r.res_id, i.res_type, i.patient_key, i.param, i.grp, "
+                    f"{', '.join('i.' + c for c in cols)} FROM idx_{name} i "
+                    "JOIN resources r ON r.rid = i.rid")),
+            )
+        out["resources"] = sorted(
+            (str(r[0]), str(r[1])) for r in conn.execute(
+                "SELECT res_id, content - 'meta' FROM resources"))  # meta: stamped per run
+    return out
+
+
+def test_postgres_rows_sent_as_json_equal_the_copied_ones(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush of up to 20,000 rows sends each table's rows as one JSON parameter; a larger
+    one uses COPY. Both must store exactly the same rows: open quantity bounds (infinite),
+    nulls, booleans, Chinese text, the resource JSON itself."""
+    import psycopg
+
+    from huitong.store import open_repository, postgres
+
+    resources = [
+        _patient("p1", "1", name=[{"text": "张三", "family": "张"}], active=False,
+                 birthDate="1970-03-01", meta={"profile": ["http://example.org/p"]}),
+        {"resourceType": "Observation", "id": "o1", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+         "subject": {"reference": "Patient/p1"},
+         "valueQuantity": {"value": 5, "comparator": "<", "unit": "mmol/L",
+                           "system": "http://unitsofmeasure.org", "code": "mmol/L"},
+         "referenceRange": [{"low": {"value": 3.9}}],
+         "effectiveDateTime": "2024-05-01T08:00:00+08:00"},
+        {"resourceType": "RiskAssessment", "id": "r1", "status": "final",
+         "subject": {"reference": "Patient/p1"},
+         "prediction": [{"probabilityRange": {"low": {"value": 0.2}}}]},
+    ]
+    rows = {}
+    for mode in ("json", "copy"):
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("TRUNCATE resources, resource_history, idx_string, idx_token, "
+                         "idx_reference, idx_date, idx_number, idx_quantity, idx_uri")
+        monkeypatch.setattr(postgres, "_PIPELINE_ROWS", 20000 if mode == "json" else 0)
+        repo = open_repository(postgres_url)
+        try:
+            with repo.transaction() as tx:
+                for r in resources:
+                    tx.update(r)
+        finally:
+            repo.close()
+        rows[mode] = _index_rows(postgres_url)
+    assert rows["json"] == rows["copy"]
+    assert any("-inf" in row or "inf" in row for row in rows["json"]["quantity"])
+    assert any("张三" in " ".join(row) for row in rows["json"]["string"])
+    assert ("p1", "Patient", "p1", "_profile", "0", "http://example.org/p") in rows["json"]["uri"]

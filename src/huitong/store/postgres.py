@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
+import orjson
 import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool
@@ -24,10 +26,44 @@ from huitong.store.pg_reads import AsyncReads
 __all__ = ["PostgresRepository"]
 
 
-# Up to this many rows a flush sends multi-row INSERTs in one pipeline; more go by COPY.
-_PIPELINE_ROWS = 5000
-# Parameters in one INSERT (the protocol's limit is 65,535).
-_PARAMS_PER_STATEMENT = 30000
+# Up to this many rows a flush sends one INSERT per table in one pipeline; more go by COPY.
+_PIPELINE_ROWS = 20000
+# The column types of the FHIR tables; any other column is text.
+_COLUMN_TYPES: dict[str | tuple[str, str], str] = {
+    "rid": "bigint", "version": "integer", "last_updated": "bigint", "deleted": "boolean",
+    "grp": "integer", "content": "jsonb",
+    ("idx_date", "lo"): "bigint", ("idx_date", "hi"): "bigint",
+    **{(t, c): "double precision" for t in ("idx_number", "idx_quantity")
+       for c in ("value", "lo", "hi")},
+}
+
+
+@lru_cache(maxsize=64)
+def _json_insert(table: str, columns: tuple[str, ...]) -> str:
+    """``INSERT`` of rows sent as one JSON array of arrays (see ``bulk_insert_many``)."""
+    exprs = []
+    for i, col in enumerate(columns):
+        kind = _COLUMN_TYPES.get((table, col)) or _COLUMN_TYPES.get(col, "text")
+        if kind == "text":
+            exprs.append(f"r->>{i}")
+        elif kind == "jsonb":
+            exprs.append(f"(r->{i})::jsonb")  # the resource itself, embedded as JSON
+        elif kind == "double precision" and col in ("lo", "hi"):
+            # JSON has no infinities: an open bound travels as null (only bounds are open)
+            bound = "-Infinity" if col == "lo" else "Infinity"
+            exprs.append(f"COALESCE((r->>{i})::double precision, '{bound}')")
+        else:
+            exprs.append(f"(r->>{i})::{kind}")
+    return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} "
+            "FROM json_array_elements(%s::json) AS t(r)")
+
+
+def _json_rows(columns: Sequence[str], rows: list[tuple]) -> str:
+    if "content" in columns:
+        at = columns.index("content")
+        rows = [(*row[:at], orjson.Fragment(row[at]), *row[at + 1:]) for row in rows]
+    return orjson.dumps(rows).decode()  # text: psycopg would send bytes as bytea
+
 
 _REPLACE_CURRENT = (
     "WITH h AS (INSERT INTO resource_history ({cols}) SELECT {cols} FROM resources "
@@ -144,16 +180,12 @@ class PostgresOps(EngineOps):
                 for text, values in later:
                     side.execute(text, values)
             for table, columns, rows in batches:
-                one = f"({', '.join(['%s'] * len(columns))})"
-                step = max(1, _PARAMS_PER_STATEMENT // len(columns))
-                for start in range(0, len(rows), step):
-                    chunk = rows[start:start + step]
-                    cur.execute(
-                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                        + ", ".join([one] * len(chunk)),
-                        [v for row in chunk for v in row],
-                        prepare=False,  # its text changes with the row count
-                    )
+                # One statement per table whatever the row count, its rows as one JSON
+                # parameter (orjson writes it in C; the server reads it in C). The text stays
+                # the same, so the server plans it once per connection; the driver neither
+                # scans a placeholder per value (multi-row VALUES) nor quotes every array
+                # element in Python (unnest of arrays), each of which cost more than COPY.
+                cur.execute(_json_insert(table, tuple(columns)), (_json_rows(columns, rows),))
 
     def bulk_insert(self, cur: Any, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
         with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
