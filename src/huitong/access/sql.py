@@ -151,6 +151,13 @@ class Restriction:
     :meth:`for_types` the same for an alias the statement already limits to some types;
     :meth:`explanation` which relationship admits each patient, from the facts read."""
 
+    # Every condition compiled here reads only ``rid``, ``res_type`` and ``patient_key`` of
+    # the alias it is given (the rest comes from subqueries of its own): columns each index
+    # row carries with its resource's values, so the store may test the restriction on a
+    # search's index rows without visiting ``resources`` (store/search_sql.py,
+    # ``_row_restriction``). A leaf reading any other column must set this to False.
+    index_rows = True
+
     def __init__(self, dialect: Dialect, parts: Sequence[tuple[frozenset[str], _Cond | None]],
                  facts: _Facts | None) -> None:  # fmt: skip
         self._dialect = dialect
@@ -414,15 +421,64 @@ def _key_not_in(r: str, keys: Sequence[str]) -> Sql:
     return f"({r}.patient_key IS NULL OR {r}.patient_key <> ALL({array}))", params
 
 
+class _Keys:
+    """A condition that is "the row's patient is one of a set of keys read ahead" whenever
+    :meth:`keys` gives that set (None: it does not reduce to one, the condition is
+    ``fallback``). An :class:`AnyOf` of several such sets is tested as one array (one
+    hashed comparison per row, less to plan) instead of an OR of each."""
+
+    def __init__(self, keys: Callable[[], list[str] | None], fallback: _Cond) -> None:
+        self.keys = keys
+        self._fallback = fallback
+
+    def __call__(self, r: str) -> Sql:
+        keys = self.keys()
+        return self._fallback(r) if keys is None else _key_in(r, keys)
+
+
 def _resolved_set(facts: _Facts, i: int, fallback: _Cond, *, pairs: bool = False) -> _Cond:
     """``r.patient_key = ANY(<the keys of facts value i>)``; the subquery form
     (``fallback``) when the set is too large to ship as a parameter."""
 
+    def keys() -> list[str] | None:
+        found: list[str] = facts.keys_of(i) if pairs else facts.values[i]
+        return None if len(found) > MAX_RESOLVED_KEYS else found
+
+    return _Keys(keys, fallback)
+
+
+def _any_of(parts: Sequence[_Cond]) -> _Cond:
+    """The union of ``parts``; the key sets among them (:class:`_Keys`) merged into one."""
+    sets = [p for p in parts if isinstance(p, _Keys)]
+    if len(sets) < 2:
+        return lambda r: _or([p(r) for p in parts])
+
     def cond(r: str) -> Sql:
-        keys = facts.keys_of(i) if pairs else facts.values[i]
-        return fallback(r) if len(keys) > MAX_RESOLVED_KEYS else _key_in(r, keys)
+        merged: set[str] = set()
+        out: list[Sql] = []
+        for p in parts:
+            keys = p.keys() if isinstance(p, _Keys) else None
+            if keys is None:
+                out.append(p(r))
+            else:
+                merged.update(keys)
+        if len(merged) > MAX_RESOLVED_KEYS:
+            return _or([p(r) for p in parts])
+        if merged:
+            out.insert(0, _key_in(r, sorted(merged)))
+        return _or(out)
 
     return cond
+
+
+def _keyed(c: Constraint) -> bool:
+    """Whether every row ``c`` admits has a patient (``patient_key`` not NULL): every leaf
+    but :class:`Unrestricted` (and a search restriction) compares the key with patients."""
+    if isinstance(c, AnyOf):
+        return all(_keyed(p) for p in c.parts)
+    if isinstance(c, AllOf):
+        return any(_keyed(p) for p in c.parts)
+    return not isinstance(c, Unrestricted | MatchesSearch | HideLabels)
 
 
 def _actor_scopes(organization_id: str | None, practitioner_id: str | None) -> set[str]:
@@ -436,9 +492,12 @@ def _actor_scopes(organization_id: str | None, practitioner_id: str | None) -> s
     return out
 
 
-def _compile(c: Constraint, d: Dialect, facts: _Facts | None = None) -> _Cond:
+def _compile(c: Constraint, d: Dialect, facts: _Facts | None = None, *,
+             keyed: bool = False) -> _Cond:  # fmt: skip
+    """``keyed``: ``c`` is ANDed with a constraint that admits only rows with a patient
+    (:func:`_keyed`), so a row without one need not be provided for."""
     if facts is not None:
-        resolved = _compile_resolved(c, d, facts)
+        resolved = _compile_resolved(c, d, facts, keyed=keyed)
         if resolved is not None:
             return resolved
     if isinstance(c, Unrestricted):
@@ -465,14 +524,19 @@ def _compile(c: Constraint, d: Dialect, facts: _Facts | None = None) -> _Cond:
             f"Scopes restricted by search parameters ({text}) are not supported yet / "
             f"暂不支持带搜索参数限制的权限范围（{text}）",
         )
-    if isinstance(c, AnyOf | AllOf):
-        parts = [_compile(p, d, facts) for p in c.parts]
-        join = _or if isinstance(c, AnyOf) else _and
-        return lambda r: join([p(r) for p in parts])
+    if isinstance(c, AnyOf):
+        return _any_of([_compile(p, d, facts, keyed=keyed) for p in c.parts])
+    if isinstance(c, AllOf):
+        parts = [
+            _compile(p, d, facts, keyed=keyed or any(_keyed(o) for o in c.parts if o is not p))
+            for p in c.parts
+        ]
+        return lambda r: _and([p(r) for p in parts])
     raise TypeError(f"unknown constraint {c!r}")
 
 
-def _compile_resolved(c: Constraint, d: Dialect, facts: _Facts) -> _Cond | None:
+def _compile_resolved(c: Constraint, d: Dialect, facts: _Facts, *,
+                      keyed: bool = False) -> _Cond | None:  # fmt: skip
     """The leaves whose patient sets are read once (see :func:`compile_groups`); None for
     the others, which compile as usual."""
     if isinstance(c, OrganizationPatients):
@@ -499,7 +563,7 @@ def _compile_resolved(c: Constraint, d: Dialect, facts: _Facts) -> _Cond | None:
     if isinstance(c, ConsentedPatients):
         return _consented_resolved(c, d, facts)
     if isinstance(c, HideLabels):
-        return _hide_labels_resolved(c, d, facts)
+        return _hide_labels_resolved(c, d, facts, keyed=keyed)
     return None
 
 
@@ -781,7 +845,15 @@ def _consented_resolved(c: ConsentedPatients, d: Dialect, facts: _Facts) -> _Con
             permit = _or([permit, correlated(r)])  # deny included there too: harmless
         return _and([permit, _key_not_in(r, denies)])
 
-    return cond
+    def keys() -> list[str] | None:
+        # the usual case — no deny, no consent limited to some types or labels — is the
+        # set of patients whose consent permits every row
+        if facts.values[deny_i] or facts.keys_of(permit_i, ":some"):
+            return None
+        permits = facts.keys_of(permit_i, ":all")
+        return None if len(permits) > MAX_RESOLVED_KEYS else permits
+
+    return _Keys(keys, cond)
 
 
 def explain_patients(
@@ -821,7 +893,8 @@ def explain_patients(
     return found
 
 
-def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
+def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts, *,
+                          keyed: bool = False) -> _Cond:  # fmt: skip
     """:func:`_hide_labels`, reduced to the row's own labels when no consent naming this
     organization or practitioner lists any of them (the usual case): then nothing can lift
     a hidden label, and the test needs no consent lookup per row. The patients with any row
@@ -867,12 +940,17 @@ def _hide_labels_resolved(c: HideLabels, d: Dialect, facts: _Facts) -> _Cond:
         if len(labelled) > MAX_RESOLVED_KEYS:
             return probe, row_params
         # a row of a patient with no labelled row at all passes without the probe (OR is
-        # evaluated left to right); rows without a patient are probed as before
+        # evaluated left to right); rows without a patient are probed as before — unless
+        # ``keyed``: then no such row gets through anyway, and with no labelled patient at
+        # all there is nothing left to test (nor to plan, in every statement)
         if not labelled:
+            if keyed:
+                return "1 = 1", []
             return f"({r}.patient_key IS NOT NULL OR {probe})", row_params
         array, array_params = _key_list(labelled)
+        known = "" if keyed else f"{r}.patient_key IS NOT NULL AND "
         return (
-            f"(({r}.patient_key IS NOT NULL AND {r}.patient_key <> ALL({array})) OR {probe})",
+            f"(({known}{r}.patient_key <> ALL({array})) OR {probe})",
             [*array_params, *row_params],
         )
 
@@ -935,6 +1013,10 @@ def _one_of(d: Dialect, expr: str, values: Sequence[Any]) -> Sql:
 
 
 def _and(parts: Sequence[Sql]) -> Sql:
+    # a part that always holds is left out (every statement plans what is written)
+    parts = [p for p in parts if p[0] != "1 = 1"]
+    if any(p[0] == "1 = 0" for p in parts):
+        return "1 = 0", []
     if not parts:
         return "1 = 1", []
     if len(parts) == 1:
@@ -943,6 +1025,9 @@ def _and(parts: Sequence[Sql]) -> Sql:
 
 
 def _or(parts: Sequence[Sql]) -> Sql:
+    parts = [p for p in parts if p[0] != "1 = 0"]  # a part that never holds, likewise
+    if any(p[0] == "1 = 1" for p in parts):
+        return "1 = 1", []
     if not parts:
         return "1 = 0", []
     if len(parts) == 1:

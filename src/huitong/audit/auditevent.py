@@ -41,7 +41,7 @@ _REST = {
 # AuditEvent.action (C R U D E): reads of known instances are R; queries and operations are E.
 _ACTION_CODE = {
     "create": "C", "read": "R", "vread": "R", "history-instance": "R", "update": "U",
-    "patch": "U", "delete": "D",
+    "patch": "U", "delete": "D", "message-read": "R",
 }  # fmt: skip
 
 _OUTCOME_CODE = {

@@ -52,6 +52,9 @@ ACTIONS = frozenset(
         "operation", "capabilities",
         "export", "login", "login-failed", "logout", "token-issued", "consent-change",
         "break-glass", "share-code-issued", "share-code-redeemed", "audit-read",
+        # the integration engine's stored inbound messages, shown or processed again by an
+        # operator (server/ingest_api.py)
+        "message-read", "message-reprocess",
     }
 )  # fmt: skip
 

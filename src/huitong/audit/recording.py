@@ -392,6 +392,35 @@ class AuditRecorder:
 
         return record
 
+    # -- the operator APIs -----------------------------------------------------------
+    def record_operator_access(
+        self,
+        request: Any,
+        action: str,
+        *,
+        code: str,
+        patients: Sequence[str] = (),
+        detail: str | None = None,
+        outcome: Outcome = Outcome.SUCCESS,
+    ) -> None:
+        """An operator API that shows or acts on patient data outside FHIR (the integration
+        engine's stored messages, ``server/ingest_api.py``): one entry by the request's
+        principal — ``request.state.principal``, set by the operator check; anonymous with
+        authentication off — naming the ``patients`` concerned, appended before the response
+        leaves (if that fails, the request fails: no unaudited data leaves). ``code`` names
+        the operator function in the entry's basis; ``detail`` what was touched (message
+        ids), never its content; the query string is kept as FHIR searches keep theirs."""
+        principal = getattr(request.state, "principal", None)
+        address = request.client.host if request.client else None
+        # the operator check already let the caller in: the basis is their role's function
+        basis = _AUTH_OFF if principal is None else AccessBasis(BasisKind.ROLE, code)
+        query = request.url.query or None
+        self.service.record_now(AuditEntry(
+            recorded=self.service.clock(), action=action, actor=actor_of(principal, address),
+            basis=basis, outcome=outcome, request_id=self._request_ids(),
+            patients=tuple(patients), purpose="HOPERAT", query=query, detail=detail,
+        ))  # fmt: skip
+
     # -- the authorization server's events -------------------------------------------
     def on_auth_event(self, event: AuthEvent) -> None:
         """The ``on_event`` sink of :class:`~huitong.access.service.AuthService`: sign-ins,

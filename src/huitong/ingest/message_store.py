@@ -434,6 +434,21 @@ class MessageStore:
         )
         return [r[0] for r in rows]
 
+    def patients_of_many(self, message_ids: Sequence[int]) -> list[str]:
+        """The patients (``Patient/<id>`` and identifiers) any of ``message_ids`` concerns,
+        each once, in one statement per 500 ids (an operator's listing is audited with them)."""
+        wanted = sorted(set(message_ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = self.repo.query(
+                "SELECT DISTINCT patient FROM ingest_message_patients WHERE message_id IN "
+                f"({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            found.update(r[0] for r in rows)
+        return sorted(found)
+
     def search(self, q: MessageQuery) -> tuple[list[StoredMessage], int]:
         """Messages matching ``q``, newest first, with the total count."""
         conds: list[str] = []

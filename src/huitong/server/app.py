@@ -243,7 +243,7 @@ def create_app(
         *auth_routes(auth),
         Route(FHIR_PATH, fhir, methods=_METHODS),
         Route(FHIR_PATH + "/{path:path}", fhir, methods=_METHODS),
-        *ingest_routes(ingest, ctx.auth),
+        *ingest_routes(ingest, ctx.auth, audit),
         *feed_routes(ingest, ctx.auth),
         *identity_routes(identity, ctx.auth),
         *consent_routes(consent, ctx.auth),

@@ -75,6 +75,7 @@ _ACTION_ZH = {
     "login": "登录", "login-failed": "登录失败", "token-issued": "签发令牌", "logout": "注销",
     "consent-change": "变更同意书", "break-glass": "紧急访问", "audit-read": "查看审计日志",
     "share-code-issued": "生成共享码", "share-code-redeemed": "使用共享码", "export": "导出",
+    "message-read": "查看接入消息", "message-reprocess": "重新处理接入消息",
 }  # fmt: skip
 
 _BASIS_ZH = {

@@ -14,6 +14,15 @@ metrics at ``/metrics``.
 
 Failures are OperationOutcomes with the status of their category (server/errors.py).
 Times are microseconds since the epoch, as everywhere in Huitong's own APIs.
+
+A stored message is personal health information (the raw message names the patient, and
+even a listing says who had which message when), so with the audit log on every call that
+shows messages or sends them through processing again is an audit entry (issue 5, "Audit")
+appended before the response leaves: ``message-read`` for a message (and a failed attempt
+at one) and for a listing, ``message-reprocess`` for reprocessing, each by the operator, at
+the time of the call, with its outcome, naming the patients the messages concern — the
+Patient records they produced and the patients found by the identifiers they carried — and
+the message ids, never their content.
 """
 
 from __future__ import annotations
@@ -29,7 +38,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from huitong.audit.entry import Outcome
 from huitong.fhir.errors import Category, FhirError
+from huitong.fhir.search.parse import parse_search
 from huitong.ingest.app_acks import AppAckStatus
 from huitong.ingest.channels import ChannelConfigError, channel_from_config
 from huitong.ingest.message_store import ChannelState, MessageQuery, MessageStatus
@@ -100,9 +111,25 @@ def _channel_json(state: ChannelState, totals: dict[str, dict[str, int]]) -> dic
             "updatedAt": state.updated_at, "messages": totals.get(state.channel.id, {})}
 
 
-def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
+def ingest_routes(service: IngestService, auth: Any = None, audit: Any = None) -> list[Route]:
     """The routes, bound to ``service`` (every repository call runs in the thread pool).
-    With ``auth`` (the authorization server), every call needs an operator's bearer token."""
+    With ``auth`` (the authorization server), every call needs an operator's bearer token.
+    With ``audit`` (the server's :class:`~huitong.audit.recording.AuditRecorder`), the calls
+    that show or reprocess messages are audited (see the module docstring)."""
+
+    def audited(request: Request, action: str, message_ids: list[int], *,
+                outcome: Outcome = Outcome.SUCCESS, what: str = "") -> None:  # fmt: skip
+        """Append the entry for ``message_ids`` (in the worker thread, before responding)."""
+        if audit is None:
+            return
+        concerned = service.store.patients_of_many(message_ids) if message_ids else []
+        ids = ", ".join(str(i) for i in message_ids[:50])
+        more = f" and {len(message_ids) - 50} more" if len(message_ids) > 50 else ""
+        audit.record_operator_access(
+            request, action, code="operator-ingest-messages",
+            patients=_patient_ids(service, concerned),
+            detail=f"{what or 'ingest messages'} {ids}{more}".strip(), outcome=outcome,
+        )  # fmt: skip
 
     def totals() -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
@@ -164,14 +191,24 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
             count=_int(request, "_count", 50) or 50, offset=_int(request, "_offset", 0) or 0,
         )
         found, total = await run_in_threadpool(service.store.search, query)
+        await run_in_threadpool(audited, request, "message-read", [m.id for m in found],
+                                what="ingest message search")  # fmt: skip
         return json_response({"total": total, "messages": [m.summary() for m in found]})
 
     async def get_message(request: Request) -> Response:
         message_id = _path_int(request)
-        message, patients, app_ack = await run_in_threadpool(
-            lambda: (service.store.get(message_id), service.store.patients_of(message_id),
-                     service.app_acks.for_message(message_id))
-        )
+        try:
+            message, patients, app_ack = await run_in_threadpool(
+                lambda: (service.store.get(message_id), service.store.patients_of(message_id),
+                         service.app_acks.for_message(message_id))
+            )
+        except FhirError:
+            # someone asked for a message that is not there: recorded, as a FHIR read is
+            await run_in_threadpool(audited, request, "message-read", [],
+                                    outcome=Outcome.MINOR_FAILURE,
+                                    what=f"ingest message {message_id}")  # fmt: skip
+            raise
+        await run_in_threadpool(audited, request, "message-read", [message_id])
         body = message.summary()
         body.update(
             rawText=_text(message.raw, message.encoding),
@@ -186,7 +223,15 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
         return json_response(body)
 
     async def reprocess_one(request: Request) -> Response:
-        message = await run_in_threadpool(service.reprocess, _path_int(request))
+        message_id = _path_int(request)
+        try:
+            message = await run_in_threadpool(service.reprocess, message_id)
+        except FhirError:
+            await run_in_threadpool(audited, request, "message-reprocess", [],
+                                    outcome=Outcome.MINOR_FAILURE,
+                                    what=f"ingest message {message_id}")  # fmt: skip
+            raise
+        await run_in_threadpool(audited, request, "message-reprocess", [message_id])
         return json_response(message.summary())
 
     async def reprocess_many(request: Request) -> Response:
@@ -205,6 +250,7 @@ def ingest_routes(service: IngestService, auth: Any = None) -> list[Route]:
         if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
             raise FhirError(Category.INVALID, "ids must be a list of numbers / ids 必须是数字列表")
         queued = await run_in_threadpool(service.store.requeue, ids)
+        await run_in_threadpool(audited, request, "message-reprocess", ids)
         return json_response({"queued": queued})
 
     async def list_app_acks(request: Request) -> Response:
@@ -261,6 +307,34 @@ def _path_int(request: Request) -> int:
     if not raw.isdigit():
         raise FhirError(Category.NOT_FOUND, f"no message {raw[:40]} / 没有该消息")
     return int(raw)
+
+
+def _escape(part: str) -> str:
+    """A token part as a search value (https://hl7.org/fhir/R4/search.html#escaping)."""
+    return (part.replace("\\", "\\\\").replace(",", "\\,").replace("$", "\\$")
+            .replace("|", "\\|"))  # fmt: skip
+
+
+def _patient_ids(service: IngestService, concerned: list[str]) -> list[str]:
+    """The Patient ids an audit entry names for messages that concern ``concerned``
+    (:meth:`~huitong.ingest.message_store.MessageStore.patients_of_many`): the Patient
+    records they produced, and the Patients that carry the identifiers they named (a
+    message that failed produced nothing, yet names its patient) — found in one search per
+    100 identifiers; an identifier no Patient carries names nobody (and is never copied
+    into the log)."""
+    ids = {p.split("/", 1)[1] for p in concerned if p.startswith("Patient/")}
+    # an identifier without a value would search "any value of the system": every patient
+    idents = sorted(
+        p for p in concerned if "|" in p and not p.startswith("Patient/") and p.partition("|")[2]
+    )
+    for start in range(0, len(idents), 100):
+        values = ",".join(
+            f"{_escape(system)}|{_escape(value)}"
+            for system, _, value in (i.partition("|") for i in idents[start : start + 100])
+        )
+        query = parse_search("Patient", [("identifier", values), ("_count", "1000")])
+        ids.update(s.id for s in service.repo.search(query).matches)
+    return sorted(ids)
 
 
 def _permanent(service: IngestService, message_id: int) -> bool:
