@@ -322,3 +322,23 @@ def test_odd_content_never_crashes_the_engine(rtype: str, content: dict[str, Any
     ctx = InMemoryContext(now=NOW, patients={"Patient/p": Subject("male", "2020", "2021")})
     assessment = assess({"resourceType": rtype, **content}, ctx, RuleSet.default())
     assert set(f.rule_id for f in assessment.findings) <= set(assessment.applicable)
+
+
+def test_message_formatter_fills_as_format_message_does() -> None:
+    """The parsed-once formatter the plans use gives format_message's answer for every
+    shipped template and for the odd ones (escapes, specs, attributes, malformed)."""
+    from huitong.quality.model import message_formatter
+    from huitong.quality.ruleset import RuleSet
+
+    templates = {t for r in RuleSet.default().rules for t in (r.message_en, r.message_zh)}
+    templates |= {"{a} and {b}", "codes: {c}", "{", "}", "{{a}}", "a}}b{{", "{a.b}", "{0}",
+                  "{}", "{a!r}", "{a:>5}", "plain", "{a}{a}", "x}y", "{a", "值 {a} 单位"}  # fmt: skip
+    values: list[dict[str, Any]] = [
+        {}, {"a": 1.0, "b": "x", "c": ("x", "y")}, {"a": [1, 2.5], "b": None},
+        {"value": 3.0, "delay_days": 5, "code": "X", "value_unit": "mg", "days": 2, "age": 1.5},
+    ]
+    for template in templates:
+        fill = message_formatter(template)
+        for v in values:
+            assert fill(v) == format_message(template, v), (template, v)
+    assert message_formatter("{a} and {b}")({"a": 1.0}) == "1 and {b}"

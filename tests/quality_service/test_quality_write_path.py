@@ -215,3 +215,39 @@ def test_scores_and_report_shapes(repo, app):
     as_json = client.get("/api/quality/report").json()
     assert as_json["overall"] == client.get("/api/quality/scores").json()["overall"]
     assert client.get("/api/quality/report", params={"format": "pdf"}).status_code == 400
+
+
+class _Ticking(Clock):
+    """A clock that moves one second on every reading."""
+
+    def __call__(self) -> int:
+        self.now += 1_000_000
+        return self.now
+
+
+def test_a_transaction_is_received_once_its_findings_share_that_time(repo):
+    """The receipt time (findings' createdAt, the arrival delay) is read once per
+    transaction: every entry of a bundle arrived together, however many readings of a
+    moving clock the write takes; the next transaction is received later."""
+    clock = _Ticking(NOW)
+    client, _ = quality_app(repo, clock)
+    try:
+        assert client.put("/fhir/Patient/p1", json=patient()).status_code == 201
+        bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": systolic(400 + i), "request": {"method": "POST", "url": "Observation"}}
+            for i in range(3)
+        ]}  # fmt: skip
+        resp = client.post("/fhir", json=bundle)
+        assert resp.status_code == 200, resp.text
+        first = _findings(client, rule="observation.systolic-in-range")
+        assert len(first) == 3
+        assert len({f["createdAt"] for f in first}) == 1
+        received = first[0]["createdAt"]
+        assert received > NOW
+        resp = client.post("/fhir/Observation", json=systolic(410))
+        assert resp.status_code == 201, resp.text
+        later = _findings(client, rule="observation.systolic-in-range")
+        assert len(later) == 4
+        assert max(f["createdAt"] for f in later) > received
+    finally:
+        client.close()

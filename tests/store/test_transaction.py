@@ -106,6 +106,22 @@ def test_locked_rows_and_absent_ones(repo: Repository) -> None:
     assert repo.read("Patient", "b").version_id == 1
 
 
+def test_reads_after_a_prefetch(repo: Repository) -> None:
+    with repo.transaction() as tx:
+        tx.create(_patient("a", "a"), id="a")
+        tx.create(_patient("b", "b"), id="b")
+    with repo.transaction() as tx:
+        tx.prefetch([("Patient", "a"), ("Patient", "b"), ("Patient", "nobody")])
+        assert tx.read("Patient", "a").resource["identifier"][0]["value"] == "a"
+        assert tx.read("Patient", "nobody") is None
+        tx.update(_patient("b", "b", gender="male"))  # its own write wins over the prefetch
+        assert tx.read("Patient", "b").resource["gender"] == "male"
+        assert tx.read("Patient", "b").version_id == 2
+        tx.delete("Patient", "a")
+        assert tx.read("Patient", "a").deleted
+    assert repo.read("Patient", "b").version_id == 2
+
+
 def test_a_created_row_can_be_replaced_in_the_same_transaction(repo: Repository) -> None:
     with repo.transaction() as tx:
         tx.create(_patient("x", "1"), id="x")
@@ -205,3 +221,34 @@ def test_postgres_rows_sent_as_json_equal_the_copied_ones(
     assert any("-inf" in row or "inf" in row for row in rows["json"]["quantity"])
     assert any("张三" in " ".join(row) for row in rows["json"]["string"])
     assert ("p1", "Patient", "p1", "_profile", "0", "http://example.org/p") in rows["json"]["uri"]
+
+
+def test_many_identifier_searches_together_answer_each_alone(repo: Repository) -> None:
+    """A feed's conditional creates (identifier=system|code, many at once) are answered in
+    one statement on PostgreSQL: each must get exactly its own matches."""
+    with repo.transaction() as tx:
+        tx.create(_patient("a", "1"), id="a")
+        tx.create({"resourceType": "Patient", "id": "twice", "identifier": [
+            {"system": "urn:test", "value": "2"}, {"system": "urn:test", "value": "2"}]},
+            id="twice")
+        tx.create({"resourceType": "Patient", "id": "other",
+                   "identifier": [{"system": "urn:other", "value": "1"}]}, id="other")
+        tx.create(_patient("dup1", "3"), id="dup1")
+        tx.create(_patient("dup2", "3"), id="dup2")
+        tx.create(_patient("gone", "4"), id="gone")
+        tx.create({"resourceType": "Device", "id": "d1",
+                   "identifier": [{"system": "urn:test", "value": "1"}]}, id="d1")
+    with repo.transaction() as tx:
+        tx.delete("Patient", "gone")
+    values = ["urn:test|1", "urn:test|2", "urn:other|1", "urn:test|3", "urn:test|4",
+              "urn:test|5", "urn:test|1"]
+    queries = [parse_search("Patient", [("identifier", v)]) for v in values]
+    queries.append(parse_search("Device", [("identifier", "urn:test|1")]))
+    for q in queries:
+        q.count, q.total = 2, "none"
+    with repo.transaction() as tx:
+        together = tx.search_many(queries)
+        alone = [tx.search(q) for q in queries]
+    got = [[m.id for m in page.matches] for page in together]
+    assert got == [[m.id for m in page.matches] for page in alone]
+    assert got == [["a"], ["twice"], ["other"], ["dup1", "dup2"], [], [], ["a"], ["d1"]]

@@ -108,3 +108,30 @@ def test_normalise_quantity_cases(q, loinc, expected):
 def test_normalise_quantity_leaves_alone(q):
     assert normalise_quantity(q, loinc_code="2345-7" if q.get("code") == "mmol/L" else None
                               ) is None
+
+
+def test_significant_digits_are_counted_as_decimal_counts_them():
+    """The text count of significant digits (the normalised value keeps them) agrees with
+    Decimal.normalize for the shapes Python writes numbers in, and defers to it otherwise."""
+    import random
+    from decimal import Decimal
+
+    from huitong.terminology.units.quantity import _digits, _significant
+
+    def reference(like: object) -> int:
+        return len(Decimal(str(like)).normalize().as_tuple().digits)
+
+    rng = random.Random(6)
+    values: list[object] = [
+        0, 0.0, -0.0, 1, 10, 100, 120, 1200, -5, 0.1, 0.001, 1e-05, 1.5e-7, 1e22, 1.5e300,
+        5e-324, 29.682599166871046, 100.0, float("inf"), float("nan"), -float("inf"),
+        123456789012345678901234567890, 10**40,
+    ]  # fmt: skip
+    for _ in range(20_000):
+        r = rng.random()
+        values += [r * 10 ** rng.randint(-30, 30), round(r * 1000, rng.randint(0, 5)),
+                   rng.randint(-10**6, 10**6), -r]  # fmt: skip
+    for v in values:
+        assert _digits(v) == reference(v), v
+    assert _significant(5.55084, 100) == 5.55  # three digits at least
+    assert _significant(5.550843, 99.12) == 5.551

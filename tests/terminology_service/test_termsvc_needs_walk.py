@@ -12,7 +12,9 @@ import pytest
 
 from huitong.terminology.ingest import translate_resource
 from huitong.terminology.write_path import (
+    _NOTHING,
     _QUANTITIES,
+    _WALK,
     CompiledMaps,
     _Deferred,
     _precheck,
@@ -176,3 +178,46 @@ def test_quantities_alone_are_normalised_as_the_walk_does() -> None:
         assert resource == before
         assert orjson.dumps(normalise_known_quantities(resource)) == orjson.dumps(walked)
     assert seen > 50
+
+
+_ORIGINAL = "http://example.org/original"
+ONE_NODE = [
+    ("one value in its unit", _obs(code=WEIGHT, valueQuantity=_q(70, "kg")), _NOTHING),
+    ("one value to convert", _obs(code=WEIGHT, valueQuantity=_q(154, "[lb_av]")), _QUANTITIES),
+    ("a range, no value", _obs(code=GLUCOSE, referenceRange=[{"low": _q(70, "mg/dL")}]),
+     _QUANTITIES),
+    ("value and range", _obs(code=WEIGHT, valueQuantity=_q(70, "kg"),
+                             referenceRange=[{"low": _q(50, "kg")}]), _NOTHING),
+    ("a second value in an extension",
+     _obs(code=WEIGHT, valueQuantity=_q(70, "kg"),
+          extension=[{"url": _ORIGINAL, "valueQuantity": _q(70, "kg")}]), _WALK),
+    ("the only value in an extension",
+     _obs(code=WEIGHT, extension=[{"url": _ORIGINAL, "valueQuantity": _q(70, "kg")}]), _WALK),
+    ("component not a list", _obs(code=WEIGHT, valueQuantity=_q(70, "kg"), component={}),
+     _NOTHING),
+    ("a value that is not a Quantity", _obs(code=WEIGHT, valueQuantity=[_q(70, "kg")]),
+     _NOTHING),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "resource", "found"), ONE_NODE, ids=[c[0] for c in ONE_NODE])
+def test_one_node_shortcut_answers_as_the_loop(name: str, resource: dict[str, Any],
+                                               found: int) -> None:
+    """A resource with one measured node takes a shortcut through _quantity_changes; its
+    answer is the general loop's, and a skipped walk would have changed nothing."""
+    assert _precheck(resource, True) == found
+    if found == _NOTHING:
+        assert not _walk_changes(copy.deepcopy(resource))
+
+
+def test_skipped_synthea_resources_are_ones_the_walk_leaves_alone() -> None:
+    """Every Synthea resource the pre-check lets through untouched is one the walk would
+    not change (no ConceptMap stored: only quantities could change)."""
+    skipped = 0
+    for body in synthea_bundles(12):
+        for entry in orjson.loads(body)["entry"]:
+            resource = entry["resource"]
+            if _precheck(resource, True) == _NOTHING:
+                skipped += 1
+                assert not _walk_changes(copy.deepcopy(resource)), resource.get("id")
+    assert skipped > 1000

@@ -255,44 +255,49 @@ class MessageStore:
         known: list[int] = []  # positions whose row existed before: read after commit
         repeats: list[tuple[int, int]] = []  # (position, position of its first occurrence)
         with self.repo.transaction() as tx:
+            # The inserts go together (one round trip on PostgreSQL), each returning its id.
+            firsts: list[tuple[int, Inbound, MessageStatus]] = []
             for item in items:
                 key = (item.channel_id, item.sender, item.control_id or "")
                 if item.control_id and key in seen:
                     repeats.append((len(out), seen[key]))
-                    out.append((out[seen[key]][0], False))
+                    out.append(None)  # type: ignore[arg-type]  # its first one's, below
                     continue
-                status = MessageStatus.QUEUED if item.deferred else MessageStatus.RECEIVED
-                rows = tx.execute(
-                    "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, "
-                    "message_type, status, raw, encoding, next_attempt_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (channel_id, sender, control_id) DO NOTHING RETURNING id",
-                    (item.channel_id, now, item.sender, item.control_id or None,
-                     item.message_type, str(status), item.raw, item.encoding,
-                     now if item.deferred else None),
-                )
                 if item.control_id:
                     seen[key] = len(out)
+                status = MessageStatus.QUEUED if item.deferred else MessageStatus.RECEIVED
+                firsts.append((len(out), item, status))
+                out.append(None)  # type: ignore[arg-type]  # filled below
+            inserted = tx.execute_many([(
+                "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, "
+                "message_type, status, raw, encoding, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (channel_id, sender, control_id) DO NOTHING RETURNING id",
+                (item.channel_id, now, item.sender, item.control_id or None,
+                 item.message_type, str(status), item.raw, item.encoding,
+                 now if item.deferred else None),
+            ) for _pos, item, status in firsts])
+            for (position, item, status), rows in zip(firsts, inserted, strict=True):
                 if rows:
-                    out.append((StoredMessage(
+                    out[position] = (StoredMessage(
                         id=int(rows[0][0]), channel_id=item.channel_id, received_at=now,
                         sender=item.sender, control_id=item.control_id or None,
                         message_type=item.message_type, status=status,
                         attempts=0, next_attempt_at=now if item.deferred else None,
                         processed_at=None, raw=item.raw,
-                        raw_purged_at=None, encoding=item.encoding), True))
+                        raw_purged_at=None, encoding=item.encoding), True)
                     continue
                 found = tx.execute(
                     "SELECT id FROM ingest_messages WHERE channel_id = ? AND sender = ? "
                     "AND control_id = ?",
                     (item.channel_id, item.sender, item.control_id),
                 )
-                known.append(len(out))
-                out.append((StoredMessage(
+                known.append(position)
+                out[position] = (StoredMessage(
                     id=int(found[0][0]), channel_id=item.channel_id, received_at=now,
                     sender=item.sender, control_id=item.control_id, message_type=None,
                     status=MessageStatus.RECEIVED, attempts=0, next_attempt_at=None,
-                    processed_at=None, raw=None, raw_purged_at=None), False))
+                    processed_at=None, raw=None, raw_purged_at=None), False)
         for position in known:  # resends: their current state decides their answer
             out[position] = (self.get(out[position][0].id), False)
         for position, first in repeats:
@@ -316,7 +321,9 @@ class MessageStore:
         so the status and the data commit together. ``fresh``: the message was never
         attempted before, so it has no patient rows to replace (one statement fewer)."""
         now = self.clock()
-        tx.execute(
+        # Deferred: nothing reads their answers, and a batch of messages marked processed
+        # then travels with the commit instead of costing round trips each.
+        tx.execute_later(
             "UPDATE ingest_messages SET status = ?, processed_at = ?, produced = ?, "
             "warnings = ?, errors = NULL, ack_code = ?, latency_us = ?, next_attempt_at = NULL, "
             "attempts = attempts + 1 WHERE id = ?",
@@ -361,10 +368,11 @@ class MessageStore:
                         *, replace: bool = True) -> None:
         wanted = sorted(set(patients))
         if replace:
-            tx.execute("DELETE FROM ingest_message_patients WHERE message_id = ?", (message_id,))
+            tx.execute_later("DELETE FROM ingest_message_patients WHERE message_id = ?",
+                             (message_id,))
         if wanted:
-            # One statement for all of them: each round trip costs more than the row.
-            tx.execute(
+            # One statement for all of them: each statement costs more than the row.
+            tx.execute_later(
                 "INSERT INTO ingest_message_patients (message_id, patient) VALUES "
                 + ", ".join(["(?, ?)"] * len(wanted)),
                 [v for patient in wanted for v in (message_id, patient)],

@@ -12,7 +12,7 @@ A channel's broker comes from its mapping table (defaults: the local Mosquitto):
     mapping = { host = "127.0.0.1", port = 1883, client_id = "huitong-home-bp" }
     # also: username, password (broker credentials), timezone = "+08:00"
 
-A message is acknowledged (PUBACK, MQTT 3.1.1 §4.3.2) only after the intake returned: its
+A message is acknowledged (PUBACK, MQTT 5 §3.4) only after the intake returned: its
 reading is written, or stored in the error queue when it can never be used. A transient
 failure (database unavailable, channel stopped) raises in the handler, so the subscriber
 drops the connection and the broker redelivers the unacknowledged messages; those already

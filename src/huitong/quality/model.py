@@ -14,9 +14,10 @@ registered with :func:`huitong.quality.predicates.predicate` (:class:`PredicateC
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from string import Formatter
 from types import MappingProxyType
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "Rule",
     "Severity",
     "format_message",
+    "message_formatter",
 ]
 
 # A tunable parameter: a number, a string, a flag, or a list of strings (code lists).
@@ -194,6 +196,43 @@ def format_message(template: str, values: Mapping[str, Any]) -> str:
         return template.format_map(shown)
     except (ValueError, IndexError, AttributeError, KeyError):
         return template
+
+
+def message_formatter(template: str) -> Callable[[Mapping[str, Any]], str]:
+    """:func:`format_message` for one template, parsed once: a rule's message is filled on
+    every finding (about one per historical result), and the general form builds a
+    dictionary and parses the template each time. Templates whose placeholders are all plain
+    names (every shipped one) are joined from their pieces; any other form (attribute,
+    index, format spec, conversion, a malformed template) takes format_message itself."""
+    if "{" not in template and "}" not in template:
+        return lambda values: template
+    try:
+        parsed = list(_FORMATTER.parse(template))
+    except ValueError:
+        return lambda values: template  # malformed: format_message returns it unchanged
+    pieces: list[tuple[str, str | None]] = []
+    for literal, name, spec, conversion in parsed:
+        if name is not None and (not name.isidentifier() or spec or conversion):
+            return lambda values: format_message(template, values)
+        pieces.append((literal, name))
+
+    def fill(values: Mapping[str, Any]) -> str:
+        out: list[str] = []
+        try:
+            for literal, name in pieces:
+                out.append(literal)
+                if name is not None:
+                    # format(x, "") is what str.format_map writes for a plain "{name}".
+                    out.append(format(_show(values[name]), "") if name in values
+                               else "{" + name + "}")  # fmt: skip
+        except (ValueError, IndexError, AttributeError, KeyError):
+            return template
+        return "".join(out)
+
+    return fill
+
+
+_FORMATTER = Formatter()
 
 
 def _show(value: Any) -> Any:

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from huitong.quality.model import Outcome, Severity, format_message
+from huitong.quality.model import Outcome, Severity, message_formatter
 from huitong.quality.predicates import Facts
 
 if TYPE_CHECKING:
@@ -92,8 +92,8 @@ def _gate_function(
 class TypePlan:
     """The enabled rules of one resource type (library order) and their generated check."""
 
-    __slots__ = ("_applicable", "_gate", "_indices", "_messages", "_reject", "heads", "ids",
-                 "resource_type", "rules", "run", "source")  # fmt: skip
+    __slots__ = ("_applicable", "_fill", "_gate", "_indices", "_messages", "_reject", "heads",
+                 "ids", "reject", "resource_type", "rules", "run", "source")  # fmt: skip
 
     def __init__(
         self, resource_type: str, rules: Sequence[CompiledRule], namespace: Namespace
@@ -108,10 +108,17 @@ class TypePlan:
         self._reject = frozenset(
             i for i, c in enumerate(self.rules) if c.rule.severity is Severity.REJECT
         )
+        # Whether any rule of the type rejects (most failures are warnings: nothing to ask).
+        self.reject = bool(self._reject)
         self._indices: dict[int, tuple[int, ...]] = {}
         self._gate = _gate_function(self.rules)
         self._applicable: dict[int, tuple[str, ...]] = {}
         self._messages: dict[Any, tuple[str, str]] = {}
+        # Each rule's two message templates, parsed once (model.message_formatter).
+        self._fill = tuple(
+            (message_formatter(c.message_en), message_formatter(c.message_zh))
+            for c in self.rules
+        )
         self.source = self._generate(namespace)
         scope: dict[str, Any] = dict(namespace.names)
         exec(compile(self.source, f"<quality plan {resource_type}>", "exec"), scope)
@@ -202,7 +209,11 @@ class TypePlan:
     def rejects(self, failures: Sequence[tuple[int, Outcome]]) -> bool:
         """Whether any of ``failures`` is of a rule that rejects."""
         reject = self._reject
-        return bool(reject) and any(i in reject for i, _ in failures)
+        if reject:
+            for i, _ in failures:
+                if i in reject:
+                    return True
+        return False
 
     def indices(self, mask: int) -> tuple[int, ...]:
         """The rule indices whose bits are set in ``mask``."""
@@ -244,7 +255,8 @@ class TypePlan:
                 found = self._messages.get(key)
                 if found is not None:
                     return found
-        found = (format_message(c.message_en, values), format_message(c.message_zh, values))
+        fill_en, fill_zh = self._fill[i]
+        found = (fill_en(values), fill_zh(values))
         if key is not None:
             if len(self._messages) >= _MESSAGE_CACHE_SIZE:
                 self._messages.clear()

@@ -53,6 +53,9 @@ class TxFacts:
     # A reference as written ("Patient/1", "https://…/Patient/1") → its "Patient/<id>" key
     # (None: not a local reference), so each spelling is parsed once per transaction.
     keys: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    # A subject reference as written → its Patient's entry above (a bundle's resources name
+    # their Patient the same way hundreds of times); emptied whenever a Patient is written.
+    subjects: dict[str, tuple[Subject, str | None] | None] = field(default_factory=dict)
 
     def key(self, reference: str, rtype: str) -> str | None:
         found = self.keys.get((reference, rtype), "")
@@ -68,8 +71,13 @@ class TxFacts:
             self.patients[f"Patient/{rid}"] = (
                 Subject.from_patient(resource), _own_organization(resource)
             )
+            if self.subjects:
+                self.subjects.clear()
         elif rtype == "Encounter":
             self.encounters[f"Encounter/{rid}"] = _own_organization(resource)
+
+
+_UNSEEN: Any = object()
 
 
 def _local(reference: str, rtype: str) -> str | None:
@@ -109,17 +117,22 @@ class RepositoryContext:
         return org
 
     def _patient(self, reference: str) -> tuple[Subject, str | None] | None:
-        key = self._facts.key(reference, "Patient")
+        facts = self._facts
+        found = facts.subjects.get(reference, _UNSEEN)
+        if found is not _UNSEEN:
+            return found  # type: ignore[no-any-return]
+        key = facts.key(reference, "Patient")
         if key is None:
             return None
-        patients = self._facts.patients
+        patients = facts.patients
         if key not in patients:
             stored = self._tx.read("Patient", key[8:])
             if stored is None or stored.deleted:
                 patients[key] = None
             else:
-                self._facts.remember(stored.resource)
-        return patients.get(key)
+                facts.remember(stored.resource)
+        found = facts.subjects[reference] = patients.get(key)
+        return found  # type: ignore[no-any-return]
 
     def subject(self, reference: str) -> Subject | None:
         found = self._patient(reference)

@@ -118,9 +118,13 @@ _Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any,
 class _TxState:
     """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
 
-    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "pending", "rows")
+    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "now", "pending", "rows")
 
-    def __init__(self, tx: Transaction, identity: IdentityLinks | None) -> None:
+    def __init__(self, tx: Transaction, identity: IdentityLinks | None, now: int) -> None:
+        # When the transaction's data reached the service: its resources' receipt time and
+        # their findings' created_at. Read once per transaction (a bundle, a message, a file
+        # row arrives whole), not once per resource: the clock takes a lock each time.
+        self.now = now
         self.facts = TxFacts()
         # One context and one Facts, pointed at each resource in turn. The context reaches
         # the transaction through a weak proxy: this state is the value of a weak-keyed
@@ -187,6 +191,10 @@ class QualityService:
         self.reload_every_us = reload_every_us
         self._base = ruleset or RuleSet.default()
         self._ruleset = self._base
+        # The rule set's plans by resource type (a dictionary lookup on every write).
+        self._plans: dict[str, TypePlan | None] = {
+            t: self._base.plan(t) for t in self._base.checked_types
+        }
         # Types whose writes the hook looks at: every type a rule set in force has checked
         # (never fewer, so a write checked just before a change is still recorded), and the
         # Patients and Encounters later resources take their institution from.
@@ -232,7 +240,8 @@ class QualityService:
     def _use(self, ruleset: RuleSet, config_id: int) -> None:
         # Widen first: a write checked under the new rules must find its hook listening.
         self._hooked = self._hooked | ruleset.checked_types
-        self._ruleset, self._config_id = ruleset, config_id
+        plans = {t: ruleset.plan(t) for t in ruleset.checked_types}
+        self._ruleset, self._config_id, self._plans = ruleset, config_id, plans
 
     def config(self) -> StoredConfig | None:
         """The region document in force and who saved it when (None: shipped defaults)."""
@@ -288,26 +297,26 @@ class QualityService:
             return recent[1]  # type: ignore[no-any-return]
         state = self._states.get(tx)
         if state is None:
-            state = self._states[tx] = _TxState(tx, self.identity)
+            state = self._states[tx] = _TxState(tx, self.identity, self.clock())
         self._recent.last = (weakref.ref(tx), state)
         return state
 
     def _check(self, tx: Transaction, content: dict[str, Any]) -> None:
         rtype = content.get("resourceType")
-        if not isinstance(rtype, str):
+        if type(rtype) is not str:
             return  # validation has refused it already
-        plan = self._ruleset.plan(rtype)
+        plan = self._plans.get(rtype)
         if plan is None:
             return  # no rule for this type: nothing to assess, count or record
         if rtype == "Patient" and _is_golden(content):
             return
-        now = self.clock()
+        state = self._state(tx)
+        now = state.now
         if self._polled_at is None or now - self._polled_at >= self.reload_every_us:
             self._maybe_reload(tx, now)
-            plan = self._ruleset.plan(rtype)
+            plan = self._plans.get(rtype)
             if plan is None:
                 return
-        state = self._state(tx)
         org = state.ctx.prepare(content, now) or UNKNOWN_ORGANIZATION
         facts = state.evaluation
         facts.reset(content, state.ctx)
@@ -315,7 +324,7 @@ class QualityService:
             plan.run(content, facts) if type(content) is dict
             else plan.run_reference(content, facts)
         )  # fmt: skip
-        if failures and plan.rejects(failures):
+        if failures and plan.reject and plan.rejects(failures):
             error = rejection_error(_assessment(plan, content, mask, failures))
             assert error is not None
             raise error

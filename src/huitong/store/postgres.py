@@ -114,7 +114,7 @@ class PostgresOps(EngineOps):
                 c = conn.cursor()
                 c.execute(text, values)
                 cursors.append(c)
-        return [list(c.fetchall()) for c in cursors]
+        return [list(c.fetchall()) if c.description is not None else [] for c in cursors]
 
     def lock_keys(self, cur: Any, keys: Sequence[str]) -> None:
         # Transaction-scoped advisory locks on 64-bit hashes of the keys: concurrent writers

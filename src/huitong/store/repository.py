@@ -130,6 +130,12 @@ class Transaction(Protocol):
         ``SELECT`` or ``RETURNING`` produces are returned. Never for FHIR tables."""
         ...
 
+    def execute_many(self, statements: Sequence[tuple[str, Sequence[Any]]]
+                     ) -> list[list[tuple[Any, ...]]]:
+        """``execute`` of each ``(sql, params)`` in order, the rows of each; on PostgreSQL
+        in one round trip."""
+        ...
+
     def execute_later(self, sql: str, params: Sequence[Any] = ()) -> None:
         """``execute`` for a statement whose answer nobody reads (an insert, a bookkeeping
         update): it runs before anything this transaction sends next, and on PostgreSQL
@@ -169,6 +175,11 @@ class Transaction(Protocol):
     def search_many(self, queries: Sequence[SearchQuery]) -> list[SearchPage]:
         """``search`` of each query (unrestricted), the pages in order; on PostgreSQL the
         single-statement ones (a conditional write's criteria) share one round trip."""
+        ...
+
+    def prefetch(self, keys: Iterable[tuple[str, str]]) -> None:
+        """Read these ``(type, id)`` resources ahead in one statement for the reads by id
+        about to follow (each then answered from it, as of that statement)."""
         ...
 
     def lock_current(self, keys: Iterable[tuple[str, str]]) -> None:

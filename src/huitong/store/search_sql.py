@@ -89,6 +89,8 @@ __all__ = [
     "search_count_sql",
     "search_estimate_sql",
     "search_page_sql",
+    "token_pair",
+    "token_pairs_sql",
 ]
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -264,6 +266,45 @@ def _token_filter(v: Value, s: str) -> Sql:
     if not code:
         return f"{s}.system = ?", [system]
     return f"{s}.code = ? AND {s}.system = ?", [code, system]
+
+
+def token_pair(q: SearchQuery) -> tuple[str, str, str, str] | None:
+    """(type, param, system, code) when ``q`` is one plain ``param=system|code`` token
+    clause with both parts given (a conditional write's ``identifier=`` criteria), else
+    None: the form :func:`token_pairs_sql` answers for many queries in one statement."""
+    if len(q.resource_types) != 1 or q.compartment is not None or len(q.clauses) != 1:
+        return None
+    c = q.clauses[0]
+    if (c.type != "token" or c.modifier is not None or c.chain is not None
+            or c.has is not None or len(c.values) != 1 or c.param.startswith("_")):
+        return None
+    v = c.values[0]
+    if len(v.parts) != 2 or not v.parts[0].text or not v.parts[1].text:
+        return None
+    return q.resource_types[0], c.param, v.parts[0].text, v.parts[1].text
+
+
+def token_pairs_sql(resource_type: str, param: str, columns: str) -> str:
+    """PostgreSQL: the current resources of ``resource_type`` whose ``param`` token is one
+    of the ``(system, code)`` pairs of the statement's one parameter (a JSON array of
+    pairs), as ``(pair's 1-based position, columns…)`` in pair then rid order — what
+    ``search_page_sql`` returns for each pair's query (``_token_filter``: code and system
+    equal), for all of them at once."""
+    return (
+        "WITH q AS (SELECT p->>0 AS system, p->>1 AS code, i FROM "
+        "json_array_elements(%s::json) WITH ORDINALITY AS x(p, i)), "
+        "m AS (SELECT DISTINCT q.i AS pair_i, t.rid AS pair_rid FROM q JOIN idx_token t "
+        f"ON t.res_type = '{_quoted(resource_type)}' AND t.param = '{_quoted(param)}' "
+        "AND t.code = q.code AND t.system = q.system) "
+        f"SELECT m.pair_i, {columns} FROM m JOIN resources ON resources.rid = m.pair_rid "
+        "ORDER BY m.pair_i, m.pair_rid"
+    )
+
+
+def _quoted(text: str) -> str:
+    # type and parameter names come from the definitions tables ([A-Za-z0-9_-]); doubled
+    # quotes keep any other text a literal all the same
+    return text.replace("'", "''")
 
 
 def _is_url(text: str) -> bool:

@@ -179,14 +179,27 @@ _VALUE_QUANTITY, _REFERENCE_RANGE = _QUANTITY_KEYS
 _NOTHING, _QUANTITIES, _WALK = 0, 1, 2
 
 
-def _quantity_changes(content: dict[str, Any], data: bytes) -> int:
+def _quantity_changes(content: dict[str, Any], value_keys: int, range_keys: int) -> int:
     """What the walk would do with the measured quantities of ``content`` (whose codings
     are all standard, so none is translated first): the quantities of the resource and of
     its ``component`` are tried the way the walk tries them; any other quantity (one more
-    ``valueQuantity`` or ``referenceRange`` in the text than found here: an extension's, a
-    contained resource's) sends the resource through the walk."""
-    nodes = [content]
+    ``valueQuantity`` or ``referenceRange`` key in the text, ``value_keys`` and
+    ``range_keys``, than found here: an extension's, a contained resource's) sends the
+    resource through the walk."""
     components = content.get("component")
+    if type(components) is not list and "referenceRange" not in content:
+        # One node, no range (most measured Observations): the loop below, spelled out.
+        if "valueQuantity" not in content:
+            return _WALK if value_keys or range_keys else _NOTHING
+        if value_keys != 1 or range_keys:
+            return _WALK  # another quantity elsewhere (an extension's, a contained one's)
+        vq = content["valueQuantity"]
+        if isinstance(vq, dict) and quantity_changes(
+            vq, loinc_code=loinc_code_of(content.get("code"))
+        ):
+            return _QUANTITIES
+        return _NOTHING
+    nodes = [content]
     if type(components) is list:
         nodes += [c for c in components if type(c) is dict]
     values = ranges = 0
@@ -212,7 +225,7 @@ def _quantity_changes(content: dict[str, Any], data: bytes) -> int:
                     q = rr.get(end)
                     if not changes and isinstance(q, dict):
                         changes = quantity_changes(q, loinc_code=loinc)
-    if values != data.count(_VALUE_QUANTITY) or ranges != data.count(_REFERENCE_RANGE):
+    if values != value_keys or ranges != range_keys:
         return _WALK
     return _QUANTITIES if changes else _NOTHING
 
@@ -234,7 +247,10 @@ def _precheck(content: dict[str, Any], units: bool) -> int:
             data = orjson.dumps({k: v for k, v in content.items() if k not in _NOT_WALKED})
             break
         data = data[:at] + data[at + len(piece):]
-    quantities = units and (_VALUE_QUANTITY in data or _REFERENCE_RANGE in data)
+    # Counted once here (a scan each): _quantity_changes compares them with what it finds.
+    value_keys = data.count(_VALUE_QUANTITY) if units else 0
+    range_keys = data.count(_REFERENCE_RANGE) if units else 0
+    quantities = value_keys or range_keys
     if data.count(b'"code":"') > data.count(_SYSTEM_KEY):
         return _WALK  # more codes than systems: a coding may lack its system
     if (_STRICT if quantities else _LOOSE).search(data) is not None:
@@ -243,7 +259,7 @@ def _precheck(content: dict[str, Any], units: bool) -> int:
         return _WALK
     # Most measured values arrive in their preferred unit already (about three in four
     # Synthea Observations): trying them costs a few lookups, the walk tens of µs.
-    return _quantity_changes(content, data) if quantities else _NOTHING
+    return _quantity_changes(content, value_keys, range_keys) if quantities else _NOTHING
 
 
 def needs_walk(content: dict[str, Any], *, units: bool) -> bool:

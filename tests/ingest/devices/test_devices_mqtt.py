@@ -200,3 +200,35 @@ def test_a_dropped_connection_is_reopened_and_nothing_is_lost() -> None:
         await task
 
     asyncio.run(main())
+
+
+def test_batches_are_not_capped_by_the_brokers_default_window() -> None:
+    """Messages are acknowledged after their batch is written, so the number the broker may
+    have unacknowledged bounds a batch. The subscriber asks for a large window (MQTT 5
+    Receive Maximum): under MQTT 3.1.1 Mosquitto sends 20 at a time, which made every
+    transaction of readings at most 20 long."""
+    topic, client = names()
+
+    async def main() -> None:
+        sizes: list[int] = []
+        first = asyncio.Event()
+
+        async def handler(batch: Sequence[MqttMessage]) -> None:
+            sizes.append(len(batch))
+            if len(sizes) == 1:
+                first.set()
+                await asyncio.sleep(0.5)  # a slow write: the rest arrive meanwhile
+
+        stop = asyncio.Event()
+        sub, task = start(MqttSettings(topic, client, max_batch=100, receive_maximum=500),
+                          handler, stop)
+        await until(sub.ready.is_set, "subscribed")
+        await asyncio.to_thread(send, topic, [b"first"])
+        await until(first.is_set, "first batch")
+        await asyncio.to_thread(send, topic, [f"m{i}".encode() for i in range(150)])
+        await until(lambda: sum(sizes) == 151, "all handled")
+        assert max(sizes[1:]) == 100, sizes  # a full batch, not 20
+        stop.set()
+        await task
+
+    asyncio.run(main())

@@ -1,12 +1,17 @@
 """An asyncio MQTT subscriber that acknowledges a message only after its handler returned.
 
 Built on paho-mqtt (>= 2), whose ``manual_ack`` mode lets the application send the PUBACK
-itself (MQTT 3.1.1 §4.3.2, https://docs.oasis-open.org/mqtt/mqtt/v3.1.1/os/mqtt-v3.1.1-os.html):
+itself. It speaks MQTT 5 (https://docs.oasis-open.org/mqtt/mqtt/v5.0/mqtt-v5.0.html):
 
-* the session is persistent (``clean_session=False`` with a fixed client id) and the
-  subscription QoS 1, so the broker keeps every message not yet acknowledged and sends it
-  again when we reconnect — a handler that fails, or a process that dies mid-way, loses
-  nothing (delivery is at least once; the device converters are idempotent);
+* the session is persistent (``clean_start=False``, a session expiry interval and a fixed
+  client id) and the subscription QoS 1, so the broker keeps every message not yet
+  acknowledged and sends it again when we reconnect — a handler that fails, or a process
+  that dies mid-way, loses nothing (delivery is at least once; the device converters are
+  idempotent);
+* the CONNECT says how many unacknowledged messages the broker may send at once (Receive
+  Maximum, §3.1.2.11.3). Messages are acknowledged only once their batch is committed, so
+  this window bounds the batch: under MQTT 3.1.1 Mosquitto sends 20 at a time, and every
+  transaction carried at most 20 readings;
 * messages are handed to ``handler`` in arrival order, in batches of up to ``max_batch``
   that have already arrived (never waiting to fill one), and acknowledged in that order
   after it returns, as the protocol requires (§4.6);
@@ -33,6 +38,8 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 __all__ = ["MqttMessage", "MqttSettings", "MqttSubscriber"]
 
@@ -52,6 +59,12 @@ class MqttSettings:
     password: str | None = None
     keepalive: int = 30
     max_batch: int = 100
+    # unacknowledged messages the broker may send at once (MQTT 5 Receive Maximum): a few
+    # batches, so the next one is already here while one is being written
+    receive_maximum: int = 1000
+    # how long the broker keeps the session (and the messages not yet acknowledged) after
+    # the connection is lost: a week, as a restart or an outage must not lose readings
+    session_expiry: int = 7 * 24 * 3600
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
 
@@ -80,7 +93,7 @@ class _Session:
         self.queue: asyncio.Queue[MqttMessage | BaseException] = asyncio.Queue()
         self.connected: asyncio.Future[None] = loop.create_future()
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=settings.client_id,
-                        clean_session=False, manual_ack=True, reconnect_on_failure=False)
+                        protocol=paho.MQTTv5, manual_ack=True, reconnect_on_failure=False)
         if settings.username is not None:
             c.username_pw_set(settings.username, settings.password)
         c.on_connect = self._on_connect
@@ -121,8 +134,12 @@ class _Session:
 
     async def open(self, timeout: float) -> None:
         s = self.settings
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = max(1, min(s.receive_maximum, 65535))
+        props.SessionExpiryInterval = s.session_expiry
         try:
-            await asyncio.to_thread(self.client.connect, s.host, s.port, s.keepalive)
+            await asyncio.to_thread(self.client.connect, s.host, s.port, s.keepalive,
+                                    clean_start=False, properties=props)
         except OSError as exc:
             raise _Lost(f"cannot connect: {exc.__class__.__name__}") from None
         self.client.loop_start()
