@@ -252,3 +252,27 @@ def test_many_identifier_searches_together_answer_each_alone(repo: Repository) -
     got = [[m.id for m in page.matches] for page in together]
     assert got == [[m.id for m in page.matches] for page in alone]
     assert got == [["a"], ["twice"], ["other"], ["dup1", "dup2"], [], [], ["a"], ["d1"]]
+
+
+def test_bytes_a_transform_serialised_are_stored_only_for_that_content(
+    repo: Repository,
+) -> None:
+    """A transform that serialises the resource (``tx.serialised``) and returns it
+    unchanged leaves its bytes to the store; one that returns a new resource gets the new
+    one stored, never the bytes of the one it replaced."""
+    seen: list[bytes] = []
+
+    def transform(tx, content):  # type: ignore[no-untyped-def]
+        seen.append(tx.serialised(content))
+        if content.get("gender") == "unknown":
+            return {**content, "gender": "other"}
+        return content
+
+    repo.add_write_transform("test-serialise", ["Patient"], transform)
+    with repo.transaction() as tx:
+        kept = tx.create(_patient("k", "1", gender="male"), id="k").stored
+        changed = tx.create(_patient("c", "2", gender="unknown"), id="c").stored
+    assert kept.json == seen[0]
+    assert changed.resource["gender"] == "other"
+    assert repo.read("Patient", "c").resource["gender"] == "other"
+    assert repo.read("Patient", "k").resource["gender"] == "male"

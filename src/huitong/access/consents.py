@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from huitong.access.consent import SENSITIVE_LABELS, ConsentActor, evaluate_consents
@@ -155,6 +156,20 @@ def _date(value: Any, what: str) -> str | None:
     return value
 
 
+# The region's civil time (China Standard Time): a day a patient picks in a form is a day
+# there. Written as a bare date, FHIR leaves its zone open and the index reads it as UTC, so
+# a grant made after 16:00 UTC for "today" began eight hours in the future and let nobody in.
+REGION_ZONE = timezone(timedelta(hours=8))
+
+
+def _region_day(value: str, *, end: bool) -> str:
+    """A bare date (``YYYY-MM-DD``) as the first (or last) second of that day in the
+    region, as a dateTime with its offset; any other date or dateTime as given."""
+    if len(value) != 10:
+        return value
+    return f"{value}T23:59:59+08:00" if end else f"{value}T00:00:00+08:00"
+
+
 def _actor(actor: str | None) -> str | None:
     if actor is None or actor == "":
         return None
@@ -181,9 +196,10 @@ def build_grant(
     if bad:
         raise FhirError(Category.INVALID, f"Unknown sensitive category: {', '.join(bad)[:100]} "
                         f"/ 未知的敏感类别：{', '.join(bad)[:100]}")  # fmt: skip
-    period = {"start": _date(start, "start") or format_instant(now)[:10]}
+    today = datetime.fromtimestamp(now / 1_000_000, UTC).astimezone(REGION_ZONE).date()
+    period = {"start": _region_day(_date(start, "start") or today.isoformat(), end=False)}
     if (e := _date(end, "end")) is not None:
-        period["end"] = e
+        period["end"] = _region_day(e, end=True)
     provision: dict[str, Any] = {
         "type": "permit", "period": period,
         "action": [{"coding": [{"system": _ACTION, "code": "access"}]}],

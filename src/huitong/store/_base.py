@@ -300,6 +300,9 @@ class BaseTransaction:
         # Rows read ahead by ``prefetch`` for the reads that will follow (not for updates,
         # which read and lock their row themselves); ``_mine`` wins over them.
         self._seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+        # The resource being written and its JSON, when a transform serialised it already
+        # (see ``serialised``): the store then stores those bytes.
+        self._dumped: tuple[dict[str, Any], bytes] | None = None
 
     # -- buffer and deferred statements ------------------------------------------------
     def _next_rid(self) -> int:
@@ -540,6 +543,18 @@ class BaseTransaction:
                 content = transform(self, content)
         return content
 
+    def serialised(self, content: dict[str, Any]) -> bytes:
+        """``orjson.dumps(content)`` of the resource being written, made once: a transform
+        that serialises it to look at it (translation scans the JSON text) and returns it
+        unchanged leaves these bytes for the store. Transforms and checks never change a
+        resource in place (a transform returns a new one), so the bytes stay its own."""
+        dumped = self._dumped
+        if dumped is not None and dumped[0] is content:
+            return dumped[1]
+        data = orjson.dumps(content)
+        self._dumped = (content, data)
+        return data
+
     def _checked(self, content: dict[str, Any]) -> tuple[bytes, IndexEntries]:
         # Validate after stamping: meta and id are then exactly what will be stored.
         validate_resource(content)
@@ -547,7 +562,9 @@ class BaseTransaction:
             for check in list(self._repo._checks.values()):
                 check(self, content)
         entries = index_resource(content, local_base=self._repo.local_base)
-        return orjson.dumps(content), entries
+        data = self.serialised(content)
+        self._dumped = None
+        return data, entries
 
     def create(self, resource: dict[str, Any], *, id: str | None = None) -> WriteOutcome:
         return self._create(resource, id, "POST")

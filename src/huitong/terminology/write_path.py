@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -230,10 +230,13 @@ def _quantity_changes(content: dict[str, Any], value_keys: int, range_keys: int)
     return _QUANTITIES if changes else _NOTHING
 
 
-def _precheck(content: dict[str, Any], units: bool) -> int:
+def _precheck(content: dict[str, Any], units: bool,
+              dumps: Callable[[dict[str, Any]], bytes] = orjson.dumps) -> int:
     """:func:`needs_walk`, telling apart the resources whose only change is the
-    normalisation of their own (or their components') measured quantities."""
-    data = orjson.dumps(content)
+    normalisation of their own (or their components') measured quantities. ``dumps``: the
+    write path's serialiser (``Transaction.serialised``), whose bytes the store then reuses
+    for a resource this leaves unchanged, instead of serialising it a second time."""
+    data = dumps(content)
     for key in ("meta", "text"):
         value = content.get(key)
         if value is None or (key == "text" and type(value) is dict
@@ -492,7 +495,8 @@ class TranslationService:
         rtype = content.get("resourceType")
         if rtype == "Patient" and _is_golden(content):
             return content  # built by the identity service from already-translated sources
-        found = _precheck(content, self.normalise_units)
+        serialised = getattr(tx, "serialised", None) or orjson.dumps
+        found = _precheck(content, self.normalise_units, serialised)
         if found == _NOTHING:
             return content
         if found == _QUANTITIES:

@@ -295,7 +295,9 @@ def _grant_rows(consents: list[dict[str, Any]], names: dict[str, str], today: st
         rows.append(GrantRow(
             first.id, first.grant_id, all(m.status == "active" for m in members), actor,
             names.get(org or "", actor or ""), categories,
-            tuple(sorted(types - covered)), sensitive, first.start, first.end,
+            tuple(sorted(types - covered)), sensitive,
+            first.start[:10] if first.start else None,  # the day, as the patient chose it
+            first.end[:10] if first.end else None,
             bool(first.end and first.end[:10] < today),
         ))  # fmt: skip
     rows.sort(key=lambda r: (not r.active, r.start or ""), reverse=False)
