@@ -131,6 +131,20 @@ def ingest_routes(service: IngestService, auth: Any = None, audit: Any = None) -
             detail=f"{what or 'ingest messages'} {ids}{more}".strip(), outcome=outcome,
         )  # fmt: skip
 
+    async def audited_call(request: Request, action: str, message_id: int,
+                           call: Callable[[], Any]) -> Any:
+        """``call()`` in the thread pool, audited as ``action`` on one message: a failure
+        (a message that is not there) is recorded too, as a failed FHIR read is."""
+        try:
+            result = await run_in_threadpool(call)
+        except FhirError:
+            await run_in_threadpool(audited, request, action, [],
+                                    outcome=Outcome.MINOR_FAILURE,
+                                    what=f"ingest message {message_id}")  # fmt: skip
+            raise
+        await run_in_threadpool(audited, request, action, [message_id])
+        return result
+
     def totals() -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {}
         for channel, status, n in service.store.totals():
@@ -197,18 +211,11 @@ def ingest_routes(service: IngestService, auth: Any = None, audit: Any = None) -
 
     async def get_message(request: Request) -> Response:
         message_id = _path_int(request)
-        try:
-            message, patients, app_ack = await run_in_threadpool(
-                lambda: (service.store.get(message_id), service.store.patients_of(message_id),
-                         service.app_acks.for_message(message_id))
-            )
-        except FhirError:
-            # someone asked for a message that is not there: recorded, as a FHIR read is
-            await run_in_threadpool(audited, request, "message-read", [],
-                                    outcome=Outcome.MINOR_FAILURE,
-                                    what=f"ingest message {message_id}")  # fmt: skip
-            raise
-        await run_in_threadpool(audited, request, "message-read", [message_id])
+        message, patients, app_ack = await audited_call(
+            request, "message-read", message_id,
+            lambda: (service.store.get(message_id), service.store.patients_of(message_id),
+                     service.app_acks.for_message(message_id)),
+        )
         body = message.summary()
         body.update(
             rawText=_text(message.raw, message.encoding),
@@ -224,14 +231,8 @@ def ingest_routes(service: IngestService, auth: Any = None, audit: Any = None) -
 
     async def reprocess_one(request: Request) -> Response:
         message_id = _path_int(request)
-        try:
-            message = await run_in_threadpool(service.reprocess, message_id)
-        except FhirError:
-            await run_in_threadpool(audited, request, "message-reprocess", [],
-                                    outcome=Outcome.MINOR_FAILURE,
-                                    what=f"ingest message {message_id}")  # fmt: skip
-            raise
-        await run_in_threadpool(audited, request, "message-reprocess", [message_id])
+        message = await audited_call(request, "message-reprocess", message_id,
+                                     lambda: service.reprocess(message_id))
         return json_response(message.summary())
 
     async def reprocess_many(request: Request) -> Response:
