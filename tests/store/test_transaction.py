@@ -276,3 +276,18 @@ def test_bytes_a_transform_serialised_are_stored_only_for_that_content(
     assert changed.resource["gender"] == "other"
     assert repo.read("Patient", "c").resource["gender"] == "other"
     assert repo.read("Patient", "k").resource["gender"] == "male"
+
+
+def test_lookup_query_answers_as_query_and_keeps_to_component_tables(repo: Repository) -> None:
+    """``lookup_query`` (planned once on PostgreSQL: a request's authentication statement)
+    gives what ``query`` gives, run after run, and refuses the FHIR tables as ``query`` does."""
+    with repo.transaction() as tx:
+        for n in range(3):
+            tx.execute("INSERT INTO mpi_history (at, actor, action, source) VALUES (?, ?, ?, ?)",
+                       (n, "test", f"a{n}", f"Patient/{n}"))
+    sql = "SELECT action FROM mpi_history WHERE source = ? OR at = ? ORDER BY id"
+    for n in range(8):  # past psycopg's prepare threshold: the prepared, generic plan too
+        params = (f"Patient/{n % 3}", 99)
+        assert repo.lookup_query(sql, params) == repo.query(sql, params) == [(f"a{n % 3}",)]
+    with pytest.raises(ValueError):
+        repo.lookup_query("SELECT COUNT(*) FROM resources")

@@ -82,7 +82,9 @@ def load_request_context(
             f"WHERE {change_check_sql()}"
         )
         params += [list(scopes), snapshot, snapshot]
-    rows = repo.query(" UNION ALL ".join(parts), params)
+    # Planned once where the engine can (the same shape at every request, lookups by key).
+    lookup = getattr(repo, "lookup_query", None) or repo.query
+    rows = lookup(" UNION ALL ".join(parts), params)
     return _context(rows)
 
 

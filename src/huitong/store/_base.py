@@ -1089,6 +1089,11 @@ class BaseRepository:
             cur.execute(_sql(self.ops, sql), tuple(params))
             return [tuple(row) for row in cur.fetchall()]
 
+    def lookup_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``query`` for a statement of the same shape at every call that looks things up
+        by key (a request's authentication): an engine may plan it once (PostgreSQL)."""
+        return self.query(sql, params)
+
     def access_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """One read-only ``SELECT`` over the FHIR index tables for access control
         (:func:`huitong.access.sql.compile_groups` reads a request's patient sets with it);

@@ -291,6 +291,11 @@ class Repository(Protocol):
         ``Transaction.execute``) and return its rows."""
         ...
 
+    def lookup_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """``query`` for a statement of one shape at every call that looks things up by
+        key (a request's authentication); PostgreSQL plans it once."""
+        ...
+
     def counts_by_type(self) -> dict[str, int]:
         """Current (non-deleted) resources per type."""
         ...
