@@ -41,6 +41,7 @@ from huitong.config import Settings
 from huitong.ingest import mqtt_runtime
 from huitong.ingest.channels import channel_from_config
 from huitong.ingest.mqtt_runtime import start_mqtt_channels
+from huitong.runtime import tune_collector
 from huitong.server import create_app
 from huitong.store import open_repository
 
@@ -140,6 +141,7 @@ def bench_mqtt(readings: int, window: int = 800, mode: str = "batch") -> dict[st
 
 
 def main() -> None:
+    tune_collector(freeze=False)  # as `huitong` and the server run (huitong/runtime.py)
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=500)

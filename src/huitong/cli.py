@@ -14,6 +14,7 @@ import click
 
 from huitong import __version__
 from huitong.config import Settings
+from huitong.runtime import tune_collector
 
 __all__ = ["main"]
 
@@ -117,6 +118,9 @@ def _serve(settings: Settings, repo: Any) -> None:
 @click.version_option(__version__, prog_name="huitong")
 def main() -> None:
     """Huitong (汇通) regional health information exchange / 区域健康信息互通平台."""
+    # Loads (import, ingest) and the server allocate heavily: collect less often
+    # (huitong/runtime.py). The server also freezes its start-up heap once it is built.
+    tune_collector(freeze=False)
 
 
 @main.command()

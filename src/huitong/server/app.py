@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import contextvars
 import dataclasses
-import gc
 import itertools
 import logging
 import os
@@ -47,6 +46,7 @@ from huitong.ingest.hl7v2.mapping import MergeRequest
 from huitong.ingest.service import IngestService, IngestSettings
 from huitong.mpi.service import IdentityService
 from huitong.quality.service import QualityService
+from huitong.runtime import tune_collector
 from huitong.server.audit_api import audit_routes, audit_worker
 from huitong.server.auth_routes import auth_routes
 from huitong.server.authn import authenticate_request, www_authenticate
@@ -312,8 +312,9 @@ async def _lifespan(
 
     # Start-up objects (definitions, rule tables, unit registries) live for the whole
     # process: move them out of the collector's view so full collections during ingest do
-    # not walk them again and again (they measured 150-300 ms each).
-    gc.freeze()
+    # not walk them again and again (they measured 150-300 ms each); and collect less often
+    # (huitong/runtime.py).
+    tune_collector()
     stop = asyncio.Event()
     worker = asyncio.create_task(_retry_worker(ingest, stop))
     # Bulk imports a restart interrupted continue from their last committed lines.
