@@ -232,14 +232,7 @@ class AuditRecorder:
         action = _action_of(interaction)
         if action is None:  # the CapabilityStatement: public, says nothing about anyone
             return interaction.handler(ctx, req)
-        params = req.path_params
-        rtype = params.get("type")
-        instance = f"{rtype}/{params['id']}" if rtype and params.get("id") else None
-        query = "&".join(f"{k}={v}" for k, v in req.params) or None
-        scope = RequestScope(
-            actor_of(principal, address), principal, action, rtype, self._request_ids(),
-            query, instance, req,
-        )  # fmt: skip
+        scope = self._scope_for(action, req, principal, address)
         token = _scope.set(scope)
         try:
             try:
@@ -260,6 +253,20 @@ class AuditRecorder:
         finally:
             _scope.reset(token)
 
+    def _scope_for(
+        self, action: str, req: Any, principal: Principal | None, address: str | None
+    ) -> RequestScope:
+        """The audit scope of request ``req``: who, what action, on which type or instance,
+        with which query."""
+        params = req.path_params
+        rtype = params.get("type")
+        instance = f"{rtype}/{params['id']}" if rtype and params.get("id") else None
+        query = "&".join(f"{k}={v}" for k, v in req.params) or None
+        return RequestScope(
+            actor_of(principal, address), principal, action, rtype, self._request_ids(),
+            query, instance, req,
+        )  # fmt: skip
+
     def entry_for(
         self,
         interaction: Any,
@@ -277,14 +284,7 @@ class AuditRecorder:
         action = _action_of(interaction)
         if action is None:
             return None
-        params = req.path_params
-        rtype = params.get("type")
-        instance = f"{rtype}/{params['id']}" if rtype and params.get("id") else None
-        query = "&".join(f"{k}={v}" for k, v in req.params) or None
-        scope = RequestScope(
-            actor_of(principal, address), principal, action, rtype, self._request_ids(),
-            query, instance, req,
-        )  # fmt: skip
+        scope = self._scope_for(action, req, principal, address)
         if failure is not None:
             return self._failure_entry(scope, failure)
         for stored in read:

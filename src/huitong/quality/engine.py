@@ -18,10 +18,11 @@ from huitong.fhir.errors import Category as ErrorCategory
 from huitong.fhir.errors import FhirError, Issue
 from huitong.quality.context import QualityContext
 from huitong.quality.model import Assessment, Finding, Severity
+from huitong.quality.plan import TypePlan
 from huitong.quality.predicates import Facts
 from huitong.quality.ruleset import RuleSet
 
-__all__ = ["assess", "evaluate", "finding_issues", "rejection_error"]
+__all__ = ["assess", "evaluate", "finding_issues", "plan_assessment", "rejection_error"]
 
 
 def _reference(resource: Mapping[str, Any]) -> str:
@@ -44,6 +45,12 @@ def assess(resource: Mapping[str, Any], ctx: QualityContext, ruleset: RuleSet) -
     if plan is None:
         return Assessment(ref, (), ())
     mask, failures = plan.evaluate(resource, Facts(resource, ctx))
+    return plan_assessment(plan, ref, mask, failures)
+
+
+def plan_assessment(plan: TypePlan, ref: str, mask: int, failures: Any) -> Assessment:
+    """The :class:`Assessment` of ``ref`` from one run of ``plan`` (its applicable-rule
+    ``mask`` and ``failures``, as ``TypePlan.evaluate`` returns them)."""
     findings: list[Finding] = []
     for i, outcome in failures or ():
         rule = plan.rules[i].rule

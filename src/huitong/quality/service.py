@@ -42,8 +42,8 @@ from huitong.fhir.dates import format_instant
 from huitong.fhir.definitions import resource_types
 from huitong.quality.config import load_config_file
 from huitong.quality.context import RecordedSex, Subject
-from huitong.quality.engine import assess, rejection_error
-from huitong.quality.model import Assessment, Category, Finding
+from huitong.quality.engine import assess, plan_assessment, rejection_error
+from huitong.quality.model import Assessment, Category
 from huitong.quality.plan import TypePlan
 from huitong.quality.predicates import Facts
 from huitong.quality.repository_context import (
@@ -514,11 +514,4 @@ def _assessment(
     """The :class:`Assessment` of one plan run (for rejections and Patients only: the
     write path keeps no objects per resource otherwise)."""
     ref = f"{content.get('resourceType')}/{content.get('id')}"
-    findings = []
-    for i, outcome in failures or ():
-        rule = plan.rules[i].rule
-        en, zh = plan.messages(i, outcome)
-        findings.append(
-            Finding(rule.id, rule.category, rule.severity, outcome.expression, en, zh, ref)
-        )
-    return Assessment(ref, plan.applicable(mask), tuple(findings))
+    return plan_assessment(plan, ref, mask, failures)
