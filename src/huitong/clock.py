@@ -6,9 +6,9 @@ them and ``meta.lastUpdated``, generated ids and (later) audit hashes are reprod
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 
 __all__ = ["Clock", "IdFactory", "MonotonicClock", "new_uuid"]
@@ -34,5 +34,12 @@ class MonotonicClock:
 
 
 def new_uuid() -> str:
-    """A random UUID as a FHIR id (36 characters, within the 64-character limit)."""
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as a FHIR id (36 characters, within the 64-character
+    limit): the same bits ``uuid.uuid4()`` sets, formatted without building a ``UUID``
+    object, which cost six times as much as the 16 random bytes themselves (every written
+    resource and audit entry takes one)."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40  # version 4
+    b[8] = b[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

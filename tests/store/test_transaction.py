@@ -291,3 +291,48 @@ def test_lookup_query_answers_as_query_and_keeps_to_component_tables(repo: Repos
         assert repo.lookup_query(sql, params) == repo.query(sql, params) == [(f"a{n % 3}",)]
     with pytest.raises(ValueError):
         repo.lookup_query("SELECT COUNT(*) FROM resources")
+
+
+def _count_allocations(repo: Repository, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the row-id blocks the transaction draws (one round trip each on
+    PostgreSQL)."""
+    sizes: list[int] = []
+    ops = repo.ops  # type: ignore[attr-defined]
+    allocate = ops.allocate_rids
+
+    def counted(cur: object, n: int, after: int) -> list[int]:
+        sizes.append(n)
+        return allocate(cur, n, after)
+
+    monkeypatch.setattr(ops, "allocate_rids", counted)
+    return sizes
+
+
+@pytest.mark.parametrize("announced", [False, True])
+def test_announced_writes_draw_their_row_ids_in_one_block(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch, announced: bool
+) -> None:
+    sizes = _count_allocations(repo, monkeypatch)
+    with repo.transaction() as tx:
+        if announced:
+            tx.expect_writes(300)
+        for i in range(300):
+            tx.create(_patient(f"b{i}", str(i)), id=f"b{i}")
+    # Unannounced, blocks grow 16, 32, 64, 128, 256; announced, one block of 300.
+    assert sizes == ([300] if announced else [16, 32, 64, 128, 256])
+    # every row stored under an id of its own (a reused rid would have failed the insert)
+    for i in (0, 15, 16, 255, 299):
+        assert repo.read("Patient", f"b{i}").resource["identifier"][0]["value"] == str(i)
+
+
+def test_a_low_guess_only_costs_another_block(
+    repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes = _count_allocations(repo, monkeypatch)
+    with repo.transaction() as tx:
+        tx.expect_writes(20)
+        for i in range(40):
+            tx.create(_patient(f"c{i}", str(i)), id=f"c{i}")
+    assert sizes == [20, 40]
+    for i in (0, 19, 20, 39):
+        assert repo.read("Patient", f"c{i}").resource["identifier"][0]["value"] == str(i)

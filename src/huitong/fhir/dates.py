@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 __all__ = ["format_instant", "parse_date_range"]
 
@@ -111,8 +112,12 @@ def format_instant(us: int) -> str:
 
     Raises OverflowError outside years 1..9999.
     """
-    t = _EPOCH + timedelta(microseconds=us)
-    return (
-        f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-        f".{t.microsecond:06d}+00:00"
-    )
+    # Every written resource is stamped with one and answered with it again; within a second
+    # only the fraction changes, so the calendar part is worked out once per second.
+    return f"{_instant_second(us // 1_000_000)}.{us % 1_000_000:06d}+00:00"
+
+
+@lru_cache(maxsize=1024)
+def _instant_second(seconds: int) -> str:
+    t = _EPOCH + timedelta(seconds=seconds)
+    return f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}"

@@ -65,6 +65,9 @@ _REF_RE = re.compile(
 )
 
 
+# A bundle names its Patient and Encounter in nearly every resource, and several search
+# parameters index the same reference: a bounded memo saves the regex each time.
+@lru_cache(maxsize=32768)
 def parse_literal_reference(text: str) -> tuple[str, str, str | None] | None:
     """Split a literal reference into ``(type, id, absolute_url_or_None)``.
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from huitong.fhir.definitions import resource_types, structures
@@ -339,7 +340,7 @@ def _walk(obj: dict[str, Any], plan: _Plan, node: _Node, out: list[Issue], depth
             if type(value) is str and value and arg(value) is not None and value[8:10] <= "28":
                 continue
         elif kind == _REF:
-            if type(value) is str and value[:9] == "urn:uuid:" and _UUID(value) is not None:
+            if type(value) is str and value and _reference_ok(value, arg):
                 continue
         elif kind == _BOOL:
             if type(value) is bool:
@@ -503,6 +504,13 @@ def _reference_problem(value: str, targets: frozenset[str] | None) -> str | None
             f"A reference to {target} is not allowed here (allowed: {', '.join(sorted(targets))})"
         )
     return None
+
+
+@lru_cache(maxsize=32768)
+def _reference_ok(value: str, targets: frozenset[str] | None) -> bool:
+    """``_reference_problem`` finds nothing. A bundle names its Patient and Encounter in
+    nearly every resource: the answer for one text and target set is worked out once."""
+    return _reference_problem(value, targets) is None
 
 
 def _unknown(key: object, plan: _Plan, node: _Node, out: list[Issue]) -> None:

@@ -420,6 +420,7 @@ def _run_transaction(
     try:
         with ctx.repo.transaction() as tx:
             mapping = dict(plan.aliases)
+            tx.expect_writes(sum(1 for e in plan.entries if e.is_write))
             tx.lock_many(_conditional_locks(plan))
             found = _conditional_searches(tx, plan)
             for e in plan.entries:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -98,6 +99,11 @@ class EngineOps:
         if sql is not None:
             cur.execute(sql, params)
 
+    def returns_rows(self, cur: Any) -> bool:
+        """Whether the statement just run on ``cur`` answered with rows (a SELECT or a
+        RETURNING), as opposed to a plain INSERT/UPDATE."""
+        return cur.description is not None
+
     def run_searches(
         self, cur: Any, later: Sequence[tuple[str, Any]], statements: Sequence[tuple[str, Any]]
     ) -> list[list[tuple[Any, ...]]]:
@@ -107,7 +113,7 @@ class EngineOps:
         out = []
         for text, values in statements:
             cur.execute(text, values)
-            out.append(list(cur.fetchall()) if cur.description is not None else [])
+            out.append(list(cur.fetchall()) if self.returns_rows(cur) else [])
         return out
 
     def allocate_rids(self, cur: Any, n: int, after: int) -> list[int]:
@@ -213,6 +219,19 @@ def _sql(ops: EngineOps, text: str) -> str:
     return text if ops.ph == "?" else text.replace("?", ops.ph)
 
 
+_MAX_RID_BLOCK = 4096  # a bundle of more writes than this takes another block or two
+
+
+@lru_cache(maxsize=4096)
+def _component_sql(ph: str, text: str) -> str:
+    """A component's statement checked (``_check_component_sql``) and in the engine's
+    placeholder style. Components send the same few statement texts over and over (a message
+    store mark, an identity key), so both are done once per text; a refused text raises
+    every time (exceptions are not cached)."""
+    _check_component_sql(text)
+    return text if ph == "?" else text.replace("?", ph)
+
+
 def _restricted(
     where: str, params: Sequence[Any], restrict: Restrict | None, alias: str
 ) -> tuple[str, list[Any]]:
@@ -309,13 +328,18 @@ class BaseTransaction:
         if not self._rids:
             # Blocks grow 16, 32, … 1024: a message of a few resources does not draw (and on
             # PostgreSQL advance the sequence by) a thousand ids, a large bundle still needs
-            # only a handful of round trips.
+            # only a handful of round trips — or one, when it said how many (expect_writes).
             self._drain()
             self._rids = self._ops.allocate_rids(self._cur, self._rid_block, self._last_rid)
             self._rids.reverse()
             self._rid_block = min(self._rid_block * 2, 1024)
         self._last_rid = self._rids.pop()
         return self._last_rid
+
+    def expect_writes(self, n: int) -> None:
+        # Only the size of the next block: ids already drawn are used first, and a wrong
+        # guess costs at most one more block (or ids the sequence skips, as after a rollback).
+        self._rid_block = max(self._rid_block, min(n, _MAX_RID_BLOCK))
 
     def _take_later(self) -> list[tuple[str, Any]]:
         later, self._later = self._later, []
@@ -369,9 +393,8 @@ class BaseTransaction:
         # No flush first: component SQL never reads the FHIR tables (checked here), so rows
         # still in the buffer cannot change its answer, and flushing a few rows before every
         # component statement was a COPY per index table each time.
-        _check_component_sql(sql)
-        self._send(_sql(self._ops, sql), tuple(params))
-        if self._cur.description is None:
+        self._send(_component_sql(self._ops.ph, sql), tuple(params))
+        if not self._ops.returns_rows(self._cur):
             return []
         return [tuple(row) for row in self._cur.fetchall()]
 
@@ -379,9 +402,8 @@ class BaseTransaction:
                      ) -> list[list[tuple[Any, ...]]]:
         """``execute`` of each statement, in order, their rows in order: on PostgreSQL in
         one round trip (a batch of messages stored with their ids returned)."""
-        for sql, _params in statements:
-            _check_component_sql(sql)
-        converted = [(_sql(self._ops, sql), tuple(params)) for sql, params in statements]
+        ph = self._ops.ph
+        converted = [(_component_sql(ph, sql), tuple(params)) for sql, params in statements]
         return [[tuple(r) for r in rows] for rows in
                 self._ops.run_searches(self._cur, self._take_later(), converted)]
 
@@ -391,11 +413,11 @@ class BaseTransaction:
         PostgreSQL travels with that next round trip instead of costing one of its own. Its
         failure (a constraint) then surfaces at that later statement, and fails the
         transaction all the same."""
-        _check_component_sql(sql)
+        text = _component_sql(self._ops.ph, sql)
         if self._ops.defers:
-            self._later.append((_sql(self._ops, sql), tuple(params)))
+            self._later.append((text, tuple(params)))
         else:
-            self._cur.execute(_sql(self._ops, sql), tuple(params))
+            self._cur.execute(text, tuple(params))
 
     def flush(self) -> None:
         """Write every buffered row and deferred statement. Called before reads and at
@@ -1084,9 +1106,9 @@ class BaseRepository:
             return SearchPage(self._load(cur, rids), extra, None, has_next)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        _check_component_sql(sql)
+        text = _component_sql(self.ops.ph, sql)
         with self._read_cursor() as cur:
-            cur.execute(_sql(self.ops, sql), tuple(params))
+            cur.execute(text, tuple(params))
             return [tuple(row) for row in cur.fetchall()]
 
     def lookup_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

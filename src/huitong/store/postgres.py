@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import psycopg
 import psycopg.errors
+from psycopg.pq import ExecStatus
 from psycopg_pool import ConnectionPool
 
 from huitong.clock import Clock, IdFactory
@@ -29,6 +30,8 @@ from huitong.store._base import (
 )
 from huitong.store.migrate import pending
 from huitong.store.pg_reads import AsyncReads
+
+_TUPLES_OK = ExecStatus.TUPLES_OK
 
 __all__ = ["PostgresRepository"]
 
@@ -121,7 +124,13 @@ class PostgresOps(EngineOps):
                 c = conn.cursor()
                 c.execute(text, values)
                 cursors.append(c)
-        return [list(c.fetchall()) if c.description is not None else [] for c in cursors]
+        return [list(c.fetchall()) if self.returns_rows(c) else [] for c in cursors]
+
+    def returns_rows(self, cur: Any) -> bool:
+        # Asked of the result itself: psycopg's ``description`` builds a Column object per
+        # column on every call, a measurable cost on the many small statements of a message.
+        res = cur.pgresult
+        return res is not None and (res.nfields > 0 or res.status == _TUPLES_OK)
 
     def lock_keys(self, cur: Any, keys: Sequence[str]) -> None:
         # Transaction-scoped advisory locks on 64-bit hashes of the keys: concurrent writers

@@ -188,6 +188,11 @@ class Transaction(Protocol):
         update reads its row)."""
         ...
 
+    def expect_writes(self, n: int) -> None:
+        """About ``n`` versions are about to be written: row ids are then drawn in one block
+        of that size rather than in growing blocks (a round trip each on PostgreSQL)."""
+        ...
+
 
 class Repository(Protocol):
     """The storage API. ``dialect`` is ``"sqlite"`` or ``"postgresql"``."""
