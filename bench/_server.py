@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +29,22 @@ def fresh_database(engine: str) -> str:
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+# Looked up here, not in the child: between fork and exec only this call runs (no import,
+# no lock another thread of the benchmark might have held at the fork).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the server child, before it starts: ask Linux to send it SIGTERM when the benchmark
+    process dies. A benchmark stopped by a timeout or Ctrl-C otherwise left its server (and
+    that server's database connections, ~15 with two workers) running; a few of them used up
+    PostgreSQL's connection limit for everything else on the machine. (Linux ties the signal
+    to the thread that started the child: the benchmarks start servers from the main one.)"""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _free_port() -> int:
@@ -55,7 +73,7 @@ class ServerProcess:
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "huitong", "serve", "--db", self._url, "--port", str(self.port)],
-            env=self._env, stdout=subprocess.DEVNULL,
+            env=self._env, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent,
         )
         deadline = time.time() + 60
         while time.time() < deadline:
