@@ -34,3 +34,22 @@ def test_new_uuid_uses_every_random_bit() -> None:
     variant_mask = uuid.UUID("00000000-0000-f000-c000-000000000000").int
     assert ones == ((1 << 128) - 1) & ~(variant_mask & ~fixed)
     assert zeros == fixed
+
+
+def test_a_forked_child_never_repeats_its_parents_ids() -> None:
+    # Random bytes are drawn in blocks; a child forked with part of a block left must draw
+    # its own, or parent and child would mint the same ids.
+    import os
+
+    new_uuid()  # the parent now holds the rest of a block
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send ten ids and leave at once
+        os.write(write, ",".join(new_uuid() for _ in range(10)).encode())
+        os._exit(0)
+    os.close(write)
+    child = set(os.read(read, 4096).decode().split(","))
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent = {new_uuid() for _ in range(10)}
+    assert len(child) == 10 and not child & parent
