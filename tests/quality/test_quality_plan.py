@@ -19,7 +19,9 @@ from test_quality_rules import EXAMPLES, context
 
 from huitong.quality import Facts, InMemoryContext, RuleSet, Subject, assess
 from huitong.quality.expression import Inline, compile_inline
+from huitong.quality.model import Category, PredicateCheck, Rule, Severity
 from huitong.quality.plan import Namespace
+from huitong.quality.predicates import predicate_runner
 from huitong_testdata import synthea_bundles
 
 RULES = RuleSet.default()
@@ -164,3 +166,134 @@ def test_custom_expressions_cannot_put_code_into_a_plan() -> None:
     assert "observation.odd-literal" in {f.rule_id for f in found.findings}
     _same({"resourceType": "Observation", "status": "final"}, context(), rules)
     _same({"resourceType": "Observation", "status": literal}, context(), rules)
+
+
+def _synthea(bundles: int) -> list[dict[str, Any]]:
+    return [
+        e["resource"] for body in synthea_bundles(bundles)
+        for e in orjson.loads(body).get("entry", [])
+    ]  # fmt: skip
+
+
+def _time_rule(rule_id: str, name: str, rtype: str, **params: Any) -> Rule:
+    return Rule(
+        rule_id, Category.TIMELINESS, Severity.WARN, (rtype,), "late {delay_days}", "迟",
+        PredicateCheck(name), params,
+    )
+
+
+def test_time_checks_run_inline_and_answer_as_their_closures() -> None:
+    # The shipped time predicates are written into the plans as source sharing each
+    # element's time (huitong.quality.library._timing): their answers must be the factory
+    # checks' on real resources, under tuned parameters and contexts with and without a
+    # receipt time, a birth date and a death date.
+    resources = _synthea(6)
+    rules = RuleSet([
+        _time_rule("o.ordered", "dates-ordered", "Observation", earlier="issued",
+                   later="effective"),
+        _time_rule("o.future", "date-not-in-future", "Observation", element="effective",
+                   tolerance_hours=-24 * 365 * 10.0),
+        _time_rule("o.birth", "date-not-before-birth", "Observation", element="effective"),
+        _time_rule("o.death", "date-not-after-death", "Observation", element="issued",
+                   grace_days=-400),
+        _time_rule("o.late", "arrived-in-time", "Observation", element="effective",
+                   max_delay_days=3650),
+        _time_rule("e.ordered", "dates-ordered", "Encounter", earlier="period.end",
+                   later="period.start"),
+        _time_rule("e.late", "arrived-in-time", "Encounter", element="period",
+                   max_delay_days=2000.5),
+        _time_rule("e.death", "date-not-after-death", "Encounter", element="period.start",
+                   grace_days=0),
+    ])  # fmt: skip
+    for rtype in ("Observation", "Encounter"):
+        plan = rules.plan(rtype)
+        assert plan is not None
+        assert all(c.inline is not None for c in plan.rules)
+        assert "facts.time(" in plan.source
+    patients = [r for r in resources if r["resourceType"] == "Patient"]
+    assert patients
+    now = 1_795_000_000_000_000
+    contexts = [InMemoryContext(now=now), InMemoryContext(now=now, received_at=now - 10**15)]
+    for ctx in contexts:
+        for i, patient in enumerate(patients):
+            subject = Subject.from_patient(patient)
+            if i % 2:  # half of them died, some before their own records
+                subject = Subject(subject.gender, subject.birth_date, "2015-06-01")
+            ctx.patients[f"Patient/{patient['id']}"] = subject
+    outcomes: set[bool] = set()
+    for n, resource in enumerate(r for r in resources if r["resourceType"] in
+                                 ("Observation", "Encounter")):  # fmt: skip
+        ctx = contexts[n % 2]
+        subject = list(ctx.patients)[n % len(patients)]
+        resource = {**resource, "subject": {"reference": subject}}
+        plan = rules.plan(resource["resourceType"])
+        assert plan is not None
+        generated = plan.run(resource, Facts(resource, ctx))
+        assert generated == plan.run_reference(resource, Facts(resource, ctx))
+        outcomes.update(o.passed for _, o in generated[1] or ())
+        if generated[0] != (1 << len(plan.rules)) - 1 or not generated[1]:
+            outcomes.add(True)
+    assert outcomes == {True, False}  # the data made the rules both pass and fail
+
+
+def test_the_code_gate_finds_the_rules_of_every_code_on_the_resource() -> None:
+    # The gate's one-coding shortcut against a plain reading of the gated rules' codes.
+    plan = RULES.plan("Observation")
+    assert plan is not None and plan._gate is not None
+    gate = plan._gate
+
+    def expected(resource: dict[str, Any]) -> set[int]:
+        concepts = [resource.get("code")]
+        components = resource.get("component")
+        if isinstance(components, list):
+            concepts += [c.get("code") for c in components if isinstance(c, dict)]
+        pairs = {
+            (coding.get("system"), coding.get("code"))
+            for concept in concepts if isinstance(concept, dict)
+            and isinstance(concept.get("coding"), list)
+            for coding in concept["coding"] if isinstance(coding, dict)
+        }  # fmt: skip
+        return {i for i, c in enumerate(plan.rules)
+                if c.gate is not None and any(s == c.gate[0] and k in c.gate[1]
+                                              for s, k in pairs)}  # fmt: skip
+
+    observations = [r for r in _synthea(8) if r["resourceType"] == "Observation"]
+    odd: list[dict[str, Any]] = [
+        {"code": {"coding": [None]}},
+        {"code": {"coding": []}},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+         "component": "x"},
+        {"code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"},
+                             {"system": "http://loinc.org", "code": "8310-5"}]}},
+        {"code": "8867-4"},
+    ]  # fmt: skip
+    hits = 0
+    for resource in [*observations, *odd]:
+        found = set(gate(resource))
+        assert found == expected(resource), resource.get("code")
+        hits += bool(found)
+    assert hits > 100
+
+
+def test_lab_unit_verdicts_remembered_answer_as_a_fresh_check() -> None:
+    # lab-unit-fits-test remembers its verdict per (property, unit): over real results and
+    # the same results with their units swapped between tests, a check that has seen them
+    # all must answer each as a new one does.
+    params = {"original_extension": "http://huitong.example/fhir/StructureDefinition/x"}
+    warm = predicate_runner("lab-unit-fits-test", params)
+    assert warm is not None
+    observations = [r for r in _synthea(8) if isinstance(r.get("valueQuantity"), dict)]
+    units = [r["valueQuantity"].get("code") for r in observations]
+    swapped = [
+        {**r, "valueQuantity": {**r["valueQuantity"], "code": units[(i * 7) % len(units)]}}
+        for i, r in enumerate(observations)
+    ]
+    ctx = InMemoryContext(now=0)
+    failures = 0
+    for resource in [*observations, *swapped, *observations]:
+        fresh = predicate_runner("lab-unit-fits-test", params)
+        assert fresh is not None
+        answer = warm(resource, Facts(resource, ctx))
+        assert answer == fresh(resource, Facts(resource, ctx))
+        failures += answer is not None and not answer.passed
+    assert failures > 10

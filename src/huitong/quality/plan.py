@@ -9,9 +9,13 @@ its ``run(resource, facts)`` is generated source in which
 - the shapes rules use most are plain Python over the resource (top-level presence,
   ``status = 'final'``, their ``and``/``or``/``not``; see
   :class:`~huitong.quality.expression.Inline`);
+- the time predicates are written out too (their ``inline`` form, see
+  :class:`~huitong.quality.predicates.InlineSource`), each element's time read once per
+  resource and shared by the rules that compare it;
 - every other check is called directly, predicates with their parameters already applied
   (:func:`~huitong.quality.predicates.predicate_runner`);
-- code-gated rules run only when one of their codes is on the resource;
+- code-gated rules run only when one of their codes is on the resource (one test for a
+  run of them when none is);
 
 and which returns ``(mask, failures)``: bit *i* of ``mask`` set when rule *i* (library
 order) applied, ``failures`` None or a list of ``(i, Outcome)``. The generated source only
@@ -22,11 +26,11 @@ walking the rules one by one (non-dict input, and the tests that compare the two
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from huitong.quality.model import Outcome, Severity, message_formatter
-from huitong.quality.predicates import Facts
+from huitong.quality.predicates import Facts, InlineSource
 
 if TYPE_CHECKING:
     from huitong.quality.ruleset import CompiledRule
@@ -54,9 +58,12 @@ class Namespace:
         return name
 
 
+_NOTHING_GATED: tuple[int, ...] = ()
+
+
 def _gate_function(
     rules: Sequence[CompiledRule],
-) -> Callable[[Mapping[str, Any]], set[int]] | None:
+) -> Callable[[Mapping[str, Any]], Collection[int]] | None:
     """A function from a resource to the indices of its code-gated rules whose codes appear
     in ``code`` or a ``component.code`` (None when the type has no gated rule)."""
     gated: dict[tuple[str, str], list[int]] = {}
@@ -68,9 +75,21 @@ def _gate_function(
         return None
     table = {key: tuple(v) for key, v in gated.items()}
 
-    def gate(resource: Mapping[str, Any]) -> set[int]:
+    def gate(resource: Mapping[str, Any]) -> Collection[int]:
+        concept = resource.get("code")
+        if "component" not in resource and type(concept) is dict:
+            # The usual shape (every Synthea Observation but the panels): one coding, no
+            # components. The general loop below, spelled out: the indices of that one
+            # coding's rules as the table holds them, no set built.
+            codings = concept.get("coding")
+            if type(codings) is list and len(codings) == 1:
+                coding = codings[0]
+                if type(coding) is not dict:
+                    return _NOTHING_GATED
+                key: Any = (coding.get("system"), coding.get("code"))
+                return table.get(key, _NOTHING_GATED)
         found: set[int] = set()
-        concepts = [resource.get("code")]
+        concepts = [concept]
         components = resource.get("component")
         if type(components) is list:
             concepts.extend(c.get("code") for c in components if type(c) is dict)
@@ -80,7 +99,7 @@ def _gate_function(
                 continue
             for coding in codings:
                 if type(coding) is dict:
-                    key: Any = (coding.get("system"), coding.get("code"))
+                    key = (coding.get("system"), coding.get("code"))
                     items = table.get(key)
                     if items:
                         found.update(items)
@@ -132,10 +151,24 @@ class TypePlan:
             "    mask = 0",
             "    fails = None",
         ]
+        # Element times the inline checks read: computed once, before the first rule
+        # (element_time is pure; Facts remembers each, so closures asking again share it).
+        times: dict[str, str] = {}
+        head = len(out)
         if self._gate is not None:
             out.append(f"    found = {ns.bind(self._gate)}(r)")
+        in_gated = False
         for i, c in enumerate(self.rules):
             pad = "    "
+            if c.gate is not None:
+                # A run of code-gated rules (the physiological ranges) is one test when the
+                # resource carries none of their codes, the usual case.
+                if not in_gated:
+                    out.append("    if found:")
+                    in_gated = True
+                pad += "    "
+            else:
+                in_gated = False
             conditions = []
             if c.gate is not None:
                 conditions.append(f"{i} in found")
@@ -144,9 +177,9 @@ class TypePlan:
                     c.when_inline.true if c.when_inline is not None
                     else f"{ns.bind(c.when)}(r) is True"
                 )  # fmt: skip
-            out.append(f"    # {c.rule.id!r}")
+            out.append(f"{pad}# {c.rule.id!r}")
             if conditions:
-                out.append(f"    if {' and '.join(conditions)}:")
+                out.append(f"{pad}if {' and '.join(conditions)}:")
                 pad += "    "
             bit = 1 << i
             if c.expect is not None:
@@ -166,17 +199,23 @@ class TypePlan:
                         f"{pad}        " + fail.format(i=i, o=failed),
                     ]
             else:
-                call = (
-                    f"{ns.bind(c.plain[0])}(r, facts, {ns.bind(c.plain[1])})" if c.plain
-                    else f"{ns.bind(c.predicate)}(r, facts)"
-                )  # fmt: skip
+                if c.inline is not None:
+                    source = InlineSource(ns.bind, times)
+                    c.inline[0](c.inline[1], source)
+                    out += [pad + line for line in source.lines]
+                else:
+                    call = (
+                        f"{ns.bind(c.plain[0])}(r, facts, {ns.bind(c.plain[1])})" if c.plain
+                        else f"{ns.bind(c.predicate)}(r, facts)"
+                    )  # fmt: skip
+                    out.append(f"{pad}o = {call}")
                 out += [
-                    f"{pad}o = {call}",
                     f"{pad}if o is not None:",
                     f"{pad}    mask |= {bit}",
                     f"{pad}    if not o.passed:",
                     f"{pad}        " + fail.format(i=i, o="o"),
                 ]
+        out[head:head] = [f"    {name} = facts.time({spec!r})" for spec, name in times.items()]
         out.append("    return mask, fails")
         return "\n".join(out) + "\n"
 

@@ -32,6 +32,8 @@ from huitong.quality.model import Outcome, ParamValue
 __all__ = [
     "PASS",
     "Facts",
+    "InlineSource",
+    "Inliner",
     "Predicate",
     "codes",
     "date_range",
@@ -40,6 +42,7 @@ __all__ = [
     "plain_predicate",
     "predicate",
     "predicate_gate",
+    "predicate_inliner",
     "predicate_runner",
     "registered_predicates",
     "specialised",
@@ -184,6 +187,15 @@ def _period(key: str, period: Mapping[str, Any]) -> tuple[str, int, int] | None:
 _UNSEEN: Any = object()
 
 
+@lru_cache(maxsize=4096)
+def _life_of(
+    birth: str | None, deceased: str | bool | None
+) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+    """A subject's birth and death as bounds (one lookup for the many resources of one
+    patient a bundle carries, instead of two)."""
+    return date_range(birth), date_range(deceased)
+
+
 class Facts:
     """One resource's view of the outside world during one evaluation, memoised.
 
@@ -220,20 +232,22 @@ class Facts:
     @property
     def birth(self) -> tuple[int, int] | None:
         """The subject's birth date as epoch-microsecond bounds, if known."""
-        return self._life_ranges()[0]
+        life = self._life
+        return (life if life is not None else self._life_ranges())[0]
 
     @property
     def death(self) -> tuple[int, int] | None:
         """The subject's recorded time of death as bounds (None if alive or unknown)."""
-        return self._life_ranges()[1]
+        life = self._life
+        return (life if life is not None else self._life_ranges())[1]
 
     def _life_ranges(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         if self._life is None:
-            subject = self.subject
+            subject = self._subject if self._subject_done else self.subject
             if subject is None:
                 self._life = (None, None)
             else:
-                self._life = (date_range(subject.birth_date), date_range(subject.deceased))
+                self._life = _life_of(subject.birth_date, subject.deceased)
         return self._life
 
     def time(self, spec: str) -> tuple[str, int, int] | None:
@@ -285,9 +299,44 @@ Predicate = Callable[[Mapping[str, Any], Facts, Mapping[str, ParamValue]], Outco
 Runner = Callable[[Mapping[str, Any], Facts], Outcome | None]
 Factory = Callable[[Mapping[str, ParamValue]], Runner]
 
+
+class InlineSource:
+    """What a generated plan needs to run a check inline, without calling it.
+
+    ``lines`` are Python statements (no indentation of their own) that leave the check's
+    answer in ``o``: the same Outcome or None the factory's check returns. They may read
+    ``r`` (the resource), ``facts``, a name :meth:`time` gave (the element's time, the value
+    of ``facts.time(spec)``) and names :meth:`bind` gave; they assign nothing but ``o`` and
+    names starting with ``_i`` (their own scratch). The plan computes each time named once
+    per resource, before its first rule, and shares it between the rules that read it.
+    """
+
+    __slots__ = ("_bind", "_times", "lines")
+
+    def __init__(self, bind: Callable[[Any], str], times: dict[str, str]) -> None:
+        self._bind = bind
+        self._times = times
+        self.lines: list[str] = []
+
+    def bind(self, obj: Any) -> str:
+        """A name for ``obj`` in the generated source."""
+        return self._bind(obj)
+
+    def time(self, spec: str) -> str:
+        """The name holding ``facts.time(spec)`` for the resource being checked."""
+        name = self._times.get(spec)
+        if name is None:
+            name = self._times[spec] = f"_t{len(self._times)}"
+        return name
+
+
+# Writes a check's inline statements for one rule's parameters (see InlineSource).
+Inliner = Callable[[Mapping[str, ParamValue], InlineSource], None]
+
 _REGISTRY: dict[str, Predicate] = {}
 _GATES: dict[str, tuple[str, str]] = {}
 _FACTORIES: dict[str, tuple[Predicate, Factory]] = {}
+_INLINERS: dict[str, Inliner] = {}
 
 
 def predicate(
@@ -313,11 +362,16 @@ def predicate(
 
 
 def specialised(
-    name: str, *, gate: tuple[str, str] | None = None
+    name: str, *, gate: tuple[str, str] | None = None, inline: Inliner | None = None
 ) -> Callable[[Factory], Factory]:
     """Register a predicate given as a factory of checks: ``factory(params)`` reads the
     rule's parameters once and returns ``check(resource, facts)``. The predicate is also
-    registered under ``name`` in the ordinary form (``gate`` as for :func:`predicate`)."""
+    registered under ``name`` in the ordinary form (``gate`` as for :func:`predicate`).
+
+    ``inline``, when given, writes the same check as source for a generated plan (see
+    :class:`InlineSource`): the plan then runs it without a call, and shares the element
+    times it reads with the type's other time rules. The factory's check stays the
+    reference the inline form is tested against."""
 
     def register(factory: Factory) -> Factory:
         def ordinary(
@@ -328,9 +382,21 @@ def specialised(
         ordinary.__doc__ = factory.__doc__
         predicate(name, gate=gate)(ordinary)
         _FACTORIES[name] = (ordinary, factory)
+        if inline is not None:
+            _INLINERS[name] = inline
         return factory
 
     return register
+
+
+def predicate_inliner(name: str) -> Inliner | None:
+    """The inline writer of predicate ``name`` (None: it runs as a call), only while the
+    name is registered as the factory that came with it."""
+    fn = _REGISTRY.get(name)
+    special = _FACTORIES.get(name)
+    if fn is None or special is None or special[0] is not fn:
+        return None
+    return _INLINERS.get(name)
 
 
 def predicate_runner(name: str, params: Mapping[str, ParamValue]) -> Runner | None:

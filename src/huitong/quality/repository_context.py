@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from huitong.fhir.organizations import organization_reference
+from huitong.fhir.organizations import OWN_ORGANIZATION_ELEMENTS, organization_reference
 from huitong.fhir.organizations import own_organization as _own_organization
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.predicates import subject_reference
@@ -30,6 +30,9 @@ __all__ = [
 ]
 
 UNKNOWN_ORGANIZATION = "unknown"
+# Most resources name none of these elements (a Synthea Observation, Procedure or Claim
+# takes its institution from its encounter): one set test then stands for eight lookups.
+_OWN_KEYS = frozenset(OWN_ORGANIZATION_ELEMENTS)
 
 # Elements that name the institution responsible for a resource, most specific first
 # (https://hl7.org/fhir/R4/references.html). A performer or requester counts only when it is
@@ -142,7 +145,7 @@ class RepositoryContext:
         """The resource's institution: its own (``Patient.managingOrganization``,
         ``Encounter.serviceProvider``, an Organization performer…), else its encounter's
         service provider, else its subject Patient's managing organization."""
-        own = _own_organization(resource)
+        own = None if _OWN_KEYS.isdisjoint(resource) else _own_organization(resource)
         if own is not None:
             return own
         encounter = resource.get("encounter") or resource.get("context")

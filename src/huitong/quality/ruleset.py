@@ -22,10 +22,12 @@ from huitong.quality.model import ExpressionCheck, Outcome, Rule, format_message
 from huitong.quality.plan import Namespace, TypePlan
 from huitong.quality.predicates import (
     Facts,
+    Inliner,
     Predicate,
     Runner,
     plain_predicate,
     predicate_gate,
+    predicate_inliner,
     predicate_runner,
 )
 
@@ -56,6 +58,9 @@ class CompiledRule:
     predicate: Runner | None = None
     # A predicate that takes its parameters on every call, called so by the plan.
     plain: tuple[Predicate, Mapping[str, Any]] | None = None
+    # A factory's check the plan writes inline (huitong.quality.predicates.InlineSource),
+    # with the rule's parameters.
+    inline: tuple[Inliner, Mapping[str, Any]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,9 +112,11 @@ def _compile(rule: Rule, resource_type: str, namespace: Namespace | None = None)
     if runner is None:
         raise ValueError(f"rule {rule.id}: no predicate registered as {check.name!r}")
     fn = plain_predicate(check.name)
+    inliner = predicate_inliner(check.name)
     return CompiledRule(
         rule, when, runner, gate, *_messages(rule), when_inline=when_inline, predicate=runner,
         plain=(fn, params) if fn is not None else None,
+        inline=(inliner, params) if inliner is not None else None,
     )  # fmt: skip
 
 

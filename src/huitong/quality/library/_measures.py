@@ -63,8 +63,16 @@ def loinc_quantities(
     out: list[tuple[str, str, Mapping[str, Any]]] = []
     value = observation.get("valueQuantity")
     if isinstance(value, dict):
-        for code in _loinc_codes(observation.get("code")):
-            out.append((code, "Observation.value.ofType(Quantity)", value))
+        # _loinc_codes of the resource's own code, spelled out: this runs on every
+        # Observation, and the generator cost more than its few lookups.
+        concept = observation.get("code")
+        items = concept.get("coding") if isinstance(concept, dict) else None
+        if isinstance(items, list):
+            for c in items:
+                if isinstance(c, dict) and c.get("system") == LOINC:
+                    code = c.get("code")
+                    if isinstance(code, str):
+                        out.append((code, "Observation.value.ofType(Quantity)", value))
     components = observation.get("component")
     if isinstance(components, list):
         for i, comp in enumerate(components):
@@ -135,6 +143,18 @@ def lab_unit_fits_test(params: Mapping[str, ParamValue]) -> Runner:
     the ``params.original_extension`` extension is the one checked.
     """
     original_url = text(params, "original_extension")
+    # (property, unit) → None (the unit is not UCUM: not judged here) or whether the unit
+    # measures that property. A region sends the same few hundred pairs again and again;
+    # the answer is otherwise a unit lookup and a comparison of dimension tuples.
+    verdicts: dict[tuple[str, str], bool | None] = {}
+
+    def verdict(prop: str, unit: str) -> bool | None:
+        dimension = dimension_of(unit)
+        found = None if dimension is None else dimension in _allowed(prop)
+        if len(verdicts) >= 16_384:
+            verdicts.clear()
+        verdicts[(prop, unit)] = found
+        return found
 
     def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
         judged = False
@@ -143,15 +163,22 @@ def lab_unit_fits_test(params: Mapping[str, ParamValue]) -> Runner:
             if prop is None:
                 continue
             unit = quantity_unit(_original(quantity, original_url) or quantity)
-            dimension = dimension_of(unit) if unit is not None else None
-            if dimension is None:
+            if unit is None:
+                continue
+            found = verdicts.get((prop, unit), _UNSEEN)
+            if found is _UNSEEN:
+                found = verdict(prop, unit)
+            if found is None:
                 continue  # not UCUM: the UCUM conformance rule reports it
             judged = True
-            if dimension not in _allowed(prop):
+            if not found:
                 return Outcome(False, where, {"code": code, "value_unit": unit, "property": prop})
         return PASS if judged else None
 
     return check
+
+
+_UNSEEN: Any = object()
 
 
 def _original(quantity: Mapping[str, Any], url: str) -> Mapping[str, Any] | None:

@@ -12,13 +12,14 @@ Elements are named in the rule's parameters: ``effective`` (any of ``effectiveDa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from huitong.quality.model import Outcome, ParamValue
 from huitong.quality.predicates import (
     PASS,
     Facts,
+    InlineSource,
     Runner,
     date_range,
     number,
@@ -42,10 +43,32 @@ def _days(microseconds: int) -> int:
 
 
 # The shipped time predicates are factories (see huitong.quality.predicates.specialised):
-# their parameters are read once per rule set, not on every resource.
+# their parameters are read once per rule set, not on every resource. Each also comes with
+# its inline form for the generated plans (huitong.quality.plan): a resource's rules then
+# read the element's time once, with no call per rule. Both forms build their failures with
+# the same helpers below, and the plan tests compare the two on every example.
 
 
-@specialised("dates-ordered")
+def _failed_at(resource: Mapping[str, Any], found: tuple[str, int, int]) -> Outcome:
+    return Outcome(False, _where(resource, found[0]))
+
+
+def _out_of_order(
+    resource: Mapping[str, Any], first: tuple[str, int, int], second: tuple[str, int, int]
+) -> Outcome:
+    return Outcome(False, _where(resource, second[0]), {"later": second[0], "earlier": first[0]})
+
+
+def _dates_ordered_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    first, second = src.time(text(params, "earlier")), src.time(text(params, "later"))
+    fail, passed = src.bind(_out_of_order), src.bind(PASS)
+    src.lines.append(
+        f"o = None if {first} is None or {second} is None else "
+        f"({fail}(r, {first}, {second}) if {second}[2] < {first}[1] else {passed})"
+    )
+
+
+@specialised("dates-ordered", inline=_dates_ordered_inline)
 def dates_ordered(params: Mapping[str, ParamValue]) -> Runner:
     """``params.later`` is not certainly before ``params.earlier`` (end before start)."""
     earlier, later = text(params, "earlier"), text(params, "later")
@@ -56,15 +79,23 @@ def dates_ordered(params: Mapping[str, ParamValue]) -> Runner:
         if first is None or second is None:
             return None
         if second[2] < first[1]:
-            return Outcome(
-                False, _where(resource, second[0]), {"later": second[0], "earlier": first[0]}
-            )
+            return _out_of_order(resource, first, second)
         return PASS
 
     return check
 
 
-@specialised("date-not-in-future")
+def _not_in_future_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    found = src.time(text(params, "element"))
+    tolerance = int(number(params, "tolerance_hours") * _HOUR)
+    fail, passed = src.bind(_failed_at), src.bind(PASS)
+    src.lines.append(
+        f"o = None if {found} is None else ({fail}(r, {found}) "
+        f"if {found}[1] > facts.ctx.now + {tolerance!r} else {passed})"
+    )
+
+
+@specialised("date-not-in-future", inline=_not_in_future_inline)
 def date_not_in_future(params: Mapping[str, ParamValue]) -> Runner:
     """The time in ``params.element`` starts no later than now (plus the tolerance)."""
     element = text(params, "element")
@@ -75,13 +106,31 @@ def date_not_in_future(params: Mapping[str, ParamValue]) -> Runner:
         if found is None:
             return None
         if found[1] > facts.ctx.now + tolerance:
-            return Outcome(False, _where(resource, found[0]))
+            return _failed_at(resource, found)
         return PASS
 
     return check
 
 
-@specialised("date-not-before-birth")
+# A birth date is a calendar date in an unknown time zone: only a time before its earliest
+# possible start (UTC+14) is certainly before the birth.
+_EARLIEST_ZONE = 14 * 3_600_000_000
+
+
+def _not_before_birth_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    found = src.time(text(params, "element"))
+    fail, passed = src.bind(_failed_at), src.bind(PASS)
+    src.lines += [
+        f"if {found} is None:",
+        "    o = None",
+        "else:",
+        "    _ib = facts.birth",  # read only for a resource with the time, as the check does
+        f"    o = None if _ib is None else ({fail}(r, {found}) "
+        f"if {found}[2] < _ib[0] - {_EARLIEST_ZONE!r} else {passed})",
+    ]
+
+
+@specialised("date-not-before-birth", inline=_not_before_birth_inline)
 def date_not_before_birth(params: Mapping[str, ParamValue]) -> Runner:
     """The time in ``params.element`` is not certainly before the subject's birth date."""
     element = text(params, "element")
@@ -91,19 +140,28 @@ def date_not_before_birth(params: Mapping[str, ParamValue]) -> Runner:
         birth = facts.birth if found is not None else None
         if found is None or birth is None:
             return None
-        # A birth date is a calendar date in an unknown time zone: only a time before its
-        # earliest possible start (UTC+14) is certainly before the birth.
         if found[2] < birth[0] - _EARLIEST_ZONE:
-            return Outcome(False, _where(resource, found[0]))
+            return _failed_at(resource, found)
         return PASS
 
     return check
 
 
-_EARLIEST_ZONE = 14 * 3_600_000_000
+def _not_after_death_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    found = src.time(text(params, "element"))
+    grace = int(number(params, "grace_days") * _DAY)
+    fail, passed = src.bind(_failed_at), src.bind(PASS)
+    src.lines += [
+        f"if {found} is None:",
+        "    o = None",
+        "else:",
+        "    _id = facts.death",
+        f"    o = None if _id is None else ({fail}(r, {found}) "
+        f"if {found}[1] > _id[1] + {grace!r} else {passed})",
+    ]
 
 
-@specialised("date-not-after-death")
+@specialised("date-not-after-death", inline=_not_after_death_inline)
 def date_not_after_death(params: Mapping[str, ParamValue]) -> Runner:
     """The time in ``params.element`` starts no later than ``params.grace_days`` after the
     subject's recorded date of death."""
@@ -116,21 +174,54 @@ def date_not_after_death(params: Mapping[str, ParamValue]) -> Runner:
         if found is None or death is None:
             return None
         if found[1] > death[1] + grace:
-            return Outcome(False, _where(resource, found[0]))
+            return _failed_at(resource, found)
         return PASS
 
     return check
 
 
-@specialised("arrived-in-time")
+def _late_outcomes() -> Callable[[Mapping[str, Any], tuple[str, int, int], int], Outcome]:
+    """The failure of a resource ``delay`` µs late. Historical data fails the timeliness
+    rule on nearly every resource: outcomes are immutable, so one per (type, element key,
+    days late) is shared rather than built each time."""
+    late: dict[tuple[Any, str, int], Outcome] = {}
+
+    def outcome(resource: Mapping[str, Any], found: tuple[str, int, int], delay: int) -> Outcome:
+        key = (resource.get("resourceType"), found[0], _days(delay))
+        shared = late.get(key)
+        if shared is None:
+            if len(late) >= 1024:
+                late.clear()
+            shared = late[key] = Outcome(
+                False, _where(resource, found[0]), {"delay_days": key[2]}
+            )
+        return shared
+
+    return outcome
+
+
+def _arrived_in_time_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    found = src.time(text(params, "element"))
+    allowed = int(number(params, "max_delay_days") * _DAY)
+    late, passed = src.bind(_late_outcomes()), src.bind(PASS)
+    src.lines += [
+        f"if {found} is None:",
+        "    o = None",
+        "else:",
+        "    _ic = facts.ctx",
+        "    _ir = _ic.received_at",
+        f"    _id = (_ir if _ir is not None else _ic.now) - {found}[2]",
+        f"    o = {passed} if _id <= {allowed!r} else {late}(r, {found}, _id)",
+    ]
+
+
+@specialised("arrived-in-time", inline=_arrived_in_time_inline)
 def arrived_in_time(params: Mapping[str, ParamValue]) -> Runner:
     """The data reached Huitong within ``params.max_delay_days`` of the time in
     ``params.element`` (its end, for a period)."""
     element = text(params, "element")
     allowed = int(number(params, "max_delay_days") * _DAY)
-    # Historical data fails this rule on nearly every resource: outcomes are immutable, so
-    # one per (element key, days late) is shared rather than built each time.
-    late: dict[tuple[Any, str, int], Outcome] = {}
+    late = _late_outcomes()
 
     def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
         found = facts.time(element)
@@ -141,15 +232,7 @@ def arrived_in_time(params: Mapping[str, ParamValue]) -> Runner:
         delay = (received if received is not None else ctx.now) - found[2]
         if delay <= allowed:
             return PASS
-        key = (resource.get("resourceType"), found[0], _days(delay))
-        outcome = late.get(key)
-        if outcome is None:
-            if len(late) >= 1024:
-                late.clear()
-            outcome = late[key] = Outcome(
-                False, _where(resource, found[0]), {"delay_days": key[2]}
-            )
-        return outcome
+        return late(resource, found, delay)
 
     return check
 
