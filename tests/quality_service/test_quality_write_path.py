@@ -251,3 +251,30 @@ def test_a_transaction_is_received_once_its_findings_share_that_time(repo):
         assert max(f["createdAt"] for f in later) > received
     finally:
         client.close()
+
+
+def test_the_late_cross_institution_check_follows_the_rule_as_reconfigured(repo, app):
+    # The late check (run when identity links a new source to a golden record) keeps its
+    # one-rule set between transactions; a region that makes the rule rejecting must see
+    # the next linked write rejected, not judged by the rule as it was.
+    client, _ = app
+    for n, (hosp, clinic) in enumerate((("a2", "b2"), ("a3", "b3"))):
+        if n == 1:
+            resp = client.put("/api/quality/config", json={
+                "rules": {"patient.sex-agrees-across-institutions": {"severity": "reject"}}})
+            assert resp.status_code == 200, resp.text
+        rid = make_resident_id("110105", date(1971 + n, 4, 6), 17)
+        first = patient(hosp, "hosp-a")
+        first["identifier"].append({"system": RID, "value": rid})
+        assert client.put(f"/fhir/Patient/{hosp}", json=first).status_code == 201
+        second = patient(clinic, "clinic-b", gender="female")
+        second["identifier"].append({"system": RID, "value": rid})
+        resp = client.put(f"/fhir/Patient/{clinic}", json=second)
+        if n == 0:
+            assert resp.status_code == 201
+        else:
+            assert resp.status_code in (400, 422), resp.text
+            assert "sex" in resp.text.lower() or "性别" in resp.text
+            assert client.get(f"/fhir/Patient/{clinic}").status_code == 404
+    found = _findings(client, rule="patient.sex-agrees-across-institutions")
+    assert [f["resource"] for f in found] == ["Patient/b2"]

@@ -43,7 +43,7 @@ from huitong.fhir.definitions import resource_types
 from huitong.quality.config import load_config_file
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.engine import assess, plan_assessment, rejection_error
-from huitong.quality.model import Assessment, Category
+from huitong.quality.model import Assessment, Category, Rule
 from huitong.quality.plan import TypePlan
 from huitong.quality.predicates import Facts
 from huitong.quality.repository_context import (
@@ -191,6 +191,7 @@ class QualityService:
         self.reload_every_us = reload_every_us
         self._base = ruleset or RuleSet.default()
         self._ruleset = self._base
+        self._single: tuple[Rule, RuleSet] | None = None  # see _single_rule_set
         # The rule set's plans by resource type (a dictionary lookup on every write).
         self._plans: dict[str, TypePlan | None] = {
             t: self._base.plan(t) for t in self._base.checked_types
@@ -456,7 +457,7 @@ class QualityService:
             if isinstance(link, dict) and isinstance(link.get("other"), dict)
             and isinstance(link["other"].get("reference"), str)
         ]  # fmt: skip
-        single = RuleSet([rule])
+        single: RuleSet | None = None
         for ref in sources:
             pending = state.pending.get(ref)
             if pending is None or CROSS_INSTITUTION_SEX_RULE in pending.assessment.applicable:
@@ -465,6 +466,8 @@ class QualityService:
             if current is None or current.deleted:
                 continue
             patient = current.resource
+            if single is None:
+                single = self._single_rule_set(rule)
             others = [s.removeprefix("Patient/") for s in sources if s != ref]
             org = None if pending.organization == UNKNOWN_ORGANIZATION else pending.organization
             ctx = _SexesFromGolden(self.clock(), org, recorded_sexes(tx, others, org))
@@ -481,6 +484,15 @@ class QualityService:
             if pending.stored:
                 self._persist(state, current, pending, late)
             pending.assessment = merged
+
+    def _single_rule_set(self, rule: Rule) -> RuleSet:
+        """The rule set of just ``rule``, built once per rule as configured: building one
+        compiles its plan's generated code, and an HL7 v2 ADT message refreshes a golden
+        record (and came here) every time."""
+        kept = self._single
+        if kept is None or kept[0] is not rule:
+            kept = self._single = (rule, RuleSet([rule]))
+        return kept[1]
 
     # -- reads -----------------------------------------------------------------------------
     def findings(self, query: FindingQuery) -> tuple[list[StoredFinding], int]:
