@@ -202,6 +202,17 @@ def test_postgres_rows_sent_as_json_equal_the_copied_ones(
         {"resourceType": "RiskAssessment", "id": "r1", "status": "final",
          "subject": {"reference": "Patient/p1"},
          "prediction": [{"probabilityRange": {"low": {"value": 0.2}}}]},
+        # numbers whose text a JSON parameter must carry exactly (exponents, the shortest
+        # repr of a binary fraction, a large integer)
+        {"resourceType": "Observation", "id": "o2", "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7"}]},
+         "subject": {"reference": "Patient/p1"},
+         "valueQuantity": {"value": 1.5e-07, "unit": "mmol/L"},
+         "referenceRange": [{"low": {"value": 0.30000000000000004},
+                             "high": {"value": 1e300}}]},
+        {"resourceType": "RiskAssessment", "id": "r2", "status": "final",
+         "subject": {"reference": "Patient/p1"},
+         "prediction": [{"probabilityDecimal": 0.125, "relativeRisk": 123456789012345}]},
     ]
     rows = {}
     for mode in ("json", "copy"):

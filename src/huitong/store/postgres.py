@@ -64,8 +64,11 @@ def _json_insert(table: str, columns: tuple[str, ...]) -> str:
             exprs.append(f"COALESCE((r->>{i})::double precision, '{bound}')")
         else:
             exprs.append(f"(r->>{i})::{kind}")
+    # jsonb, not json: a json value is text, re-read from its start by every ->> of every
+    # row (21 us of server CPU a row in a scratch table); jsonb is parsed once and each field
+    # is then a lookup (12.5 us; COPY 9). The content column was going to be jsonb anyway.
     return (f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(exprs)} "
-            "FROM json_array_elements(%s::json) AS t(r)")
+            "FROM jsonb_array_elements(%s::jsonb) AS t(r)")
 
 
 def _json_rows(columns: Sequence[str], rows: list[tuple]) -> str:
