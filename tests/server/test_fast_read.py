@@ -215,8 +215,21 @@ def _entry(n: int) -> AuditEntry:
     )  # fmt: skip
 
 
-def test_group_commit_stores_every_entry_once_with_its_patients(pg_repo: Repository) -> None:
-    appends = AuditAppends(AuditService(pg_repo, clock=lambda: NOW), ThreadPoolExecutor(2))
+def _appends(repo: Repository, path: str) -> AuditAppends:
+    """The server's group commit: on PostgreSQL inserted and sequenced on the event loop
+    (audit/pg_appends.py); ``thread``: record_many in a worker thread, as other engines."""
+    appends = AuditAppends(AuditService(repo, clock=lambda: NOW), ThreadPoolExecutor(2))
+    assert appends._pg is not None
+    if path == "thread":
+        appends._pg = None
+    return appends
+
+
+@pytest.mark.parametrize("path", ["event-loop", "thread"])
+def test_group_commit_stores_every_entry_once_with_its_patients(
+    pg_repo: Repository, path: str
+) -> None:
+    appends = _appends(pg_repo, path)
 
     async def many() -> None:
         await asyncio.gather(*(appends.append(_entry(n)) for n in range(250)))
@@ -231,18 +244,29 @@ def test_group_commit_stores_every_entry_once_with_its_patients(pg_repo: Reposit
     )
     assert len(rows) == 251
     assert [parse_entry(bytes(r[1])).request_id for r in rows if r[0] == "p7"] == ["r7"]
+    service = AuditService(pg_repo)
+    service.sequence_all()
+    assert service.size() == 250 and service.verify().ok
 
 
-def test_a_failed_group_fails_every_caller(pg_repo: Repository, postgres_url: str) -> None:
-    broken = open_repository(postgres_url)
-    broken.close()  # its pool refuses every transaction
-    appends = AuditAppends(AuditService(broken, clock=lambda: NOW), ThreadPoolExecutor(2))
+@pytest.mark.parametrize("path", ["event-loop", "thread"])
+def test_a_failed_group_fails_every_caller(
+    pg_repo: Repository, postgres_url: str, path: str
+) -> None:
+    appends = _appends(pg_repo, path)
 
     async def many() -> list[Any]:
         return await asyncio.gather(
             *(appends.append(_entry(n)) for n in range(5)), return_exceptions=True
         )
 
-    results = asyncio.run(many())
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        # The entry rows insert, their patients cannot: every caller of the group fails.
+        admin.execute("ALTER TABLE audit_entry_patients RENAME TO away")
+        try:
+            results = asyncio.run(many())
+        finally:
+            admin.execute("ALTER TABLE away RENAME TO audit_entry_patients")
     assert all(isinstance(r, Exception) for r in results)
     assert _entries(pg_repo) == []
+    assert pg_repo.query("SELECT COUNT(*) FROM audit_nodes") == [(0,)]

@@ -116,6 +116,10 @@ class PatientBasis:
 
 
 def _sorted_unique(items: Iterable[str]) -> tuple[str, ...]:
+    # A read touches one resource and one patient: a tuple of at most one is already sorted
+    # and unique (building a set and a list for it was a tenth of a read's entry).
+    if type(items) is tuple and len(items) < 2:
+        return items
     return tuple(sorted(set(items)))
 
 
@@ -153,7 +157,11 @@ class AuditEntry:
             raise ValueError("recorded is microseconds since the epoch (a non-negative int)")
         object.__setattr__(self, "resources", _sorted_unique(self.resources))
         object.__setattr__(self, "patients", _sorted_unique(self.patients))
-        object.__setattr__(self, "outcome", Outcome(self.outcome))
+        if type(self.outcome) is not Outcome:
+            object.__setattr__(self, "outcome", Outcome(self.outcome))
+        if not self.access:  # the common case: every patient on the entry's own basis
+            object.__setattr__(self, "access", ())
+            return
         by_patient = {a.patient: a for a in self.access}
         if set(by_patient) - set(self.patients):
             raise ValueError("an access basis names a patient the entry does not")

@@ -23,6 +23,10 @@ Concurrency — an entry is appended in two steps, like Certificate Transparency
    fork or skip. The server runs it right after commits in a background task (every
    fraction of a second), and the API, checkpoints and verification run it on demand.
 
+The server's reads by id on PostgreSQL do both steps at once (audit/pg_appends.py): a group
+of read entries takes the same lock, is inserted with its positions and nodes, and commits
+before any of the reads is answered — the rows are those the two steps would write.
+
 Nothing here logs an entry's content: only counts and positions.
 """
 
@@ -34,7 +38,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -62,6 +66,9 @@ from huitong.audit.verify import Finding, VerificationReport, verify_log
 from huitong.clock import Clock, MonotonicClock
 from huitong.fhir.errors import Category, FhirError
 from huitong.store.repository import Repository, Transaction
+
+if TYPE_CHECKING:
+    from huitong.audit.pg_appends import PgGroupAppender
 
 __all__ = ["AuditService", "LogStatus", "StoredEntry"]
 
@@ -249,6 +256,17 @@ class AuditService:
                     pending.event.set()
         return mine.result()
 
+    def group_appender(self) -> PgGroupAppender | None:
+        """An appender that inserts and sequences groups of entries on the event loop in one
+        transaction (audit/pg_appends.py), when the log is in PostgreSQL and the repository
+        says where (its event-loop reader's URL); else None (use :meth:`record_many`)."""
+        reads = getattr(self.repo, "async_reads", None)
+        if self.repo.dialect != "postgresql" or reads is None:
+            return None
+        from huitong.audit.pg_appends import PgGroupAppender
+
+        return PgGroupAppender(reads().url, lock_name=_SEQUENCER_LOCK)
+
     def record_event(
         self,
         action: str,
@@ -280,6 +298,12 @@ class AuditService:
     def sequence(self, limit: int = _BATCH) -> int:
         """Give up to ``limit`` committed, unsequenced entries their tree positions (in the
         order the sequencer sees them committed) and write the nodes; returns how many."""
+        # Reads' entries are sequenced as they are inserted (audit/pg_appends.py), so the
+        # server's sequencer mostly finds nothing: ask that in one statement (the partial
+        # index of unsequenced rows) before a transaction and the log's lock. A row that
+        # commits just after is found by the next pass, as one committing after the lock is.
+        if not self.repo.query("SELECT seq FROM audit_entries WHERE idx IS NULL LIMIT 1"):
+            return 0
         with self.repo.transaction() as tx:
             tx.lock(_SEQUENCER_LOCK)
             pending = tx.execute(

@@ -6,7 +6,9 @@ conditional header, an ``Accept`` the server can satisfy) is answered here: the 
 from :class:`~huitong.store.pg_reads.AsyncReads` without a worker thread, the stored JSON
 goes out as it is (it already carries ``id`` and ``meta``), and with the audit log on the
 entry is appended by a group commit (:class:`AuditAppends`) *before* the response starts —
-an entry that cannot be stored fails the request, exactly as on the general path.
+an entry that cannot be stored fails the request, exactly as on the general path. On
+PostgreSQL a group is inserted with its tree positions in the same transaction, on the
+event loop (:mod:`huitong.audit.pg_appends`): no worker thread, no later sequencing.
 
 Everything else passes through to the general path (:func:`huitong.server.app._handle`):
 authentication on (the principal's view decides what a read may see), ``_summary``,
@@ -55,13 +57,18 @@ Render = Callable[[FhirResponse], Any]
 
 class AuditAppends:
     """Group commit of audit entries on the event loop. Entries arriving while a commit
-    runs wait and are written together by the next one (in a worker thread: the
-    repository is synchronous), one transaction for the group; each caller resumes only
-    once its own entry is committed, and every caller of a failed group gets the error."""
+    runs wait and are written together by the next one, one transaction for the group —
+    on PostgreSQL by :meth:`AuditService.group_appender` on the loop itself (entries
+    sequenced as they are inserted), otherwise by :meth:`AuditService.record_many` in a
+    worker thread (the repository is synchronous); each caller resumes only once its own
+    entry is committed, and every caller of a failed group gets the error."""
 
     def __init__(self, service: AuditService, executor: Executor) -> None:
         self.service = service
         self.executor = executor
+        # PostgreSQL: each group inserted *and* sequenced on the event loop, in one
+        # transaction (audit/pg_appends.py); other engines: record_many in a worker thread.
+        self._pg = service.group_appender()
         self._queue: list[tuple[AuditEntry, asyncio.Future[None]]] = []
         self._running = False
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +87,11 @@ class AuditAppends:
             while self._queue:
                 group, self._queue = self._queue, []
                 try:
-                    await loop.run_in_executor(self.executor, self._commit, [e for e, _ in group])
+                    entries = [e for e, _ in group]
+                    if self._pg is not None:
+                        await self._pg.append(entries)
+                    else:
+                        await loop.run_in_executor(self.executor, self._commit, entries)
                 except BaseException as exc:
                     for _, done in group:
                         if not done.done():
