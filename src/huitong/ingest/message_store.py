@@ -19,6 +19,7 @@ Everything here runs through the repository's component-SQL seam (``Transaction.
 
 from __future__ import annotations
 
+from base64 import b64encode
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -37,6 +38,7 @@ __all__ = [
     "MessageQuery",
     "MessageStatus",
     "MessageStore",
+    "ProcessedMark",
     "StoredMessage",
     "retry_delay_us",
 ]
@@ -113,6 +115,21 @@ class Inbound:
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessedMark:
+    """One message to mark processed (:meth:`MessageStore.record_processed_many`); the
+    fields are :meth:`MessageStore.record_processed`'s arguments."""
+
+    message_id: int
+    produced: Sequence[str]
+    warnings: Sequence[dict[str, Any]]
+    patients: Iterable[str]
+    ack_code: str
+    latency_us: int | None
+    status: MessageStatus = MessageStatus.PROCESSED
+    fresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MessageQuery:
     """Filters for :meth:`MessageStore.search`; ``patient`` is a Patient id or an
     identifier ``system|value`` the message carried."""
@@ -135,8 +152,61 @@ _COLUMNS = (
 )
 
 
+_INSERT = (
+    "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, message_type, "
+    "status, raw, encoding, next_attempt_at) VALUES "
+)
+_VALUES_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ON_CONFLICT = " ON CONFLICT (channel_id, sender, control_id) DO NOTHING"
+_RETURNING = " RETURNING id, channel_id, sender, control_id"
+_INSERT_FROM_JSON = (
+    "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, message_type, "
+    "status, raw, encoding, next_attempt_at) SELECT r->>0, (r->>1)::bigint, r->>2, r->>3, "
+    "r->>4, r->>5, decode(r->>6, 'base64'), r->>7, (r->>8)::bigint "
+    "FROM jsonb_array_elements(?::jsonb) WITH ORDINALITY AS t(r, i) ORDER BY i"
+    + _ON_CONFLICT + _RETURNING
+)
+_UPDATE_SET = (
+    "errors = NULL, next_attempt_at = NULL, attempts = ingest_messages.attempts + 1"
+)
+_UPDATE_FROM_JSON = (
+    "UPDATE ingest_messages SET status = r->>1, processed_at = (r->>2)::bigint, "
+    "produced = r->>3, warnings = r->>4, ack_code = r->>5, latency_us = (r->>6)::bigint, "
+    + _UPDATE_SET + " FROM jsonb_array_elements(?::jsonb) AS t(r) "
+    "WHERE ingest_messages.id = (r->>0)::bigint"
+)
+_UPDATE_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+# The casts type a column of NULLs (no latency) where VALUES would leave it untyped.
+_UPDATE_FROM_VALUES = (
+    "UPDATE ingest_messages SET status = v.column2, "
+    "processed_at = CAST(v.column3 AS BIGINT), produced = v.column4, warnings = v.column5, "
+    "ack_code = v.column6, latency_us = CAST(v.column7 AS BIGINT), "
+    + _UPDATE_SET + " FROM (VALUES {}) AS v WHERE ingest_messages.id = v.column1"
+)
+_PATIENTS_FROM_JSON = (
+    "INSERT INTO ingest_message_patients (message_id, patient) "
+    "SELECT (r->>0)::bigint, r->>1 FROM jsonb_array_elements(?::jsonb) AS t(r)"
+)
+# Raw bytes of a group stored in one statement at most (devices send a few hundred bytes
+# a reading); a larger group goes one statement per message.
+_BATCH_RAW_BYTES = 8 * 1024 * 1024
+# Rows per multi-row VALUES statement (SQLite): at most 9 parameters a row stays far
+# below its 32,766 bind parameters.
+_ROWS_PER_STATEMENT = 500
+
+
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _json_or_none(rows: Any) -> str | None:
+    """``rows`` as one JSON parameter, or None when a value cannot be JSON (a string with a
+    lone surrogate): the caller then binds the values one by one, as it always did, so
+    such a value fails, or not, exactly as before."""
+    try:
+        return _json(rows)
+    except orjson.JSONEncodeError:
+        return None
 
 
 def _loads(text: Any) -> Any:
@@ -255,7 +325,7 @@ class MessageStore:
         known: list[int] = []  # positions whose row existed before: read after commit
         repeats: list[tuple[int, int]] = []  # (position, position of its first occurrence)
         with self.repo.transaction() as tx:
-            # The inserts go together (one round trip on PostgreSQL), each returning its id.
+            # The inserts go together (one multi-row statement), each row returning its id.
             firsts: list[tuple[int, Inbound, MessageStatus]] = []
             for item in items:
                 key = (item.channel_id, item.sender, item.control_id or "")
@@ -268,15 +338,7 @@ class MessageStore:
                 status = MessageStatus.QUEUED if item.deferred else MessageStatus.RECEIVED
                 firsts.append((len(out), item, status))
                 out.append(None)  # type: ignore[arg-type]  # filled below
-            inserted = tx.execute_many([(
-                "INSERT INTO ingest_messages (channel_id, received_at, sender, control_id, "
-                "message_type, status, raw, encoding, next_attempt_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (channel_id, sender, control_id) DO NOTHING RETURNING id",
-                (item.channel_id, now, item.sender, item.control_id or None,
-                 item.message_type, str(status), item.raw, item.encoding,
-                 now if item.deferred else None),
-            ) for _pos, item, status in firsts])
+            inserted = self._insert_many(tx, now, [(item, status) for _, item, status in firsts])
             for (position, item, status), rows in zip(firsts, inserted, strict=True):
                 if rows:
                     out[position] = (StoredMessage(
@@ -302,6 +364,55 @@ class MessageStore:
             out[position] = (self.get(out[position][0].id), False)
         for position, first in repeats:
             out[position] = (out[first][0], False)
+        return out
+
+    def _insert_many(self, tx: Transaction, now: int,
+                     items: Sequence[tuple[Inbound, MessageStatus]]) -> list[list[Any]]:
+        """Insert ``items`` (no key repeated among them); for each, in order, the rows of
+        its ``RETURNING id``: ``[(id,)]`` when inserted, ``[]`` when its key was already
+        stored.
+
+        Items that all carry a control id go in one statement: each statement costs the
+        client and the server far more than a row does (a broker batch of 100 device
+        readings was 100 statements). On PostgreSQL the rows travel as one JSON parameter
+        (a statement with hundreds of placeholders is re-parsed by psycopg at every call
+        and never prepared), elsewhere as a multi-row VALUES. Their ``RETURNING`` rows are
+        matched back by key, which a control id makes unique; rows are inserted in item
+        order, so ids still follow arrival order. Without a control id a row has no key to
+        match it by (NULL never conflicts), so such a group keeps one statement per item; so
+        does a group of large messages (HL7 v2 with embedded documents), whose raw content
+        in one statement could pass the server's limits on one value or one message."""
+        def row(item: Inbound, status: MessageStatus) -> tuple[Any, ...]:
+            return (item.channel_id, now, item.sender, item.control_id or None,
+                    item.message_type, str(status), item.raw, item.encoding,
+                    now if item.deferred else None)
+
+        if (not all(item.control_id for item, _ in items)
+                or sum(len(item.raw or b"") for item, _ in items) > _BATCH_RAW_BYTES):
+            return tx.execute_many([(_INSERT + _VALUES_ROW + _ON_CONFLICT + " RETURNING id",
+                                     row(item, status)) for item, status in items])
+        returned: list[tuple[Any, ...]] = []
+        document = None
+        if self.repo.dialect == "postgresql":
+            document = _json_or_none([
+                (item.channel_id, now, item.sender, item.control_id, item.message_type,
+                 str(status), None if item.raw is None else b64encode(item.raw).decode(),
+                 item.encoding, now if item.deferred else None)
+                for item, status in items])
+        if document is not None:
+            returned = tx.execute(_INSERT_FROM_JSON, (document,))
+        else:
+            for start in range(0, len(items), _ROWS_PER_STATEMENT):
+                chunk = items[start : start + _ROWS_PER_STATEMENT]
+                returned += tx.execute(
+                    _INSERT + ", ".join([_VALUES_ROW] * len(chunk)) + _ON_CONFLICT + _RETURNING,
+                    [v for item, status in chunk for v in row(item, status)],
+                )
+        ids = {(c, s, k): int(i) for i, c, s, k in returned}
+        out: list[list[Any]] = []
+        for item, _ in items:
+            found = ids.get((item.channel_id, item.sender, str(item.control_id)))
+            out.append([] if found is None else [(found,)])
         return out
 
     def record_processed(
@@ -331,6 +442,56 @@ class MessageStore:
              latency_us, message_id),
         )
         self._index_patients(tx, message_id, patients, replace=not fresh)
+
+    def record_processed_many(self, tx: Transaction, marks: Sequence[ProcessedMark]) -> None:
+        """:meth:`record_processed` of several messages inside ``tx``, in a fixed number of
+        statements instead of two or three per message (a broker batch of device readings
+        is marked processed in the transaction that writes it): one UPDATE of them all, one
+        DELETE of the patient rows of those not ``fresh``, one INSERT of all their patient
+        rows (on PostgreSQL each with its rows as one JSON parameter, as
+        :meth:`_insert_many`). The rows end up as with :meth:`record_processed` called for
+        each mark in order. ``marks`` must not name a message twice."""
+        if not marks:
+            return
+        updates: list[tuple[Any, ...]] = []
+        stale: list[int] = []
+        patient_rows: list[tuple[int, str]] = []
+        for m in marks:
+            # One clock reading per message, as record_processed takes (processed_at
+            # stays distinct and increasing in the order the messages are marked).
+            updates.append((m.message_id, str(m.status), self.clock(), _json(list(m.produced)),
+                            _json(list(m.warnings)), m.ack_code, m.latency_us))
+            if not m.fresh:
+                stale.append(m.message_id)
+            patient_rows += [(m.message_id, patient) for patient in sorted(set(m.patients))]
+        postgres = self.repo.dialect == "postgresql"
+        document = _json_or_none(updates) if postgres else None
+        # Deferred, as record_processed's: nothing reads their answers.
+        if document is not None:
+            tx.execute_later(_UPDATE_FROM_JSON, (document,))
+        else:
+            for start in range(0, len(updates), _ROWS_PER_STATEMENT):
+                chunk = updates[start : start + _ROWS_PER_STATEMENT]
+                # VALUES columns are named column1..column7.
+                tx.execute_later(
+                    _UPDATE_FROM_VALUES.format(", ".join([_UPDATE_ROW] * len(chunk))),
+                    [v for u in chunk for v in u])
+        for start in range(0, len(stale), _ROWS_PER_STATEMENT):
+            chunk_ids = stale[start : start + _ROWS_PER_STATEMENT]
+            tx.execute_later("DELETE FROM ingest_message_patients WHERE message_id IN ("
+                             + ", ".join("?" * len(chunk_ids)) + ")", chunk_ids)
+        if not patient_rows:
+            return
+        document = _json_or_none(patient_rows) if postgres else None
+        if document is not None:
+            tx.execute_later(_PATIENTS_FROM_JSON, (document,))
+            return
+        for start in range(0, len(patient_rows), _ROWS_PER_STATEMENT):
+            chunk_rows = patient_rows[start : start + _ROWS_PER_STATEMENT]
+            tx.execute_later(
+                "INSERT INTO ingest_message_patients (message_id, patient) VALUES "
+                + ", ".join(["(?, ?)"] * len(chunk_rows)),
+                [v for r in chunk_rows for v in r])
 
     def record_failure(
         self,

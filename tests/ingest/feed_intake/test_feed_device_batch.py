@@ -103,3 +103,41 @@ def test_each_payload_gets_its_own_outcome(client, case, payloads, results, pane
             stored = service.store.get(outcome.messages[0].id)
             assert stored.status is MessageStatus.ERROR and stored.errors
             assert UNKNOWN not in orjson.dumps(stored.errors).decode()
+
+
+def _kept(store, message_id: int) -> tuple:
+    """What the store keeps of a message, but what names its row (id, channel, times)."""
+    m = store.get(message_id)
+    return (m.status, m.attempts, m.ack_code, m.errors, m.warnings,
+            [p.split("/")[0] for p in m.produced], m.processed_at is not None,
+            m.next_attempt_at, store.patients_of(message_id))
+
+
+def test_a_group_is_marked_as_each_payload_alone(client):
+    """The group's messages are marked processed in a few statements
+    (``record_processed_many``), the lone payload's by ``record_processed``: the stored
+    messages must not tell which path marked them."""
+    service = client.app.state.ingest
+    put_channel(client, "home-bp-2", format="device")
+    readings = [reading(m) for m in range(8)]
+    # The same reading twice in one payload: a warning kept on its message.
+    readings[3] = orjson.dumps([orjson.loads(readings[3])] * 2)
+    grouped = service.receive_devices("home-bp", readings)
+    alone = [service.receive_device("home-bp-2", r) for r in readings]
+    assert [o.result for o in grouped] == ["created"] * len(readings)
+    assert [o.result for o in alone] == ["created"] * len(readings)
+    assert grouped[3].report and grouped[3].report[0]["severity"] == "warning"
+    for g, a in zip(grouped, alone, strict=True):
+        assert g.produced == a.produced
+        assert _kept(service.store, g.messages[0].id) == _kept(service.store,
+                                                               a.messages[0].id)
+    # Redelivered after a failed attempt (not fresh, attempts 1): marked again in a group.
+    again = [m.messages[0].id for m in grouped]
+    with service.store.repo.transaction() as tx:
+        tx.execute("UPDATE ingest_messages SET status = 'queued', attempts = 1 WHERE id IN "
+                   f"({', '.join('?' * len(again))})", again)
+    redelivered = service.receive_devices("home-bp", readings)
+    assert [o.result for o in redelivered] == ["created"] * len(readings)
+    for message_id in again:
+        kept = _kept(service.store, message_id)
+        assert kept[:2] == (MessageStatus.PROCESSED, 2), kept
