@@ -75,3 +75,13 @@ def repo(engine_url: str) -> Iterator[Repository]:
     r = open_repository(engine_url)
     yield r
     r.close()
+
+
+@pytest.fixture
+def pg_repo(postgres_url: str) -> Iterator[Repository]:
+    """An empty repository on PostgreSQL alone (what only that engine does)."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(_EMPTY_ALL)
+    r = open_repository(postgres_url)
+    yield r
+    r.close()

@@ -24,24 +24,7 @@ from huitong.audit.service import AuditService
 from huitong.config import Settings
 from huitong.server import create_app
 from huitong.server.fast_read import AuditAppends
-from huitong.store import Repository, open_repository
-
-_EMPTY = """
-DO $$ DECLARE t text; BEGIN
-  SELECT string_agg(quote_ident(tablename), ', ') INTO t FROM pg_tables
-   WHERE schemaname = current_schema() AND tablename <> 'schema_migrations';
-  IF t IS NOT NULL THEN EXECUTE 'TRUNCATE ' || t || ' RESTART IDENTITY'; END IF;
-END $$;
-"""
-
-
-@pytest.fixture
-def pg_repo(postgres_url: str) -> Iterator[Repository]:
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(_EMPTY)
-    repo = open_repository(postgres_url)
-    yield repo
-    repo.close()
+from huitong.store import Repository
 
 
 def _client(repo: Repository, audit: str = "off") -> Client:

@@ -39,6 +39,7 @@ from huitong.audit.entry import AuditEntry, canonical_bytes
 from huitong.audit.frontier import Frontier
 from huitong.audit.hashing import leaf_hash
 from huitong.fhir.errors import Category, FhirError
+from huitong.store.pg_reads import LoopConnection, check_result
 
 __all__ = ["FRONTIER_SQL", "PgGroupAppender", "lock_key"]
 
@@ -167,60 +168,35 @@ def insert_params(frontier: Frontier, entries: Sequence[AuditEntry]) -> list[byt
             _int_array(nidx), _bytea_array(hashes)]  # fmt: skip
 
 
-class _Pipeline:
+class _Pipeline(LoopConnection):
     """One connection in libpq pipeline mode, driven by the event loop: a batch of commands
     goes out in one write and its results come back in one round trip (psycopg's cursor
     machinery cost several times the statements themselves, as for reads by id —
-    store/pg_reads.py). Its socket stays registered with the loop while it lives."""
+    store/pg_reads.py, whose connection this is, with a batch's end at its sync)."""
 
     def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self.conn = conn  # kept: it owns the libpq connection
-        self.pg = conn.pgconn
-        self.pg.nonblocking = 1
-        self.pg.enter_pipeline_mode()
-        self.loop = loop
-        self.fd = self.pg.socket
-        self.waiter: asyncio.Future[list[pq.abc.PGresult]] | None = None
-        self.results: list[pq.abc.PGresult] = []
-        self.broken = False
-        loop.add_reader(self.fd, self._readable)
+        super().__init__(conn, loop, pipeline=True)
 
-    def _readable(self) -> None:
+    def _collect(self) -> None:
+        # A batch ends at its sync, not at the first command's end.
         pg = self.pg
-        try:
-            pg.consume_input()
+        ended = False
+        while self.waiter is not None and not pg.is_busy():
+            res = pg.get_result()
+            if res is None:  # the end of one command's results
+                if ended:  # twice: nothing more has arrived yet
+                    break
+                ended = True
+                continue
             ended = False
-            while self.waiter is not None and not pg.is_busy():
-                res = pg.get_result()
-                if res is None:  # the end of one command's results
-                    if ended:  # twice: nothing more has arrived yet
-                        break
-                    ended = True
-                    continue
-                ended = False
-                if res.status == pq.ExecStatus.PIPELINE_SYNC:  # the end of the batch
-                    waiter, self.waiter = self.waiter, None
-                    results, self.results = self.results, []
-                    if not waiter.done():
-                        waiter.set_result(results)
-                    return
-                self.results.append(res)
-        except psycopg.OperationalError as exc:
-            self._fail(exc)
-            return
-        if pg.status != pq.ConnStatus.OK:
-            self._fail(psycopg.OperationalError("connection lost"))
+            if res.status == pq.ExecStatus.PIPELINE_SYNC:  # the end of the batch
+                self._complete()
+                return
+            self.results.append(res)
 
-    def _fail(self, exc: BaseException) -> None:
-        self.broken = True
-        # A closed socket stays readable: unregister it, or the loop would spin on it.
-        with contextlib.suppress(ValueError, OSError, RuntimeError):
-            self.loop.remove_reader(self.fd)
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
-
-    async def run(self, commands: Sequence[tuple[bytes, Sequence[bytes] | None]]) -> list[Any]:
+    async def run_batch(
+        self, commands: Sequence[tuple[bytes, Sequence[bytes] | None]]
+    ) -> list[Any]:
         """Send ``commands`` — ``(statement name, parameters)`` of prepared statements, or
         ``(SQL, None)`` for a statement without parameters — and a sync; their results
         (``DatabaseError`` for the first that failed)."""
@@ -246,10 +222,10 @@ class _Pipeline:
             self._fail(exc)
         results = await self.waiter
         for res in results:
-            _check(res)
+            check_result(res, "audit statement failed")
         return results
 
-    async def prepare(self, statements: dict[bytes, bytes]) -> None:
+    async def prepare_all(self, statements: dict[bytes, bytes]) -> None:
         self.waiter = self.loop.create_future()
         for name, sql in statements.items():
             self.pg.send_prepare(name, sql)
@@ -257,18 +233,7 @@ class _Pipeline:
         while self.pg.flush():
             await asyncio.sleep(0)
         for res in await self.waiter:
-            _check(res)
-
-    def close(self) -> None:
-        with contextlib.suppress(ValueError, OSError, RuntimeError):  # loop closed
-            self.loop.remove_reader(self.fd)
-        self.pg.finish()
-
-
-def _check(res: Any) -> None:
-    if res.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
-        msg = (res.error_message or b"").decode("utf-8", "replace")
-        raise psycopg.DatabaseError(msg.strip() or "audit statement failed")
+            check_result(res, "audit statement failed")
 
 
 class PgGroupAppender:
@@ -296,7 +261,7 @@ class PgGroupAppender:
                 known, self._known = self._known, None  # unknown until this group commits
                 frontier = await self._frontier_now(pipe, known)
                 # Round trip 2: the rows, and the commit the callers wait for.
-                await pipe.run([
+                await pipe.run_batch([
                     (b"huitong_audit_append", insert_params(frontier, entries)),
                     (b"COMMIT", None),
                 ])  # fmt: skip
@@ -322,7 +287,7 @@ class PgGroupAppender:
         frontier of that prefix of the log."""
         lock = (b"huitong_audit_lock", [self._key])
         if known is not None:
-            results = await pipe.run([
+            results = await pipe.run_batch([
                 (b"BEGIN", None), lock, (b"huitong_audit_leaves", [str(known.size).encode()]),
             ])  # fmt: skip
             leaves = _leaves(results[-1])
@@ -332,9 +297,10 @@ class PgGroupAppender:
                 for _, leaf in leaves:
                     known.append(leaf)
                 return known
-            results = await pipe.run([(b"huitong_audit_frontier", [])])  # lock still held
+            results = await pipe.run_batch([(b"huitong_audit_frontier", [])])  # lock still held
         else:
-            results = await pipe.run([(b"BEGIN", None), lock, (b"huitong_audit_frontier", [])])
+            results = await pipe.run_batch(
+                [(b"BEGIN", None), lock, (b"huitong_audit_frontier", [])])
         return frontier_of(_rows(results[-1]))
 
     async def _connection(self) -> _Pipeline:
@@ -347,7 +313,7 @@ class PgGroupAppender:
             )  # fmt: skip
             pipe = _Pipeline(conn, loop)
             try:
-                await pipe.prepare(_STATEMENTS)
+                await pipe.prepare_all(_STATEMENTS)
             except BaseException:
                 pipe.close()
                 raise

@@ -28,7 +28,7 @@ from psycopg import pq
 from huitong.fhir.errors import Category, FhirError
 from huitong.store.repository import StoredResource
 
-__all__ = ["AsyncReads"]
+__all__ = ["AsyncReads", "LoopConnection", "check_result"]
 
 log = logging.getLogger("huitong.store")
 
@@ -46,17 +46,24 @@ _VREAD_SQL = (
 )
 
 
-class _Conn:
-    """One connection in non-blocking mode. Its socket stays registered with the loop for
-    the connection's life (one ``epoll_ctl`` at connect, none per query); the callback
-    consumes input and completes the query waiting on it."""
+class LoopConnection:
+    """One connection in non-blocking mode, driven by the event loop. Its socket stays
+    registered with the loop for the connection's life (one ``epoll_ctl`` at connect, none
+    per query); the callback consumes input and completes the query waiting on it. Also the
+    base of the audit log's pipelined appender (audit/pg_appends.py), which overrides how a
+    batch's results end."""
 
     __slots__ = ("broken", "conn", "fd", "loop", "pg", "results", "waiter")
 
-    def __init__(self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, conn: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop, *,
+        pipeline: bool = False,
+    ) -> None:
         self.conn = conn  # kept: it owns the libpq connection
         self.pg = conn.pgconn
         self.pg.nonblocking = 1
+        if pipeline:
+            self.pg.enter_pipeline_mode()
         self.loop = loop
         self.fd = self.pg.socket
         self.waiter: asyncio.Future[list[pq.abc.PGresult]] | None = None
@@ -68,20 +75,28 @@ class _Conn:
         pg = self.pg
         try:
             pg.consume_input()
+            self._collect()
         except psycopg.OperationalError as exc:
             self._fail(exc)
             return
+        if pg.status != pq.ConnStatus.OK:
+            self._fail(psycopg.OperationalError("connection lost"))
+
+    def _collect(self) -> None:
+        """Take the results that have arrived; complete the waiter at the query's end."""
+        pg = self.pg
         while self.waiter is not None and not pg.is_busy():
             res = pg.get_result()
             if res is None:  # the query's results are complete
-                waiter, self.waiter = self.waiter, None
-                results, self.results = self.results, []
-                if not waiter.done():
-                    waiter.set_result(results)
+                self._complete()
                 return
             self.results.append(res)
-        if pg.status != pq.ConnStatus.OK:
-            self._fail(psycopg.OperationalError("connection lost"))
+
+    def _complete(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        results, self.results = self.results, []
+        if waiter is not None and not waiter.done():
+            waiter.set_result(results)
 
     def _fail(self, exc: BaseException) -> None:
         self.broken = True
@@ -109,7 +124,7 @@ class _Conn:
         while self.pg.flush():
             await asyncio.sleep(0)
         for res in await self.waiter:
-            _check(res)
+            check_result(res)
 
     def close(self) -> None:
         with contextlib.suppress(ValueError, OSError, RuntimeError):  # loop closed
@@ -117,10 +132,11 @@ class _Conn:
         self.pg.finish()
 
 
-def _check(res: pq.abc.PGresult) -> None:
+def check_result(res: pq.abc.PGresult, failed: str = "query failed") -> None:
+    """Raise the server's error of a failed result (``failed`` when it gave no message)."""
     if res.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
         msg = (res.error_message or b"").decode("utf-8", "replace")
-        raise psycopg.DatabaseError(msg.strip() or "query failed")
+        raise psycopg.DatabaseError(msg.strip() or failed)
 
 
 class AsyncReads:
@@ -131,8 +147,8 @@ class AsyncReads:
         self.url = url
         self.size = size
         self.timeout = timeout
-        self._idle: collections.deque[_Conn] = collections.deque()
-        self._waiting: collections.deque[asyncio.Future[_Conn]] = collections.deque()
+        self._idle: collections.deque[LoopConnection] = collections.deque()
+        self._waiting: collections.deque[asyncio.Future[LoopConnection]] = collections.deque()
         self._open = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -169,7 +185,7 @@ class AsyncReads:
                 # Anything but rows (the schema changed under the prepared statement, the
                 # server is shutting down…): this connection is dropped, a new one prepares
                 # the statement again.
-                _check(res)
+                check_result(res)
                 for r in range(res.ntuples):
                     rows.append(tuple(res.get_value(r, c) for c in range(res.nfields)))
             return rows
@@ -180,7 +196,7 @@ class AsyncReads:
         finally:
             self._release(conn)
 
-    async def _acquire(self) -> _Conn:
+    async def _acquire(self) -> LoopConnection:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new loop (tests run several): start afresh
             self._reset(loop)
@@ -203,7 +219,7 @@ class AsyncReads:
                     if isinstance(exc, (psycopg.Error, OSError, TimeoutError)):
                         raise FhirError(Category.UNAVAILABLE, "database unavailable") from exc
                     raise
-            waiter: asyncio.Future[_Conn] = loop.create_future()
+            waiter: asyncio.Future[LoopConnection] = loop.create_future()
             self._waiting.append(waiter)
             try:
                 return await asyncio.wait_for(waiter, max(deadline - loop.time(), 0))
@@ -217,14 +233,14 @@ class AsyncReads:
                 if waiter in self._waiting:
                     self._waiting.remove(waiter)
 
-    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Conn:
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> LoopConnection:
         raw = await psycopg.AsyncConnection.connect(
             self.url, autocommit=True, application_name="huitong",
             # Reads by primary key: the generic plan is the right one, so let the server
             # keep it (the repository's own sessions force per-value plans for searches).
             options="-c jit=off",
         )  # fmt: skip
-        conn = _Conn(raw, loop)
+        conn = LoopConnection(raw, loop)
         try:
             await conn.prepare(_READ, _READ_SQL)
             await conn.prepare(_VREAD, _VREAD_SQL)
@@ -233,7 +249,7 @@ class AsyncReads:
             raise
         return conn
 
-    def _release(self, conn: _Conn) -> None:
+    def _release(self, conn: LoopConnection) -> None:
         if conn.broken or conn.pg.status != pq.ConnStatus.OK:
             conn.close()
             self._open -= 1
