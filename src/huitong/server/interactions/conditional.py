@@ -9,7 +9,9 @@ matches.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from functools import lru_cache
 
 from huitong.fhir.errors import Category, FhirError
 from huitong.fhir.search.model import SearchQuery
@@ -30,16 +32,36 @@ def criteria_query(
 ) -> SearchQuery:
     """The search a conditional interaction runs: ``criteria`` as a strict search of up to
     ``limit`` current resources, without a total or anything shaping a page."""
-    from huitong.fhir.search.parse import parse_search
-
     params = [(k, v) for k, v in criteria if k not in _RESULT_PARAMS]
     reject_nul(params, b"")
     if not params:
         raise FhirError(Category.INVALID, f"{what} needs search criteria")
-    query = parse_search(resource_type, params)
+    query = _fresh(_parsed(resource_type, tuple(params)))
     query.count, query.offset, query.total = limit, 0, "none"
     query.include, query.revinclude, query.summary, query.elements = [], [], None, None
     return query
+
+
+@lru_cache(maxsize=4096)
+def _parsed(resource_type: str, params: tuple[tuple[str, str], ...]) -> SearchQuery:
+    """The parse of a conditional's criteria, kept: senders repeat the same few criteria
+    (a device's identifier, a message's visit and order numbers), and the parse was about a
+    tenth of a device reading's CPU. Search parameters come from the fixed R4 registry, so
+    the parse of a text never changes; one that fails is not kept (it raises again)."""
+    from huitong.fhir.search.parse import parse_search
+
+    return parse_search(resource_type, list(params))
+
+
+_QUERY_FIELDS = tuple(f.name for f in dataclasses.fields(SearchQuery))
+
+
+def _fresh(query: SearchQuery) -> SearchQuery:
+    """A copy of a kept parse whose lists the caller may change (its clauses are frozen)."""
+    return SearchQuery(**{
+        name: list(value) if isinstance(value := getattr(query, name), list) else value
+        for name in _QUERY_FIELDS
+    })  # fmt: skip
 
 
 def search_matches(
