@@ -253,3 +253,28 @@ def test_a_failed_group_fails_every_caller(
     assert all(isinstance(r, Exception) for r in results)
     assert _entries(pg_repo) == []
     assert pg_repo.query("SELECT COUNT(*) FROM audit_nodes") == [(0,)]
+
+
+def test_the_audited_reads_connection_closes_with_the_server(pg_repo: Repository) -> None:
+    import httpx
+
+    settings = Settings.from_env(
+        {}, database_url="unused", mpi="off", quality="off", auth="off", audit="on",
+        base_url=BASE,
+    )  # fmt: skip
+    app = create_app(pg_repo, settings, clock=lambda: NOW)
+    appender = app.state.audit_appends._pg
+    assert appender is not None
+
+    async def serve_and_stop() -> None:
+        async with app.router.lifespan_context(app):  # the server's start and shutdown
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://hie.test") as http:
+                created = await http.put("/fhir/Patient/p1",
+                                         json={"resourceType": "Patient", "id": "p1"})
+                assert created.status_code == 201
+                assert (await http.get("/fhir/Patient/p1")).status_code == 200  # audited
+            assert appender._pipe is not None  # the appender's connection is open
+        assert appender._pipe is None  # and shut with the server
+
+    asyncio.run(serve_and_stop())

@@ -279,20 +279,22 @@ def create_app(
     middleware = [Middleware(_OutcomeOnCrash), *rate_limit_middleware(settings, auth)]
     # An engine that can read on the event loop says so with a method of its class.
     async_reads = getattr(type(repo), "async_reads", None)
+    appends = None
     if ctx.auth is None and async_reads is not None:
         # Reads by id on the event loop (server/fast_read.py). With authentication on, a
         # read goes through the principal's view on the general path.
+        appends = AuditAppends(audit.service, _EXECUTOR) if audit is not None else None
         middleware.append(Middleware(
             FastReads, reads=async_reads(repo), render=_render_error, audit=audit,
-            appends=AuditAppends(audit.service, _EXECUTOR) if audit is not None else None,
-            prefix=FHIR_PATH + "/",
+            appends=appends, prefix=FHIR_PATH + "/",
         ))  # fmt: skip
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         middleware=middleware,
-        lifespan=lambda app: _lifespan(ingest, settings, audit),
+        lifespan=lambda app: _lifespan(ingest, settings, audit, appends),
     )
+    app.state.audit_appends = appends
     app.state.ingest = ingest
     app.state.identity = identity
     app.state.consent = consent
@@ -302,7 +304,8 @@ def create_app(
 
 @contextlib.asynccontextmanager
 async def _lifespan(
-    ingest: IngestService, settings: Settings, audit: AuditRecorder | None = None
+    ingest: IngestService, settings: Settings, audit: AuditRecorder | None = None,
+    appends: AuditAppends | None = None,
 ) -> AsyncIterator[None]:
     """Background work of a running server: the ingest retry worker (queued messages whose
     time has come, stale ones, raw-content retention) and the MLLP listener if configured."""
@@ -369,6 +372,8 @@ async def _lifespan(
         if sequencer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await sequencer
+        if appends is not None:  # the audited reads' own connection (audit/pg_appends.py)
+            await appends.close()
 
 
 async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:

@@ -73,6 +73,11 @@ class AuditAppends:
         self._running = False
         self._task: asyncio.Task[None] | None = None
 
+    async def close(self) -> None:
+        """At server shutdown: the appender's own connection goes (on PostgreSQL)."""
+        if self._pg is not None:
+            await self._pg.close()
+
     async def append(self, entry: AuditEntry) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
