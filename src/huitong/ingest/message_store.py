@@ -209,6 +209,20 @@ def _json_or_none(rows: Any) -> str | None:
         return None
 
 
+def _in_chunks(
+    run: Callable[[str, Sequence[Any]], Any], template: str, placeholder: str,
+    rows: Sequence[Sequence[Any]],
+) -> list[Any]:
+    """``run`` the statement ``template`` (its ``{}`` the list of rows) for ``rows``,
+    ``_ROWS_PER_STATEMENT`` at a time; the rows the statements returned, in order."""
+    out: list[Any] = []
+    for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+        chunk = rows[start : start + _ROWS_PER_STATEMENT]
+        text = template.format(", ".join([placeholder] * len(chunk)))
+        out += run(text, [v for r in chunk for v in r]) or []
+    return out
+
+
 def _loads(text: Any) -> Any:
     return orjson.loads(text) if text else []
 
@@ -402,12 +416,8 @@ class MessageStore:
         if document is not None:
             returned = tx.execute(_INSERT_FROM_JSON, (document,))
         else:
-            for start in range(0, len(items), _ROWS_PER_STATEMENT):
-                chunk = items[start : start + _ROWS_PER_STATEMENT]
-                returned += tx.execute(
-                    _INSERT + ", ".join([_VALUES_ROW] * len(chunk)) + _ON_CONFLICT + _RETURNING,
-                    [v for item, status in chunk for v in row(item, status)],
-                )
+            returned = _in_chunks(tx.execute, _INSERT + "{}" + _ON_CONFLICT + _RETURNING,
+                                  _VALUES_ROW, [row(item, status) for item, status in items])
         ids = {(c, s, k): int(i) for i, c, s, k in returned}
         out: list[list[Any]] = []
         for item, _ in items:
@@ -469,29 +479,20 @@ class MessageStore:
         # Deferred, as record_processed's: nothing reads their answers.
         if document is not None:
             tx.execute_later(_UPDATE_FROM_JSON, (document,))
-        else:
-            for start in range(0, len(updates), _ROWS_PER_STATEMENT):
-                chunk = updates[start : start + _ROWS_PER_STATEMENT]
-                # VALUES columns are named column1..column7.
-                tx.execute_later(
-                    _UPDATE_FROM_VALUES.format(", ".join([_UPDATE_ROW] * len(chunk))),
-                    [v for u in chunk for v in u])
-        for start in range(0, len(stale), _ROWS_PER_STATEMENT):
-            chunk_ids = stale[start : start + _ROWS_PER_STATEMENT]
-            tx.execute_later("DELETE FROM ingest_message_patients WHERE message_id IN ("
-                             + ", ".join("?" * len(chunk_ids)) + ")", chunk_ids)
+        else:  # VALUES columns are named column1..column7
+            _in_chunks(tx.execute_later, _UPDATE_FROM_VALUES, _UPDATE_ROW, updates)
+        _in_chunks(tx.execute_later,
+                   "DELETE FROM ingest_message_patients WHERE message_id IN ({})",
+                   "?", [(message_id,) for message_id in stale])
         if not patient_rows:
             return
         document = _json_or_none(patient_rows) if postgres else None
         if document is not None:
             tx.execute_later(_PATIENTS_FROM_JSON, (document,))
-            return
-        for start in range(0, len(patient_rows), _ROWS_PER_STATEMENT):
-            chunk_rows = patient_rows[start : start + _ROWS_PER_STATEMENT]
-            tx.execute_later(
-                "INSERT INTO ingest_message_patients (message_id, patient) VALUES "
-                + ", ".join(["(?, ?)"] * len(chunk_rows)),
-                [v for r in chunk_rows for v in r])
+        else:
+            _in_chunks(tx.execute_later,
+                       "INSERT INTO ingest_message_patients (message_id, patient) VALUES {}",
+                       "(?, ?)", patient_rows)
 
     def record_failure(
         self,
