@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -17,6 +15,8 @@ from types import TracebackType
 
 import httpx
 import psycopg
+
+from huitong.runtime import die_with_parent
 
 ADMIN_URL = os.environ.get("HUITONG_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -31,20 +31,25 @@ def fresh_database(engine: str) -> str:
     return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
-# Looked up here, not in the child: between fork and exec only this call runs (no import,
-# no lock another thread of the benchmark might have held at the fork).
-_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
-_PR_SET_PDEATHSIG = 1
+def _descendants(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return out
+    for child in map(int, children):
+        out += [child, *_descendants(child)]
+    return out
 
 
-def _die_with_parent() -> None:
-    """In the server child, before it starts: ask Linux to send it SIGTERM when the benchmark
-    process dies. A benchmark stopped by a timeout or Ctrl-C otherwise left its server (and
-    that server's database connections, ~15 with two workers) running; a few of them used up
-    PostgreSQL's connection limit for everything else on the machine. (Linux ties the signal
-    to the thread that started the child: the benchmarks start servers from the main one.)"""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return 0
 
 
 def _free_port() -> int:
@@ -63,6 +68,7 @@ class ServerProcess:
         # A loopback benchmark server: no tokens (HUITONG_AUTH=off refuses other addresses).
         self._env = {**os.environ, "HUITONG_AUTH": "off", **(extra_env or {})}
         self._peak_kb = 0
+        self._peak_process_kb = 0
         self._stop = threading.Event()
 
     def __enter__(self) -> ServerProcess:
@@ -73,7 +79,7 @@ class ServerProcess:
         )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "huitong", "serve", "--db", self._url, "--port", str(self.port)],
-            env=self._env, stdout=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            env=self._env, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -89,18 +95,26 @@ class ServerProcess:
         return self
 
     def _sample(self) -> None:
-        status = Path(f"/proc/{self.proc.pid}/status")
+        """Every 0.2 s: the resident memory of the server and of each of its worker processes
+        (``--workers N`` runs N children beside a small supervisor); the peak of their sum is
+        the server's memory, the peak of any one process is reported beside it."""
         while not self._stop.is_set():
-            try:
-                for line in status.read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        self._peak_kb = max(self._peak_kb, int(line.split()[1]))
-            except OSError:
+            pids = [self.proc.pid, *_descendants(self.proc.pid)]
+            sizes = [_rss_kb(pid) for pid in pids]
+            if sizes[0] is None:
                 return
+            known = [kb for kb in sizes if kb is not None]
+            self._peak_kb = max(self._peak_kb, sum(known))
+            self._peak_process_kb = max(self._peak_process_kb, max(known))
             time.sleep(0.2)
 
     def peak_rss_mb(self) -> float:
+        """Peak resident memory of the whole server: its processes together."""
         return self._peak_kb / 1024
+
+    def peak_process_rss_mb(self) -> float:
+        """Peak resident memory of its largest single process."""
+        return self._peak_process_kb / 1024
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

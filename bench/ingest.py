@@ -134,7 +134,7 @@ def main() -> None:
         env |= {"HUITONG_MPI": "off", "HUITONG_QUALITY": "off"}
     with ServerProcess(url, extra_env=env) as server:
         elapsed, errors = post_all(server.base, bundles, args.clients)
-        peak_mb = server.peak_rss_mb()
+        peak_mb, peak_process_mb = server.peak_rss_mb(), server.peak_process_rss_mb()
     result = {
         "engine": args.engine,
         "bundles": len(bundles),
@@ -144,6 +144,7 @@ def main() -> None:
         "errors": len(errors),
         "first_errors": errors[:3],
         "server_peak_rss_mb": round(peak_mb),
+        "server_peak_process_rss_mb": round(peak_process_mb),
         "clients": args.clients,
         "workers": args.workers,
         "pipeline": "bare" if args.bare else "identity+quality",

@@ -104,6 +104,7 @@ def main() -> None:
         asyncio.run(drive(mllp_port, warm, args.connections))
         results["e2e"] = asyncio.run(drive(mllp_port, measured, args.connections))
         results["server_peak_rss_mb"] = round(server.peak_rss_mb(), 1)
+        results["server_peak_process_rss_mb"] = round(server.peak_process_rss_mb(), 1)
     results["load_average_after"] = os.getloadavg()
     print(f" e2e: {results['e2e']}", flush=True)
     print(json.dumps(results, indent=2))

@@ -10,9 +10,17 @@ garbage into older generations that it then walked again: on a CSV feed of 5,000
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import signal
+import sys
 
-__all__ = ["tune_collector"]
+__all__ = ["die_with_parent", "tune_collector"]
+
+# Looked up at import, not in a child between fork and exec, where only this call may run
+# (no import, no lock another thread might have held at the fork).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
+_PR_SET_PDEATHSIG = 1
 
 # A young collection every 50,000 net allocations (a resource's worth of objects a few
 # hundred times over); the older generations as often as by default relative to it.
@@ -26,3 +34,13 @@ def tune_collector(*, freeze: bool = True) -> None:
     gc.set_threshold(*_THRESHOLDS)
     if freeze:
         gc.freeze()
+
+
+def die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when the process that started it dies (a no-op
+    elsewhere). A server worker whose supervisor was killed, or a benchmark's server whose
+    benchmark was interrupted, would otherwise keep running and keep its database
+    connections; a few of those used up PostgreSQL's connection limit for everyone else.
+    (Linux ties the signal to the thread that started the child.)"""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)

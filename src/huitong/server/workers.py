@@ -1,0 +1,199 @@
+"""Several server processes on one port: ``huitong serve --workers N`` on Linux.
+
+uvicorn's own ``--workers`` opens one listening socket in the supervisor and lets every
+worker accept from it. Clients that keep their connections open (a load balancer's pool, an
+integration engine, a benchmark) are then split by whichever worker woke first when each
+connection arrived: 32 connections came out 28/4, 21/11 and 8/24 between two workers in
+successive runs, and the busier worker, one core at most, set the throughput and the latency
+of everything it held. Here each worker opens its *own* listening socket on the port with
+``SO_REUSEPORT``; the kernel hashes every new connection to one of them, so connections are
+spread evenly in expectation and no worker is woken for a connection it will not get.
+
+The supervisor (the ``huitong serve`` process) checks the port is free, starts the workers,
+restarts one that dies after it started, stops everything on SIGINT/SIGTERM, and gives up
+with the worker's exit code when a worker fails before it ever served (a bad configuration
+would otherwise restart forever). Every worker dies with the supervisor (``die_with_parent``).
+Elsewhere than Linux (no ``SO_REUSEPORT`` load balancing), ``cli.py`` keeps uvicorn's workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.connection
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
+from types import FrameType
+from typing import Any
+
+from huitong.runtime import die_with_parent
+
+__all__ = ["Supervisor", "listening_socket", "port_in_use", "reuse_port_balancing"]
+
+# What uvicorn uses by default: connections waiting for accept() while a worker is busy.
+BACKLOG = 2048
+# A worker gets this long to finish its requests and close its connections on shutdown.
+STOP_SECONDS = 30.0
+# A worker that keeps dying right after starting is not restarted in a tight loop.
+RESTART_PAUSE = 1.0
+
+
+def reuse_port_balancing() -> bool:
+    """Whether the kernel spreads connections over sockets bound with ``SO_REUSEPORT``
+    (Linux; on BSD and macOS the option exists but the last socket bound takes them all)."""
+    return sys.platform == "linux" and hasattr(socket, "SO_REUSEPORT")
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether another socket holds ``host:port``. Bound *without* ``SO_REUSEPORT``, so that
+    a second Huitong started on the same port by mistake (whose workers would otherwise
+    join this one's group and take half its connections) is refused too."""
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A worker's own listening socket on the shared port."""
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    return sock
+
+
+def serve_worker(host: str, port: int, ready: Event) -> None:
+    """One worker process: its socket, then uvicorn with the app built from the environment
+    (``huitong.cli:app_from_env``: its own database connections). ``ready`` is set once the
+    app has started, which tells the supervisor that a later exit is a crash to restart."""
+    import uvicorn
+
+    die_with_parent()
+
+    class _Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                ready.set()
+
+    config = uvicorn.Config(
+        "huitong.cli:app_from_env", factory=True, log_level="warning", access_log=False
+    )
+    sock = listening_socket(host, port)
+    _Server(config).run(sockets=[sock])
+    # uvicorn.Server.run returns normally on a startup failure; say so in the exit code.
+    sys.exit(0 if ready.is_set() else 3)
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    ready: Event
+    started_at: float = field(default_factory=time.monotonic)
+
+
+Say = Callable[[str, str], None]
+
+
+def _say_stderr(en: str, zh: str) -> None:
+    print(f"{en}\n{zh}", file=sys.stderr, flush=True)
+
+
+class Supervisor:
+    """Runs ``workers`` processes of ``target(host, port, ready)`` until told to stop."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        workers: int,
+        *,
+        target: Callable[[str, int, Event], None] = serve_worker,
+        context: BaseContext | None = None,
+        say: Say = _say_stderr,
+    ) -> None:
+        self.host, self.port, self.count = host, port, workers
+        self._target = target
+        # spawn: a worker starts from a clean interpreter, not from a copy of the supervisor
+        # (whose database pool and threads must not be shared with a child).
+        self._ctx: Any = context or multiprocessing.get_context("spawn")
+        self._say = say
+        self._stopping = False
+        self.workers: list[_Worker] = []
+
+    def _start(self) -> _Worker:
+        ready = self._ctx.Event()
+        process = self._ctx.Process(
+            target=self._target, args=(self.host, self.port, ready), daemon=False,
+            name="huitong-worker",
+        )
+        process.start()
+        return _Worker(process, ready)
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
+
+    def run(self) -> int:
+        """Serve until SIGINT/SIGTERM (exit code 0), or until a worker fails before it
+        started (that worker's exit code, the others stopped)."""
+        previous = {
+            sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            self.workers = [self._start() for _ in range(self.count)]
+            code = self._watch()
+        finally:
+            self._stop_all()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return code
+
+    def _watch(self) -> int:
+        while not self._stopping:
+            sentinels = [w.process.sentinel for w in self.workers]
+            multiprocessing.connection.wait(sentinels, timeout=0.5)
+            for i, worker in enumerate(self.workers):
+                if self._stopping or worker.process.is_alive():
+                    continue
+                code = worker.process.exitcode or 0
+                if not worker.ready.is_set():
+                    self._say(
+                        f"A server worker failed while starting (exit code {code}); stopping.",
+                        f"服务工作进程启动失败（退出码 {code}），服务停止。",
+                    )
+                    return code or 1
+                self._say(
+                    f"Server worker {worker.process.pid} exited (code {code}); starting "
+                    "another.",
+                    f"服务工作进程 {worker.process.pid} 已退出（退出码 {code}），正在重新启动。",
+                )
+                if time.monotonic() - worker.started_at < RESTART_PAUSE:
+                    time.sleep(RESTART_PAUSE)
+                self.workers[i] = self._start()
+        return 0
+
+    def _stop_all(self) -> None:
+        for worker in self.workers:
+            if worker.process.is_alive() and worker.process.pid is not None:
+                worker.process.terminate()  # SIGTERM: uvicorn finishes what it is serving
+        deadline = time.monotonic() + STOP_SECONDS
+        for worker in self.workers:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
