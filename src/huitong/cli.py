@@ -75,7 +75,7 @@ def _serve(settings: Settings, repo: Any) -> None:
     import uvicorn
 
     from huitong.server.app import create_app
-    from huitong.server.workers import Supervisor, port_in_use, reuse_port_balancing
+    from huitong.supervisor import exec_supervisor, port_in_use, reuse_port_balancing
 
     if settings.auth == "off" and not _is_loopback(settings.host):
         # With nothing checked, anyone who reaches the port reads everything.
@@ -105,14 +105,15 @@ def _serve(settings: Settings, repo: Any) -> None:
         # Each worker opens the MLLP port too (SO_REUSEPORT): the kernel spreads connections.
         os.environ["HUITONG_MLLP_PORT"] = str(settings.mllp_port)
         if reuse_port_balancing():
-            # Each worker its own listening socket: connections spread evenly (workers.py).
+            # Each worker its own listening socket: connections spread evenly
+            # (supervisor.py).
             if port_in_use(settings.host, settings.port):
                 _err(
                     f"Port {settings.port} on {settings.host} is already in use.",
                     f"{settings.host} 上的端口 {settings.port} 已被占用。",
                 )
                 sys.exit(2)
-            sys.exit(Supervisor(settings.host, settings.port, settings.workers).run())
+            exec_supervisor(settings.host, settings.port, settings.workers)
         uvicorn.run(
             "huitong.cli:app_from_env", factory=True, workers=settings.workers,
             host=settings.host, port=settings.port, log_level="warning", access_log=False,

@@ -1,5 +1,5 @@
 """``huitong serve --workers N`` on Linux: each worker its own ``SO_REUSEPORT`` socket
-(server/workers.py). Real server processes on SQLite, connections counted from ``/proc``."""
+(supervisor.py). Real server processes on SQLite, connections counted from ``/proc``."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from huitong.server.workers import Supervisor, port_in_use, reuse_port_balancing
+from huitong.supervisor import Supervisor, port_in_use, reuse_port_balancing
 
 pytestmark = pytest.mark.skipif(
     not reuse_port_balancing(), reason="SO_REUSEPORT load balancing is Linux-only"
