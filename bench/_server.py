@@ -52,6 +52,16 @@ def _rss_kb(pid: int) -> int | None:
     return 0
 
 
+def _pss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,6 +79,7 @@ class ServerProcess:
         self._env = {**os.environ, "HUITONG_AUTH": "off", **(extra_env or {})}
         self._peak_kb = 0
         self._peak_process_kb = 0
+        self._peak_pss_kb = 0
         self._stop = threading.Event()
 
     def __enter__(self) -> ServerProcess:
@@ -106,11 +117,19 @@ class ServerProcess:
             known = [kb for kb in sizes if kb is not None]
             self._peak_kb = max(self._peak_kb, sum(known))
             self._peak_process_kb = max(self._peak_process_kb, max(known))
+            pss = [kb for kb in map(_pss_kb, pids) if kb is not None]
+            self._peak_pss_kb = max(self._peak_pss_kb, sum(pss))
             time.sleep(0.2)
 
     def peak_rss_mb(self) -> float:
         """Peak resident memory of the whole server: its processes together."""
         return self._peak_kb / 1024
+
+    def peak_pss_mb(self) -> float:
+        """Peak proportional set size of the whole server: memory its processes share (the
+        code and data a worker inherited from its supervisor) counted once, not per process,
+        which the sum of resident sizes does."""
+        return self._peak_pss_kb / 1024
 
     def peak_process_rss_mb(self) -> float:
         """Peak resident memory of its largest single process."""

@@ -135,6 +135,7 @@ def main() -> None:
     with ServerProcess(url, extra_env=env) as server:
         elapsed, errors = post_all(server.base, bundles, args.clients)
         peak_mb, peak_process_mb = server.peak_rss_mb(), server.peak_process_rss_mb()
+        peak_pss_mb = server.peak_pss_mb()
     result = {
         "engine": args.engine,
         "bundles": len(bundles),
@@ -145,6 +146,7 @@ def main() -> None:
         "first_errors": errors[:3],
         "server_peak_rss_mb": round(peak_mb),
         "server_peak_process_rss_mb": round(peak_process_mb),
+        "server_peak_pss_mb": round(peak_pss_mb),
         "clients": args.clients,
         "workers": args.workers,
         "pipeline": "bare" if args.bare else "identity+quality",

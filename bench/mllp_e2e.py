@@ -105,6 +105,7 @@ def main() -> None:
         results["e2e"] = asyncio.run(drive(mllp_port, measured, args.connections))
         results["server_peak_rss_mb"] = round(server.peak_rss_mb(), 1)
         results["server_peak_process_rss_mb"] = round(server.peak_process_rss_mb(), 1)
+        results["server_peak_pss_mb"] = round(server.peak_pss_mb(), 1)
     results["load_average_after"] = os.getloadavg()
     print(f" e2e: {results['e2e']}", flush=True)
     print(json.dumps(results, indent=2))

@@ -261,12 +261,14 @@ def main() -> None:
         reads = runs[0] if len(runs) == 1 else {"runs": runs}
         searches = {name: timed(server.base, paths) for name, paths in requests.items()}
         peak, peak_process = server.peak_rss_mb(), server.peak_process_rss_mb()
+        peak_pss = server.peak_pss_mb()
     result = {
         "engine": engine, "label": args.label, "resources": sum(counts.values()),
         "workers": args.workers, "audit": args.audit or os.environ.get("HUITONG_AUDIT", "on"),
         "observations": counts.get("Observation", 0), "read_by_id": reads,
         "searches": searches, "server_peak_rss_mb": round(peak),
         "server_peak_process_rss_mb": round(peak_process),
+        "server_peak_pss_mb": round(peak_pss),
         "machine": f"{platform.node()} {platform.machine()}", "date": time.strftime("%Y-%m-%d"),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
