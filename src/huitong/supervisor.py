@@ -4,10 +4,11 @@ uvicorn's own ``--workers`` opens one listening socket in the supervisor and let
 worker accept from it. Clients that keep their connections open (a load balancer's pool, an
 integration engine, a benchmark) are then split by whichever worker woke first when each
 connection arrived: in ten loaded runs, 32 connections split between two workers 29/3, 26/6,
-24/8 … (the larger share 22.2 on average; 19.1 with a socket per worker), and the busier worker, one core at most, set the throughput and the latency
-of everything it held. Here each worker opens its *own* listening socket on the port with
-``SO_REUSEPORT``; the kernel hashes every new connection to one of them, so connections are
-spread evenly in expectation and no worker is woken for a connection it will not get.
+24/8 … (the larger share 22.2 on average; 19.1 with a socket per worker), and the busier
+worker, one core at most, set the throughput and the latency of everything it held. Here
+each worker opens its *own* listening socket on the port with ``SO_REUSEPORT``; the kernel
+hashes every new connection to one of them, so connections are spread evenly in
+expectation and no worker is woken for a connection it will not get.
 
 The supervisor is the ``huitong serve`` process itself: once it has checked the schema and the
 port, it replaces itself (``exec``) with ``python -m huitong.supervisor``, a fresh interpreter
