@@ -43,8 +43,13 @@ SETTINGS: dict[str, Setting] = {
     "port": Setting("HUITONG_PORT", "8080", "HTTP port.", "HTTP 端口。"),
     "workers": Setting(
         "HUITONG_WORKERS", "1",
-        "Server processes; use one per CPU core for read-heavy loads.",
-        "服务进程数；读多写少时可按 CPU 核数设置。"),
+        "Server processes; use one per CPU core for read-heavy loads. On Linux each has its "
+        "own listening socket on the port (SO_REUSEPORT: the kernel spreads connections "
+        "evenly), is forked from a supervisor that loaded the code once (shared memory), and "
+        "is restarted if it dies.",
+        "服务进程数；读多写少时可按 CPU 核数设置。在 Linux 上每个进程在同一端口上有自己的监听"
+        "套接字（SO_REUSEPORT，由内核均匀分配连接），由只加载一次代码的主控进程派生（共享内存），"
+        "异常退出后自动重启。"),
     "base_url": Setting(
         "HUITONG_BASE_URL", "",
         "Public FHIR base URL used in links and Location headers "
