@@ -56,7 +56,7 @@ MODES = {
 def _database(engine: str, tmp: Path) -> tuple[str, str | None]:
     if engine == "sqlite":
         return f"sqlite:///{tmp / f'{uuid.uuid4().hex[:8]}.db'}", None
-    name = f"hq_prof_{uuid.uuid4().hex[:8]}"
+    name = f"hqa_prof_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name

@@ -21,7 +21,7 @@ from huitong.quality import Facts, InMemoryContext, RuleSet, Subject, assess
 from huitong.quality.expression import Inline, compile_inline
 from huitong.quality.model import Category, PredicateCheck, Rule, Severity
 from huitong.quality.plan import Namespace
-from huitong.quality.predicates import predicate_runner
+from huitong.quality.predicates import element_time, predicate_runner, time_reader
 from huitong_testdata import synthea_bundles
 
 RULES = RuleSet.default()
@@ -122,6 +122,11 @@ EXPRESSIONS = [
     "value.ofType(Quantity).unit.exists() or value.ofType(Quantity).code.exists()",
     "value.ofType(Quantity).exists()",
     "(status = 'final' or status = 'amended') and effective.exists()",
+    "value.ofType(Quantity).value.empty()",
+    "value.ofType(Quantity).value.exists() and value.ofType(Quantity).code.empty()",
+    "code.text.exists()",
+    "category.text.empty()",
+    "subject.reference.exists() or (code.text.exists()).not()",
 ]
 
 
@@ -209,7 +214,8 @@ def test_time_checks_run_inline_and_answer_as_their_closures() -> None:
         plan = rules.plan(rtype)
         assert plan is not None
         assert all(c.inline is not None for c in plan.rules)
-        assert "facts.time(" in plan.source
+        # Each element's time read once, by its reader, and left in the Facts.
+        assert "_ts = facts.times" in plan.source and "facts.time(" not in plan.source
     patients = [r for r in resources if r["resourceType"] == "Patient"]
     assert patients
     now = 1_795_000_000_000_000
@@ -297,3 +303,132 @@ def test_lab_unit_verdicts_remembered_answer_as_a_fresh_check() -> None:
         assert answer == fresh(resource, Facts(resource, ctx))
         failures += answer is not None and not answer.passed
     assert failures > 10
+
+
+# Every shape a top-level element can have under the member fast paths' key: absent, null,
+# an object with or without the member (null, empty list, list of nulls, a value), a list
+# of those, and other JSON values.
+_MEMBER_SHAPES: list[Any] = [
+    None, {}, {"value": None}, {"value": []}, {"value": [None]}, {"value": [None, 1]},
+    {"value": 0}, {"value": False}, {"value": ""}, {"code": "mg"}, [], [None],
+    [{"value": 1}], [{}, {"value": 2}], [{"value": None}], "5 mg", 5, True,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("expression", "key"),
+    [
+        ("value.ofType(Quantity).value.exists()", "valueQuantity"),
+        ("value.ofType(Quantity).value.empty()", "valueQuantity"),
+        ("period.start.exists()", "period"),
+        ("period.end.empty()", "period"),
+    ],
+)
+def test_member_fast_paths_run_inline_for_one_object_as_their_closures(
+    expression: str, key: str
+) -> None:
+    """A member fast path (``x.ofType(T).m``, ``x.m``) is written out inline: its closure is
+    called only for a list under the key, and every shape answers as the closure does."""
+    rtype = "Observation" if key == "valueQuantity" else "Encounter"
+    ns = Namespace()
+    check, inline = compile_inline(expression, rtype, {}, ns.bind)
+    assert isinstance(inline, Inline) and inline.total
+    calls: list[Any] = []
+
+    def counted(fn: Any) -> Any:
+        def call(n: Any) -> Any:
+            calls.append(n)
+            return fn(n)
+
+        return call
+
+    names = {name: counted(fn) if callable(fn) else fn for name, fn in ns.names.items()}
+    true = eval(f"lambda r, n: {inline.true}", names)
+    false = eval(f"lambda r, n: {inline.false}", names)
+    for shape in _MEMBER_SHAPES:
+        member = "value" if key == "valueQuantity" else ("start" if "start" in expression
+                                                         else "end")  # fmt: skip
+        if isinstance(shape, dict):
+            shape = {(member if k == "value" else k): v for k, v in shape.items()}
+        resource = {"resourceType": rtype, **({} if shape is None else {key: shape})}
+        calls.clear()
+        answer = check(resource)
+        node = (resource, rtype)
+        assert bool(true(resource, node)) is (answer is True), resource
+        assert bool(false(resource, node)) is (answer is False), resource
+        assert bool(calls) is (type(shape) is list), resource
+
+
+_TIME_VALUES: list[Any] = [
+    None, "2024-05-14", "2024-05-14T09:00:00+08:00", "2024-05-14T09:00:00.123Z", "2024",
+    "2024-05", "not a date", 20240514, [], ["2024-05-14"], {}, {"start": "2024-05-14"},
+    {"end": "2024-05-14T09:00:00Z"}, {"start": "2024-05-14", "end": "2024-05-20"},
+    {"start": "x", "end": None}, {"start": 5},
+]  # fmt: skip
+
+
+_SPECS = ["effective", "issued", "period", "period.start", "period.end", "onset", "performed",
+          "occurrence"]  # fmt: skip
+
+
+@pytest.mark.parametrize("spec", _SPECS)
+def test_time_readers_answer_as_element_time(spec: str) -> None:
+    """A plan reads each element's time with its reader (the spec's shape decided once):
+    for every value under the element, its choice keys or its sub-element, the same answer
+    as :func:`element_time`."""
+    head, _, sub = spec.partition(".")
+    keys = [head] if sub else [spec, *(spec + s for s in ("DateTime", "Instant", "Date",
+                                                          "Period"))]  # fmt: skip
+    read = time_reader(spec)
+    assert time_reader(spec) is read
+    for key in keys:
+        for value in _TIME_VALUES:
+            shaped = {sub: value} if sub else value
+            resource = {"resourceType": "Encounter", key: shaped}
+            assert read(resource) == element_time(resource, spec), resource
+    # Two choice keys at once: the first in the choice order wins, both ways.
+    both = {"effectiveDateTime": "bad", "effectivePeriod": {"start": "2024-05-14"}}
+    assert time_reader("effective")(both) == element_time(both, "effective")
+
+
+def test_a_plan_leaves_its_element_times_for_the_checks_it_calls() -> None:
+    """The generated plan puts each element time it read where ``facts.time`` finds it, so a
+    check it calls afterwards does not read the element again."""
+    obs = {"resourceType": "Observation", "status": "final",
+           "effectiveDateTime": "2024-05-14T09:00:00+08:00",
+           "issued": "2024-05-14T10:00:00+08:00"}  # fmt: skip
+    plan = RULES.plan("Observation")
+    assert plan is not None
+    facts = Facts(obs, context())
+    plan.run(obs, facts)
+    assert facts.times["effective"] == element_time(obs, "effective")
+    assert facts.times["issued"] == element_time(obs, "issued")
+
+
+_UCUM = "http://unitsofmeasure.org"
+_QUANTITIES: list[Any] = [
+    {"value": 1, "system": _UCUM, "code": "mg/dL"},
+    {"value": 1, "system": _UCUM, "code": "not-a-unit"},
+    {"value": 1, "system": _UCUM, "code": 5},
+    {"value": 1, "system": _UCUM},
+    {"value": 1, "system": "http://example.org/units", "code": "mg/dL"},
+    {"value": 1, "unit": "mg/dL"},
+    {"value": 1, "system": _UCUM, "code": "{score}"},
+    [{"value": 1, "system": _UCUM, "code": "mg"}],
+    "5 mg", None,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("quantity", _QUANTITIES)
+@pytest.mark.parametrize("component", [False, True])
+def test_the_ucum_unit_check_runs_inline_as_its_closure(quantity: Any, component: bool) -> None:
+    """The UCUM conformance rule, written into the Observation plan for the usual shape,
+    answers as its check for every quantity shape, with and without components."""
+    obs: dict[str, Any] = {"resourceType": "Observation", "status": "final",
+                           "valueQuantity": quantity}  # fmt: skip
+    if component:
+        obs["component"] = [{"code": {"text": "x"}, "valueQuantity": quantity}]
+    _same(obs, context())
+    plan = RULES.plan("Observation")
+    assert plan is not None
+    assert "_iq = r.get('valueQuantity')" in plan.source

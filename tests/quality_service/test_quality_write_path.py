@@ -278,3 +278,46 @@ def test_the_late_cross_institution_check_follows_the_rule_as_reconfigured(repo,
             assert client.get(f"/fhir/Patient/{clinic}").status_code == 404
     found = _findings(client, rule="patient.sex-agrees-across-institutions")
     assert [f["resource"] for f in found] == ["Patient/b2"]
+
+
+def test_on_postgresql_findings_and_counters_travel_with_the_last_flush(pg_repo):
+    """The commit hook's two statements (findings, counters) are deferred on PostgreSQL:
+    none goes to the server on its own (a round trip each), both travel with the store's last
+    flush, and they still commit with the resources (and are counted as before)."""
+    sent_alone: list[str] = []
+    deferred: list[str] = []
+
+    def spy(tx) -> None:
+        # Registered before the quality service: its commit hook runs first, so the
+        # transaction's statements from then on are seen going one way or the other.
+        execute, execute_later = tx.execute, tx.execute_later
+
+        def alone(sql, params=()):
+            sent_alone.append(sql)
+            return execute(sql, params)
+
+        def later(sql, params=()):
+            deferred.append(sql)
+            return execute_later(sql, params)
+
+        tx.execute, tx.execute_later = alone, later
+
+    pg_repo.add_commit_hook("spy", spy)
+    QualityService(pg_repo, clock=Clock()).install()
+    with pg_repo.transaction() as tx:
+        tx.create(patient())
+        # Out of range: one finding of the systolic rule, beside the counters.
+        tx.create(systolic(400))
+    assert not [sql for sql in sent_alone if "quality_" in sql]
+    assert sum("INSERT INTO quality_findings" in sql for sql in deferred) == 1
+    assert sum("INSERT INTO quality_counts" in sql for sql in deferred) == 1
+    rows = pg_repo.query(
+        "SELECT resource, rule_id FROM quality_findings WHERE rule_id = ?",
+        ("observation.systolic-in-range",),
+    )
+    assert len(rows) == 1 and rows[0][0].startswith("Observation/")
+    counted = pg_repo.query(
+        "SELECT applicable, failed FROM quality_counts WHERE rule_id = ?",
+        ("observation.systolic-in-range",),
+    )
+    assert counted == [(1, 1)]

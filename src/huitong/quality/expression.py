@@ -24,6 +24,7 @@ same answers (a test compares them with the general path), because these run on 
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -290,6 +291,26 @@ class _Parser:
         name = self.binder(fn)
         return Inline(f"{name}(n)", f"(not {name}(n))", True)
 
+    def _member_inline(self, fn: _Truth) -> Inline | None:
+        """A member fast path written out for the usual shape, one object under the key:
+        the closure is called only for a list (a call per rule cost more than the test on
+        a Synthea Observation, which meets four of these). Anything but a list or an object
+        under the key answers as no member, as the closure does."""
+        shape = _MEMBERS.get(fn)
+        if self.binder is None or shape is None:
+            return None
+        key, member, yes = shape
+        name = self.binder(fn)
+        # _has of the member, as _present_src writes it for a top-level key.
+        has = (
+            f"((_vm := _v.get({member!r})) is not None"
+            " and (type(_vm) is not list or _vm.count(None) != len(_vm)))"
+        )
+        found = f"(type(_v) is dict and {has})"
+        answer = found if yes else f"(not {found})"
+        true = f"({name}(n) if type((_v := r.get({key!r}))) is list else {answer})"
+        return Inline(true, f"(not {true})", True)
+
     def _group_postfix(self, fn: _X) -> _X:
         while (
             self.tokens[self.pos][1] == "."
@@ -334,7 +355,7 @@ class _Parser:
             return _X(truth=fn, inline=inline)
         fast = _fast_path(source, self.resource_type)
         if fast is not None:
-            return _X(truth=fast, inline=self._bound(fast))
+            return _X(truth=fast, inline=self._member_inline(fast) or self._bound(fast))
         try:
             compiled = compile_path(source, self.resource_type)
         except FhirPathError as exc:
@@ -412,6 +433,12 @@ def _fast_path(source: str, resource_type: str | None) -> _Truth | None:
     )
 
 
+# The member fast paths (:func:`_choice_member`, :func:`_element_member`) by closure: the
+# key they read, its member and whether they answer "exists", so a plan can write the usual
+# shape (one object, not a list) out inline (:meth:`_Parser._member_inline`).
+_MEMBERS: weakref.WeakKeyDictionary[Any, tuple[str, str, bool]] = weakref.WeakKeyDictionary()
+
+
 def _has(value: Any) -> bool:
     return value is not None and (type(value) is not list or any(v is not None for v in value))
 
@@ -472,6 +499,7 @@ def _choice_member(source: str, resource_type: str) -> _Truth | None:
                 return yes
         return not yes
 
+    _MEMBERS[choice_member] = (key, member, yes)
     return choice_member
 
 
@@ -504,6 +532,7 @@ def _element_member(source: str, resource_type: str) -> _Truth | None:
                 return yes
         return not yes
 
+    _MEMBERS[element_member] = (name, member, yes)
     return element_member
 
 

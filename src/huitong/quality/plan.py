@@ -30,7 +30,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from huitong.quality.model import Outcome, Severity, message_formatter
-from huitong.quality.predicates import Facts, InlineSource
+from huitong.quality.predicates import Facts, InlineSource, time_reader
 
 if TYPE_CHECKING:
     from huitong.quality.ruleset import CompiledRule
@@ -215,7 +215,13 @@ class TypePlan:
                     f"{pad}    if not o.passed:",
                     f"{pad}        " + fail.format(i=i, o="o"),
                 ]
-        out[head:head] = [f"    {name} = facts.time({spec!r})" for spec, name in times.items()]
+        # Each time read by its own reader (no dispatch on the spec per resource) and kept
+        # in the resource's Facts, where a check called later (facts.time) finds it.
+        if times:
+            out[head:head] = ["    _ts = facts.times"] + [
+                f"    {name} = _ts[{spec!r}] = {ns.bind(time_reader(spec))}(r)"
+                for spec, name in times.items()
+            ]
         out.append("    return mask, fails")
         return "\n".join(out) + "\n"
 

@@ -48,6 +48,7 @@ __all__ = [
     "specialised",
     "subject_reference",
     "text",
+    "time_reader",
 ]
 
 PASS = Outcome(True)
@@ -175,6 +176,54 @@ def element_time(resource: Mapping[str, Any], spec: str) -> tuple[str, int, int]
     return None
 
 
+TimeReader = Callable[[Mapping[str, Any]], "tuple[str, int, int] | None"]
+_READERS: dict[str, TimeReader] = {}
+
+
+def time_reader(spec: str) -> TimeReader:
+    """:func:`element_time` of one ``spec`` as a function of the resource alone, with the
+    dispatch on the spec's shape (nested, plain, its choice keys) done once: a generated plan
+    reads each element's time this way, on every resource of its type."""
+    found = _READERS.get(spec)
+    if found is not None:
+        return found
+    if "." in spec:
+        head, sub = spec.split(".", 1)
+
+        def nested(resource: Mapping[str, Any]) -> tuple[str, int, int] | None:
+            container = resource.get(head)
+            if isinstance(container, dict):
+                bounds = date_range(container.get(sub))
+                if bounds is not None:
+                    return spec, bounds[0], bounds[1]
+            return None
+
+        reader: TimeReader = nested
+    else:
+        choices = tuple((spec + suffix, suffix == "Period") for suffix in _CHOICE_SUFFIXES)
+
+        def plain(resource: Mapping[str, Any]) -> tuple[str, int, int] | None:
+            value = resource.get(spec)
+            if isinstance(value, str):
+                bounds = _date_range(value)
+                return (spec, bounds[0], bounds[1]) if bounds else None
+            if isinstance(value, dict):
+                return _period(spec, value)
+            for key, is_period in choices:
+                value = resource.get(key)
+                if value is None:
+                    continue
+                if is_period:
+                    return _period(key, value) if isinstance(value, dict) else None
+                bounds = date_range(value)
+                return (key, bounds[0], bounds[1]) if bounds else None
+            return None
+
+        reader = plain
+    _READERS[spec] = reader
+    return reader
+
+
 def _period(key: str, period: Mapping[str, Any]) -> tuple[str, int, int] | None:
     start, end = date_range(period.get("start")), date_range(period.get("end"))
     if start is not None:
@@ -249,6 +298,13 @@ class Facts:
             else:
                 self._life = _life_of(subject.birth_date, subject.deceased)
         return self._life
+
+    @property
+    def times(self) -> dict[str, tuple[str, int, int] | None]:
+        """The element times computed so far (by :meth:`time`, or by a generated plan,
+        which reads them with :func:`time_reader` and puts them here for the checks it
+        calls)."""
+        return self._times
 
     def time(self, spec: str) -> tuple[str, int, int] | None:
         """:func:`element_time` of the resource, computed once per element."""

@@ -11,7 +11,8 @@
   to insert: plain tuples, no objects per finding) and its checks (one counter per
   institution × month × type × set of rules that applied) join the transaction's;
 - the commit hook writes the transaction's findings in one statement (the rows as one JSON
-  parameter) and its counters in one upsert.
+  parameter) and its counters in one upsert; on PostgreSQL both are deferred statements
+  that travel with the store's last flush, not round trips of their own.
 
 Resource types no enabled rule names are not looked at (nothing to count or record); a
 newer region document stored by another process is picked up by the next checked write

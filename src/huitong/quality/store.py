@@ -138,11 +138,16 @@ _ROWS_PER_STATEMENT = 400  # 12 parameters a row: well under SQLite's limit
 def insert_finding_rows(tx: Transaction, rows: Sequence[tuple[Any, ...]], dialect: str) -> None:
     """Insert finding rows (resource, version, rule_id, category, severity, expression,
     message_en, message_zh, source, organization, month, created_at): one statement on
-    PostgreSQL, one per 400 rows on SQLite."""
+    PostgreSQL, one per 400 rows on SQLite.
+
+    On PostgreSQL the statement is deferred (``Transaction.execute_later``): nobody reads
+    its answer, and the write path calls this from a commit hook, right before the store's
+    last flush, which then carries it in its own pipeline instead of a round trip of its own
+    (a failure still fails the transaction, at that flush)."""
     if not rows:
         return
     if dialect == "postgresql":
-        tx.execute(_INSERT_FROM_JSON, (orjson.dumps(rows).decode(),))
+        tx.execute_later(_INSERT_FROM_JSON, (orjson.dumps(rows).decode(),))
         return
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         chunk = rows[start : start + _ROWS_PER_STATEMENT]
@@ -165,13 +170,14 @@ def add_check_counts(
 ) -> None:
     """Add ``counts`` to the stored counters (one upsert: each (organization, month, rule)
     must appear once in ``counts``, as a statement may not touch a row twice). On
-    PostgreSQL (``dialect``) the counts travel as one JSON parameter, as findings do."""
+    PostgreSQL (``dialect``) the counts travel as one JSON parameter, as findings do, in a
+    deferred statement (see :func:`insert_finding_rows`)."""
     if not counts:
         return
     if dialect == "postgresql":
         data = [(c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed)
                 for c in counts]  # fmt: skip
-        tx.execute(
+        tx.execute_later(
             "INSERT INTO quality_counts (organization, month, rule_id, category, applicable, "
             "failed) SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, (r->>5)::bigint "
             "FROM jsonb_array_elements(?::jsonb) AS t(r)" + _UPSERT_COUNTS,

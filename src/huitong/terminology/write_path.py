@@ -534,7 +534,9 @@ class TranslationService:
         rows = [(*key, display, now, now) for key, display in state.unmapped.items()]
         state.unmapped.clear()
         if self.repo.dialect == "postgresql":
-            tx.execute(_UPSERT.format(values=_FROM_JSON), (orjson.dumps(rows).decode(),))
+            # Deferred: nobody reads its answer, and the store's last flush (right after the
+            # commit hooks) carries it in its pipeline instead of a round trip of its own.
+            tx.execute_later(_UPSERT.format(values=_FROM_JSON), (orjson.dumps(rows).decode(),))
             return
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):
             chunk = rows[start : start + _ROWS_PER_STATEMENT]

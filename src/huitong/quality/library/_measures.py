@@ -17,6 +17,7 @@ from huitong.quality.model import Outcome, ParamValue
 from huitong.quality.predicates import (
     PASS,
     Facts,
+    InlineSource,
     Runner,
     codes,
     number,
@@ -204,11 +205,33 @@ def _allowed(prop: str) -> frozenset[tuple[tuple[str, int], ...]]:
     return found
 
 
-@predicate("quantity-unit-is-ucum")
-def quantity_unit_is_ucum(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+def _unit_is_ucum_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # The usual shape written out (one valueQuantity object claiming UCUM with a known
+    # code, no components: a pass; neither a value nor components: nothing to judge);
+    # anything else is the check's call.
+    full, dimension = src.bind(_unit_is_ucum), src.bind(dimension_of)
+    passed, ucum = src.bind(PASS), src.bind(UCUM)
+    src.lines += [
+        "_iq = r.get('valueQuantity')",
+        "if r.get('component') is not None:",
+        f"    o = {full}(r, facts)",
+        "elif _iq is None:",
+        "    o = None",
+        f"elif (type(_iq) is dict and _iq.get('system') == {ucum}",
+        f"      and type(_ic := _iq.get('code')) is str and {dimension}(_ic) is not None):",
+        f"    o = {passed}",
+        "else:",
+        f"    o = {full}(r, facts)",
+    ]
+
+
+@specialised("quantity-unit-is-ucum", inline=_unit_is_ucum_inline)
+def quantity_unit_is_ucum(params: Mapping[str, ParamValue]) -> Runner:
     """A value that claims UCUM (``system`` = http://unitsofmeasure.org) has a valid code."""
+    return _unit_is_ucum
+
+
+def _unit_is_ucum(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     components = resource.get("component")
     if components is None:  # the usual shape: one value, no components
         quantity = resource.get("valueQuantity")
