@@ -18,12 +18,21 @@ unrestricted) three ways: against the unrestricted request (the target's compari
 restricted with the kept access facts disabled (every request reads them: what a request
 right after a relevant write pays); and the bare search with no authentication at all
 (the comparison of earlier sessions, which left the token check out of both sides).
+
+Each side presents one token throughout, as a client does for the token's life: its
+signature is checked on the first request and then kept (access/verified_tokens.py); the
+token row, expiry and revocation are still read at every request.
+
+Wall-clock p50s on a shared two-core machine move by ±30 % from run to run, so the CPU each
+request costs is reported too (``cpu_ms``, Linux): this process plus its PostgreSQL
+backends, from ``/proc/<pid>/schedstat``, summed over the same interleaved chunks.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import random
 import statistics
@@ -192,6 +201,38 @@ def _time(repo: Any, service: AuthService | None, token: str | None, reqs: list[
     return lat
 
 
+def _backend_pids(repo: Any) -> set[int]:
+    """The PostgreSQL backends of the repository's pools (idle between requests), or none
+    where they cannot be found (the CPU columns are then this process alone)."""
+    pids: set[int] = set()
+    for name in ("_pool", "_generic_pool"):
+        idle = getattr(getattr(repo, name, None), "_pool", None)  # psycopg_pool's idle deque
+        for conn in list(idle or ()):
+            pids.add(conn.info.backend_pid)
+    return pids
+
+
+def _cpu_ns(pids: set[int]) -> int:
+    """CPU time (ns) used so far by this process and ``pids`` (0 off Linux)."""
+    total = 0
+    for pid in (os.getpid(), *pids):
+        try:
+            with open(f"/proc/{pid}/schedstat") as fh:
+                total += int(fh.read().split()[0])
+        except OSError:
+            pass
+    return total
+
+
+def _timed_cpu(cpu: list[int], repo: Any, *args: Any, **kw: Any) -> list[float]:
+    """:func:`_time`, adding the CPU it cost (process and backends) to ``cpu[0]``."""
+    pids = _backend_pids(repo)
+    start = _cpu_ns(pids)
+    lat = _time(repo, *args, **kw)
+    cpu[0] += _cpu_ns(pids) - start
+    return lat
+
+
 def _stats(lat: list[float]) -> dict[str, float]:
     lat = sorted(lat)
     return {
@@ -225,24 +266,29 @@ def main() -> None:
         _time(repo, None, None, reqs[:10])
         # interleaved tenths, so a busy moment of the machine hits every side alike
         free, restricted, uncached, bare = [], [], [], []
+        cpu_f, cpu_r, cpu_b = [0], [0], [0]
         for start in range(0, len(reqs), 10):
             chunk = reqs[start : start + 10]
-            free += _time(repo, service, system, chunk)
-            restricted += _time(repo, service, clinician, chunk)
+            free += _timed_cpu(cpu_f, repo, service, system, chunk)
+            restricted += _timed_cpu(cpu_r, repo, service, clinician, chunk)
             uncached += _time(repo, service, clinician, chunk, keep=False)
-            bare += _time(repo, None, None, chunk)
+            bare += _timed_cpu(cpu_b, repo, None, None, chunk)
         f, r, u, b = _stats(free), _stats(restricted), _stats(uncached), _stats(bare)
+        cf, cr, cb = (round(c[0] / len(reqs) / 1e6, 3) for c in (cpu_f, cpu_r, cpu_b))
         result["searches"][name] = {
             "unrestricted": f, "restricted": r, "restricted_facts_read": u, "bare_search": b,
             "ratio_p50": round(r["p50_ms"] / f["p50_ms"], 2),
             "ratio_p50_facts_read": round(u["p50_ms"] / f["p50_ms"], 2),
             "ratio_p50_vs_bare": round(r["p50_ms"] / b["p50_ms"], 2),
+            "cpu_ms": {"unrestricted": cf, "restricted": cr, "bare_search": cb},
+            "ratio_cpu": round(cr / cf, 2) if cf else None,
         }  # fmt: skip
         print(
             f"{name:43s} system {f['p50_ms']:6.2f}/{f['p95_ms']:6.2f} | clinician "
             f"{r['p50_ms']:6.2f}/{r['p95_ms']:6.2f} ×{r['p50_ms'] / f['p50_ms']:.2f} | "
             f"facts read {u['p50_ms']:6.2f} ×{u['p50_ms'] / f['p50_ms']:.2f} | bare "
-            f"{b['p50_ms']:6.2f} (clinician ×{r['p50_ms'] / b['p50_ms']:.2f})"
+            f"{b['p50_ms']:6.2f} (clinician ×{r['p50_ms'] / b['p50_ms']:.2f}) | cpu ms "
+            f"{cf:.3f} / {cr:.3f} ×{cr / cf if cf else 0:.2f} (bare {cb:.3f})"
         )
     repo.close()
     with open("/proc/loadavg") as fh:

@@ -166,6 +166,13 @@ class SigningKeys:
             raise SignatureInvalid("bad signature") from exc
         return dict(decoded.claims), kid
 
+    def knows(self, kid: str) -> bool:
+        """Whether ``kid`` is still a current or previous key (reloaded as :meth:`verify`
+        reloads): a token it signed may still be accepted. For a token whose signature was
+        checked earlier (access/verified_tokens.py): a retired key's tokens stop there."""
+        self._fresh()
+        return kid in self._verify
+
     def key_set(self) -> KeySet:
         self._fresh()
         return KeySet([k for _, k in self._verify.values()])

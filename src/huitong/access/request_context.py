@@ -81,7 +81,7 @@ def load_request_context(
             "CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) "
             f"WHERE {change_check_sql()}"
         )
-        params += [list(scopes), snapshot, snapshot]
+        params += [orjson.dumps(list(scopes)).decode(), snapshot, snapshot]
     # Planned once where the engine can (the same shape at every request, lookups by key).
     lookup = getattr(repo, "lookup_query", None) or repo.query
     rows = lookup(" UNION ALL ".join(parts), params)

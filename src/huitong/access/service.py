@@ -17,12 +17,17 @@ from huitong.access.keys import SigningKeys
 from huitong.access.passwords import PasswordHasher
 from huitong.access.signin import SignIn
 from huitong.access.tokens import TokenStore
+from huitong.access.verified_tokens import VerifiedTokens
 from huitong.clock import Clock, IdFactory, MonotonicClock, new_uuid
 from huitong.store.repository import Repository
 
-__all__ = ["FHIR_PATH", "AuthService"]
+__all__ = ["ACCESS_TOKEN_LEEWAY_SECONDS", "FHIR_PATH", "AuthService"]
 
 FHIR_PATH = "/fhir"
+# How long past ``exp`` request authentication still accepts an access token (clock skew
+# between the workers that sign and check them).
+ACCESS_TOKEN_LEEWAY_SECONDS = 5
+ACCESS_TOKEN_LEEWAY_US = ACCESS_TOKEN_LEEWAY_SECONDS * 1_000_000
 
 
 class AuthService:
@@ -48,6 +53,8 @@ class AuthService:
         self.signin = SignIn(repo, self.accounts, self.clock, self.settings, on_event)
         # clinicians' access facts kept between requests (PostgreSQL; access/facts_cache.py)
         self.facts = FactsCache()
+        # access tokens whose signature verified, until they expire (server/authn.py)
+        self.verified_access_tokens = VerifiedTokens(leeway_us=ACCESS_TOKEN_LEEWAY_US)
 
     def issuer(self, request_root: str) -> str:
         """The issuer URL: the configured one, else the root of the request

@@ -75,6 +75,9 @@ Resolve = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 # parameter that large costs more to ship with every statement than the semi-join.
 MAX_RESOLVED_KEYS = 20_000
 
+# How many built conditions (alias, types) one Restriction keeps.
+_BUILT_MAX = 256
+
 _RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 _UNEVALUATED = ("purpose", "code", "data", "dataPeriod")
 
@@ -163,8 +166,29 @@ class Restriction:
         self._dialect = dialect
         self._parts = [(sorted(types), types, cond) for types, cond in parts]
         self._facts = facts
+        # (alias, types or None) -> the condition built for it. A restriction never changes
+        # once built (its facts are read before it is returned), and the server reuses it
+        # for the same principal's later requests (server/authorization.py): each
+        # statement's condition — merging, sorting and joining the patient sets, 12 µs per
+        # statement for 200 patients and growing with the set — is built once, then
+        # handed out in 1 µs.
+        self._built: dict[tuple[str, tuple[str, ...] | None], Sql] = {}
 
     def __call__(self, r: str) -> Sql:
+        built = self._built.get((r, None))
+        if built is None:
+            built = self._keep((r, None), self._condition(r))
+        # a fresh params list each time: callers may extend it
+        return built[0], list(built[1])
+
+    def _keep(self, key: tuple[str, tuple[str, ...] | None], built: Sql) -> Sql:
+        # bounded: a long-lived restriction asked about many aliases and type lists keeps
+        # the first few hundred (each may hold a patient set of up to 20,000 keys)
+        if len(self._built) < _BUILT_MAX:
+            self._built[key] = built
+        return built
+
+    def _condition(self, r: str) -> Sql:
         out: list[Sql] = []
         for types, _, cond in self._parts:
             which = _one_of(self._dialect, f"{_hint(self._dialect)}{r}.res_type", types)
@@ -179,6 +203,13 @@ class Restriction:
         """The condition for ``r`` when the statement already limits it to ``types``: the
         type test is left out when one part covers them all (a search of one type is not
         re-tested against the long list of every type that shares its rule)."""
+        key = (r, tuple(types))
+        built = self._built.get(key)
+        if built is None:
+            built = self._keep(key, self._for_types(r, types))
+        return built[0], list(built[1])
+
+    def _for_types(self, r: str, types: Sequence[str]) -> Sql:
         wanted = set(types)
         if not wanted:
             return self(r)
@@ -406,19 +437,28 @@ def _key_list(keys: Sequence[str]) -> Sql:
 
 
 def _key_in(r: str, keys: Sequence[str]) -> Sql:
-    """``r``'s patient is one of ``keys`` (a NULL patient_key is not)."""
+    """``r``'s patient is one of ``keys`` (a NULL patient_key is not).
+
+    Tested as a hashed sub-plan, ``(key IN (SELECT unnest(…))) IS TRUE``, not as
+    ``key = ANY(array)``: with the array a constant (searches are planned per statement),
+    the planner estimates ``= ANY`` element by element against the column's most common
+    values, and once ``ANALYZE`` has gathered them that cost 2.3-2.7 ms of planning per
+    statement for 201 keys (×1.4-1.5 a clinician's cheap searches; without statistics it
+    had been 0.3 ms). ``IS TRUE`` keeps it a filter the planner does not estimate per key
+    (nor turn into a join); the rows it admits are the same."""
     if not keys:
         return "1 = 0", []
     array, params = _key_list(keys)
-    return f"{r}.patient_key = ANY({array})", params
+    return f"({r}.patient_key IN (SELECT unnest({array}))) IS TRUE", params
 
 
 def _key_not_in(r: str, keys: Sequence[str]) -> Sql:
-    """``r``'s patient is none of ``keys`` (true for a NULL patient_key, like NOT EXISTS)."""
+    """``r``'s patient is none of ``keys`` (true for a NULL patient_key, like NOT EXISTS:
+    ``NULL IN (…)`` is NULL, which IS NOT TRUE). Same form as :func:`_key_in`."""
     if not keys:
         return "1 = 1", []
     array, params = _key_list(keys)
-    return f"({r}.patient_key IS NULL OR {r}.patient_key <> ALL({array}))", params
+    return f"({r}.patient_key IN (SELECT unnest({array}))) IS NOT TRUE", params
 
 
 class _Keys:

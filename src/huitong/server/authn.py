@@ -6,7 +6,9 @@ server key with the algorithm that key is registered for (so ``alg: none`` or a 
 header never verifies), ``iss`` is this server, ``aud`` its FHIR base, ``exp`` has not
 passed, and its ``jti`` is recorded and not revoked, its client still registered and its
 user not disabled. The principal's patient links are read from the user record at each
-request, so relinking and disabling act at once.
+request, so relinking and disabling act at once. Only the signature check of a token is
+kept, until the token expires (:mod:`huitong.access.verified_tokens`); everything else is
+checked at every request.
 
 Failures raise ``FhirError(Category.UNAUTHORIZED)`` with a bilingual message; the response
 should carry :func:`www_authenticate` (RFC 6750 §3).
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from joserfc.errors import ExpiredTokenError, JoseError
 from joserfc.jwt import JWTClaimsRegistry
@@ -26,12 +29,12 @@ from huitong.access.oauth_server import ACCESS_TOKEN_TYP
 from huitong.access.principal import Principal, Role
 from huitong.access.request_context import load_request_context
 from huitong.access.scopes import ScopeError, parse_scopes
-from huitong.access.service import AuthService
+from huitong.access.service import ACCESS_TOKEN_LEEWAY_SECONDS, AuthService
 from huitong.fhir.errors import Category, FhirError
 
 __all__ = ["authenticate", "authenticate_request", "www_authenticate"]
 
-_LEEWAY_SECONDS = 5
+_LEEWAY_SECONDS = ACCESS_TOKEN_LEEWAY_SECONDS
 
 
 def _unauthorized(en: str, zh: str, code: str = "invalid_token") -> FhirError:
@@ -67,11 +70,16 @@ def authenticate(headers: Mapping[str, str], service: AuthService, *, issuer: st
     if scheme.lower() != "bearer" or not token:
         raise _unauthorized("The Authorization header must be 'Bearer <token>'.",
                             "Authorization 头须为“Bearer <令牌>”。", "invalid_request")  # fmt: skip
+    now_us = service.clock()
     try:
-        claims, _ = service.keys.verify(token, typ=ACCESS_TOKEN_TYP)
+        # the signature is checked once per token text and kept until the token expires
+        # (access/verified_tokens.py); everything below still runs at every request
+        claims, _ = service.verified_access_tokens.verify(
+            token, now_us, partial(service.keys.verify, typ=ACCESS_TOKEN_TYP), service.keys.knows
+        )
     except SignatureInvalid:
         raise _unauthorized("The access token is not valid.", "访问令牌无效。") from None
-    now = service.clock() // 1_000_000
+    now = now_us // 1_000_000
     registry = JWTClaimsRegistry(
         now=now, leeway=_LEEWAY_SECONDS,
         iss={"essential": True, "value": issuer},
