@@ -58,6 +58,7 @@ from huitong.ingest.feeds import (
     MappingError,
     MappingIssue,
     Problem,
+    Unchecked,
     convert_csv,
     convert_json,
     parse_mapping,
@@ -140,11 +141,18 @@ class FeedOutcome:
 
 @dataclass(slots=True)
 class _Rec:
-    """One input record's share of a Bundle (``entries``), with where it came from."""
+    """One input record's share of a Bundle (``entries``), with where it came from.
+    ``unchecked``: the record as converted, without FHIR validation (the write validates
+    every resource anyway), to map it again; ``checked`` once its validation was asked for;
+    ``report`` is where its problems sit in the outcome's report, where the validation's
+    problems go if its write is refused and it turns out invalid."""
 
     row: int | None
     line: int | None
     entries: list[dict[str, Any]]
+    unchecked: Unchecked | None = None
+    checked: bool = False
+    report: slice = field(default_factory=lambda: slice(0))
 
 
 def _problem_dicts(problems: Sequence[Problem]) -> list[dict[str, Any]]:
@@ -239,14 +247,14 @@ class FeedIntake:
                        enabled: bool = True) -> FeedOutcome:
         """One gateway JSON payload or PHD Bundle (REST body or MQTT message)."""
         _check(channel, ("device",), enabled)
-        conversion = convert_device_payload(payload, _device_context(channel))
+        conversion = _unchecked(payload, _device_context(channel))
         message, new = self.store.receive(
             channel.id, sender=channel.id, control_id=_reading_id(conversion, payload),
             message_type="device", raw=payload, encoding="utf-8",
         )
         if not new and message.status in (MessageStatus.PROCESSED, MessageStatus.FILTERED):
             return _duplicate(message)
-        return self._write_single(message, channel, conversion)
+        return self._write_single(message, channel, conversion, payload)
 
     def receive_devices(self, channel: Channel, payloads: Sequence[bytes], *,
                         enabled: bool = True) -> list[FeedOutcome]:
@@ -260,7 +268,7 @@ class FeedIntake:
         group comes back ``queued`` (stored raw; the broker redelivers them)."""
         _check(channel, ("device",), enabled)
         context = _device_context(channel)
-        conversions = [convert_device_payload(p, context) for p in payloads]
+        conversions = [_unchecked(p, context) for p in payloads]
         stored = self.store.receive_many([
             Inbound(channel.id, channel.id, _reading_id(conv, payload), "device", payload,
                     "utf-8")
@@ -281,7 +289,7 @@ class FeedIntake:
         if len(group) == 1:
             later.insert(0, group.pop())
         if group:
-            for i, outcome in self._write_devices(channel, group):
+            for i, outcome in self._write_devices(channel, group, payloads):
                 results[i] = outcome
         for i, message, conv in sorted(later, key=lambda t: t[0]):
             if message.id in taken:  # its first occurrence was just written (or not)
@@ -291,20 +299,22 @@ class FeedIntake:
                     continue
                 message = current
             taken.add(message.id)
-            results[i] = self._write_single(message, channel, conv)
+            results[i] = self._write_single(message, channel, conv, payloads[i])
         return [r for r in results if r is not None]
 
     def _write_devices(self, channel: Channel,
-                       group: list[tuple[int, StoredMessage, Conversion]]
+                       group: list[tuple[int, StoredMessage, Conversion]],
+                       payloads: Sequence[bytes], *, validated: bool = False
                        ) -> list[tuple[int, FeedOutcome]]:
         """The group's readings as ONE transaction Bundle (an entity several payloads name —
         the device, the patient reference — appears once, as in a CSV batch), every message
-        marked processed with its own share of what was written, in the same transaction."""
+        marked processed with its own share of what was written, in the same transaction.
+        ``payloads`` are the group's payloads (by its indexes); ``validated`` says whether
+        its conversions were made with FHIR validation."""
         started = time.perf_counter_ns()
-        # A copy: the executor rewrites references in place, and a refused group is written
-        # again payload by payload from the conversions as they were.
-        bundle = orjson.loads(orjson.dumps(
-            _merge([_Rec(None, None, conv.entries) for _, _, conv in group])))
+        # No copy of the entries, although the executor rewrites their references in place:
+        # a refused group is converted again from its payloads before anything is retried.
+        bundle = _merge([_Rec(None, None, conv.entries) for _, _, conv in group])
         # Position of each entity in the request, hence in the response (FHIR keeps order).
         position = {e["fullUrl"]: n for n, e in enumerate(bundle.get("entry", ()))}
         outcomes = [(i, FeedOutcome("created", [m], _problem_dicts(c.problems), c.records,
@@ -344,7 +354,22 @@ class FeedIntake:
                 outcome.messages = [replace(m, status=MessageStatus.PROCESSED, attempts=1)
                                     for m in outcome.messages]
             return outcomes
-        return [(i, self._write_single(m, channel, c)) for i, m, c in group]
+        # Converted again, with validation (the refused attempt changed the entries).
+        context = _device_context(channel)
+        checked = [(i, m, convert_device_payload(payloads[i], context)) for i, m, _ in group]
+        if not validated and any(
+                new.problems != old.problems
+                for (_, _, new), (_, _, old) in zip(checked, group, strict=True)):
+            # A payload with an invalid reading loses that reading and reports it: write the
+            # group as receive_devices would have grouped these conversions.
+            ready = [t for t in checked if t[2].entries]
+            done = [(i, self._write_single(m, channel, c)) for i, m, c in checked
+                    if not c.entries]
+            if len(ready) > 1:
+                return done + self._write_devices(channel, ready, payloads, validated=True)
+            return done + [(i, self._write_single(m, channel, c)) for i, m, c in ready]
+        # Each alone, as before, so a payload the server refuses is reported on its own.
+        return [(i, self._write_single(m, channel, c)) for i, m, c in checked]
 
     def receive_dicom(self, channel: Channel, files: Sequence[tuple[str, bytes]], *,
                       enabled: bool = True) -> FeedOutcome:
@@ -398,8 +423,8 @@ class FeedIntake:
         if channel.format in ("csv", "json"):
             return self._process_file(message, channel)
         if channel.format == "device":
-            conversion = convert_device_payload(message.raw, _device_context(channel))
-            return self._write_single(message, channel, conversion)
+            conversion = _unchecked(message.raw, _device_context(channel))
+            return self._write_single(message, channel, conversion, message.raw)
         if channel.format == "dicom":
             found = read_instance(io.BytesIO(message.raw), message.control_id)
             if isinstance(found, Problem):
@@ -460,10 +485,15 @@ class FeedIntake:
                        produced: list[str]) -> None:
         """Write ``recs`` in one transaction; when the server refuses it for a reason other
         than a transient one, split it to isolate the refused records."""
-        # A copy: the executor rewrites references (urn:uuid -> the ids it assigned) in place,
-        # and when this batch is refused and split, the halves must be written as converted,
-        # not pointing at ids of a rolled-back attempt.
-        bundle = orjson.loads(orjson.dumps(_merge(recs)))
+        # The executor rewrites references (urn:uuid -> the ids it assigned) in place, and
+        # when this batch is refused and split, the halves must be written as converted, not
+        # pointing at ids of a rolled-back attempt: a refused batch's records are mapped again
+        # (_refreshed). Only records that cannot be (none from _records) need a copy first,
+        # which cost as much as the rest of the conversion.
+        remappable = all(rec.unchecked is not None for rec in recs)
+        bundle = _merge(recs)
+        if not remappable:
+            bundle = orjson.loads(orjson.dumps(bundle))
         if "entry" not in bundle:
             return
         try:
@@ -471,6 +501,10 @@ class FeedIntake:
         except FhirError as err:
             if err.category in _TRANSIENT:
                 raise _Transient(err) from None
+            valid = self._refreshed(recs, outcome)
+            if len(valid) < len(recs):  # the invalid ones are now reported as such
+                self._write_records(valid, outcome, produced)
+                return
             if len(recs) == 1:
                 outcome.accepted -= 1
                 outcome.report.append(_refused(err, recs[0]))
@@ -484,6 +518,31 @@ class FeedIntake:
         if len(produced) < _MAX_PRODUCED:
             produced.extend(made[: _MAX_PRODUCED - len(produced)])
 
+    @staticmethod
+    def _refreshed(recs: list[_Rec], outcome: FeedOutcome) -> list[_Rec]:
+        """After a refused write of ``recs``: each record mapped again (fresh entries for the
+        next attempt), and ``recs`` without those whose resources fail FHIR validation, each
+        of those reported exactly as a validating conversion reports it (its problems at its
+        place in the report, not accepted). A record is validated once: the first refusal of
+        a group checks all of it, before any split."""
+        bad: list[tuple[_Rec, list[Problem]]] = []
+        for rec in recs:
+            if rec.unchecked is None:
+                continue  # written from a copy
+            rec.entries, problems = rec.unchecked.remap(validate=not rec.checked)
+            rec.checked = True
+            if problems:
+                bad.append((rec, problems))
+        if not bad:
+            return recs
+        # From the last record back, so the report slices of earlier records stay in place
+        # (replacing one slice moves everything after it).
+        for rec, problems in reversed(bad):
+            outcome.report[rec.report] = _problem_dicts(problems)
+            outcome.accepted -= 1
+        dropped = {id(rec) for rec, _ in bad}
+        return [rec for rec in recs if id(rec) not in dropped]
+
     def _lease(self, message_id: int) -> None:
         with self.repo.transaction() as tx:
             tx.execute(
@@ -493,7 +552,11 @@ class FeedIntake:
 
     # -- single-transaction payloads -------------------------------------------------------
     def _write_single(self, message: StoredMessage, channel: Channel,
-                      conversion: Conversion) -> FeedOutcome:
+                      conversion: Conversion, payload: bytes | None = None) -> FeedOutcome:
+        """Write one payload's ``conversion`` and mark ``message`` processed with it.
+        ``payload`` when the conversion was made without validation: if the write is
+        refused, the payload is converted again with it, and when that leaves readings out
+        (reported as invalid) the result is written instead, as if converted so at first."""
         started = time.perf_counter_ns()
         report = _problem_dicts(conversion.problems)
         outcome = FeedOutcome("created", [message], report, conversion.records,
@@ -506,8 +569,15 @@ class FeedIntake:
             failed = self.store.record_failure(message.id, errors=report, transient=False,
                                                ack_code="AR")
             return FeedOutcome("error", [failed], report, conversion.records, 0)
+        recheck = None
+        if payload is not None:
+            def recheck() -> FeedOutcome | None:
+                checked = convert_device_payload(payload, _device_context(channel))
+                if checked.problems == conversion.problems:  # every reading valid
+                    return None
+                return self._write_single(message, channel, checked)
         return self._submit_marking(
-            [message], channel, conversion.bundle, outcome, started)
+            [message], channel, conversion.bundle, outcome, started, recheck)
 
     def _write_dicom(self, channel: Channel,
                      metas: Sequence[tuple[StoredMessage, InstanceMeta]]) -> FeedOutcome:
@@ -530,14 +600,21 @@ class FeedIntake:
         return self._submit_marking(good, channel, conversion.bundle, outcome, started)
 
     def _submit_marking(self, messages: list[StoredMessage], channel: Channel,
-                        bundle: dict[str, Any], outcome: FeedOutcome,
-                        started: int) -> FeedOutcome:
-        """Write ``bundle`` and mark ``messages`` processed in the same transaction."""
+                        bundle: dict[str, Any], outcome: FeedOutcome, started: int,
+                        recheck: Callable[[], FeedOutcome | None] | None = None
+                        ) -> FeedOutcome:
+        """Write ``bundle`` and mark ``messages`` processed in the same transaction. When
+        the write is refused (not transiently), ``recheck`` may answer instead: it returns
+        the outcome of another attempt, or None to record this failure."""
         warnings = outcome.report
         try:
             self.submit(bundle, self._marking(messages, outcome, started))
         except FhirError as err:
             transient = err.category in _TRANSIENT
+            if not transient and recheck is not None:
+                instead = recheck()
+                if instead is not None:
+                    return instead
             error = _error_dict(err)
             failed = []
             for m in messages:
@@ -631,13 +708,22 @@ def _records(raw: bytes, fmt: str, mapping: FeedMapping, outcome: FeedOutcome
     """Each input record's entries, converting one record at a time (so a refused batch can
     be split by record); problems go to ``outcome.report``."""
     convert = convert_csv if fmt == "csv" else convert_json
-    for conv in convert(io.BytesIO(raw), replace(mapping, batch_size=1)):
+    # Without validation here: the write validates every resource (after the write
+    # transforms, which is what is stored), so checking here too cost each record its
+    # validation twice. Only a refused write has its records checked (_write_records).
+    for conv in convert(io.BytesIO(raw), replace(mapping, batch_size=1), validate=False):
+        base = len(outcome.report)
         outcome.report.extend(_problem_dicts(conv.problems))
         outcome.records += conv.records
         outcome.accepted += conv.accepted
         if conv.records and "entry" in conv.bundle:
             line = next((p.line for p in conv.problems if p.row == conv.first_row), None)
-            yield _Rec(conv.first_row, line, conv.bundle["entry"])
+            rec = _Rec(conv.first_row, line, conv.bundle["entry"])
+            if conv.unchecked:  # batch_size 1: this record
+                [unchecked] = conv.unchecked
+                rec.unchecked = unchecked
+                rec.report = slice(base + unchecked.start, base + unchecked.end)
+            yield rec
 
 
 def _groups(recs: Iterator[_Rec], size: int) -> Iterator[list[_Rec]]:
@@ -653,6 +739,13 @@ def _groups(recs: Iterator[_Rec], size: int) -> Iterator[list[_Rec]]:
 
 def _patients(produced: Sequence[str]) -> list[str]:
     return [p.split("/_history")[0] for p in produced if p.startswith("Patient/")]
+
+
+def _unchecked(payload: bytes, context: DeviceContext) -> Conversion:
+    """``payload`` converted without FHIR validation: the write validates every resource
+    anyway, and only a refused write needs the conversion's own verdict per reading (then
+    it is converted again with validation: ``_write_single``, ``_write_devices``)."""
+    return convert_device_payload(payload, context, validate=False)
 
 
 def _device_context(channel: Channel) -> DeviceContext:

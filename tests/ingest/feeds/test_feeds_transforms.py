@@ -65,6 +65,22 @@ def test_decimals(raw: object, expected: float) -> None:
     assert parse_decimal(raw) == expected
 
 
+@pytest.mark.parametrize(("raw", "expected"), [
+    # ASCII text skips the NFKC pass but is still trimmed; other text is still folded
+    (" 12\t", 12), ("\t-3.5 ", -3.5), (" 1,234 ", 1234), ("\u3000１２\u3000", 12),
+    ("１,２３４.５", 1234.5), ("\u00a012.5", 12.5),
+])
+def test_decimals_trimmed_and_folded(raw: str, expected: float) -> None:
+    assert parse_decimal(raw) == expected
+    assert type(parse_decimal(raw)) is type(expected)
+
+
+def test_dates_trimmed_and_folded() -> None:
+    assert parse_date(" 2024-03-05 ") == "2024-03-05"
+    assert parse_date("２０２４／３／５") == "2024-03-05"
+    assert parse_datetime(" 2024-03-05 08:30 ", CST) == "2024-03-05T08:30:00+08:00"
+
+
 @pytest.mark.parametrize("raw", ["abc", "1,2", "nan", "inf", "", True])
 def test_bad_decimals(raw: object) -> None:
     with pytest.raises(TransformError) as caught:

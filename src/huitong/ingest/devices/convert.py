@@ -16,32 +16,34 @@ from huitong.ingest.feeds.transaction import Conversion
 __all__ = ["convert_device_payload", "convert_gateway_payload", "convert_phd_bundle"]
 
 
-def convert_gateway_payload(payload: bytes | str | Any, ctx: DeviceContext | None = None
-                            ) -> Conversion:
-    """A gateway JSON payload (see :mod:`huitong.ingest.devices.readings`) as a transaction."""
+def convert_gateway_payload(payload: bytes | str | Any, ctx: DeviceContext | None = None,
+                            *, validate: bool = True) -> Conversion:
+    """A gateway JSON payload (see :mod:`huitong.ingest.devices.readings`) as a transaction.
+    ``validate`` as for :func:`readings_to_bundle`."""
     ctx = ctx or DeviceContext()
     readings, problems = parse_gateway_payload(payload, ctx.timezone)
-    return readings_to_bundle(readings, ctx, problems)
+    return readings_to_bundle(readings, ctx, problems, validate=validate)
 
 
-def convert_phd_bundle(bundle: bytes | str | dict[str, Any], ctx: DeviceContext | None = None
-                       ) -> Conversion:
-    """A Personal Health Device Bundle (http://hl7.org/fhir/uv/phd/) as a transaction."""
+def convert_phd_bundle(bundle: bytes | str | dict[str, Any], ctx: DeviceContext | None = None,
+                       *, validate: bool = True) -> Conversion:
+    """A Personal Health Device Bundle (http://hl7.org/fhir/uv/phd/) as a transaction.
+    ``validate`` as for :func:`readings_to_bundle`."""
     ctx = ctx or DeviceContext()
     readings, problems = parse_phd_bundle(bundle, ctx.timezone)
-    return readings_to_bundle(readings, ctx, problems)
+    return readings_to_bundle(readings, ctx, problems, validate=validate)
 
 
-def convert_device_payload(payload: bytes | str | Any, ctx: DeviceContext | None = None
-                           ) -> Conversion:
+def convert_device_payload(payload: bytes | str | Any, ctx: DeviceContext | None = None,
+                           *, validate: bool = True) -> Conversion:
     """Either format, told apart by content: a JSON object with ``"resourceType": "Bundle"``
     is a PHD Bundle, anything else a gateway payload (so one REST endpoint or MQTT topic can
-    take both)."""
+    take both). ``validate`` as for :func:`readings_to_bundle`."""
     if isinstance(payload, bytes | str):
         try:
             payload = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return convert_gateway_payload(payload, ctx)  # reports the syntax error
+        except orjson.JSONDecodeError:  # reports the syntax error
+            return convert_gateway_payload(payload, ctx, validate=validate)
     if isinstance(payload, dict) and payload.get("resourceType") == "Bundle":
-        return convert_phd_bundle(payload, ctx)
-    return convert_gateway_payload(payload, ctx)
+        return convert_phd_bundle(payload, ctx, validate=validate)
+    return convert_gateway_payload(payload, ctx, validate=validate)

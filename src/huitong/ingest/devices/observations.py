@@ -119,10 +119,13 @@ def _observations(reading: Reading, device_url: str, ctx: DeviceContext) -> list
 
 
 def readings_to_bundle(readings: list[Reading], ctx: DeviceContext,
-                       problems: list[Problem] | None = None) -> Conversion:
+                       problems: list[Problem] | None = None, *, validate: bool = True
+                       ) -> Conversion:
     """The transaction Bundle for ``readings`` (``problems`` found while parsing them are
     carried into the result). A reading whose resources fail validation is left out and
-    reported."""
+    reported. ``validate=False`` skips that check: the write validates every resource again,
+    so a caller may convert without it and, only when the write is refused, convert again
+    with it to report and leave out the invalid readings (``FeedIntake``)."""
     tx = Transaction()
     problems = list(problems or [])
     accepted = 0
@@ -130,15 +133,16 @@ def readings_to_bundle(readings: list[Reading], ctx: DeviceContext,
         device = _device(reading)
         device_url = full_url("Device", reading.device.system, reading.device.serial)
         observations = _observations(reading, device_url, ctx)
-        try:
-            validate_resource(device)
-            for obs in observations:
-                validate_resource(obs)
-        except FhirError as err:
-            problems.append(Problem(
-                Reason.INVALID_RESOURCE, f"reading not valid FHIR: {err.message}",
-                "读数生成的资源不符合 FHIR 规范", row=reading.row, pointer=reading.pointer))
-            continue
+        if validate:
+            try:
+                validate_resource(device)
+                for obs in observations:
+                    validate_resource(obs)
+            except FhirError as err:
+                problems.append(Problem(
+                    Reason.INVALID_RESOURCE, f"reading not valid FHIR: {err.message}",
+                    "读数生成的资源不符合 FHIR 规范", row=reading.row, pointer=reading.pointer))
+                continue
         tx.add(device, reading.device.system, reading.device.serial)
         for obs in observations:
             ident = obs["identifier"][0]

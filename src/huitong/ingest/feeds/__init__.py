@@ -6,6 +6,7 @@ The modules :mod:`problems` (the :class:`Problem` report) and :mod:`transaction`
 converters.
 """
 
+from huitong.ingest.feeds.batches import Unchecked
 from huitong.ingest.feeds.csv_feed import convert_csv, detect_encoding
 from huitong.ingest.feeds.files import FEED_SUFFIXES, convert_file
 from huitong.ingest.feeds.json_feed import convert_json
@@ -35,6 +36,7 @@ __all__ = [
     "Problem",
     "Reason",
     "Transaction",
+    "Unchecked",
     "conditional_reference",
     "convert_csv",
     "convert_file",

@@ -202,7 +202,9 @@ def convert_csv(stream: IO[bytes], mapping: FeedMapping, *, validate: bool = Tru
 
     ``validate=False`` skips the per-resource FHIR validation (about 40 % of the conversion
     time): every resource is validated again when the Bundle is written, so a caller may
-    convert optimistically and, only when a batch's transaction is refused as invalid,
-    convert that batch again with validation to find and drop its bad records.
+    convert optimistically and, only when a batch's transaction is refused, check the
+    records listed in ``Conversion.unchecked`` (:meth:`Unchecked.remap
+    <huitong.ingest.feeds.batches.Unchecked.remap>`) to find, report and drop its bad
+    records (the feed intake does).
     """
     return batch_records(_records(stream, mapping), mapping, validate=validate)

@@ -33,7 +33,7 @@ from huitong.ingest.feeds.transforms import (
     quantity,
 )
 
-__all__ = ["Built", "Getter", "ResourcePlan", "map_record", "plan_mapping"]
+__all__ = ["Built", "Getter", "ResourcePlan", "map_record", "plan_mapping", "validation_problems"]
 
 Getter = Callable[[str], Any]
 
@@ -265,6 +265,16 @@ def map_record(mapping: FeedMapping, get: Getter,
         return [], problems
     if not validate:
         return built, []
+    problems = validation_problems(built)
+    return ([], problems) if problems else (built, [])
+
+
+def validation_problems(built: list[Built]) -> list[Problem]:
+    """The FHIR validation problems of one record's resources (at most five per resource,
+    ``field`` the element's FHIRPath), as :func:`map_record` reports them; empty when every
+    resource is valid. A record converted with ``validate=False`` is checked with this when
+    its write is refused, so its report is the one a validating conversion gives."""
+    problems: list[Problem] = []
     for b in built:
         try:
             validate_resource(b.resource)
@@ -274,4 +284,4 @@ def map_record(mapping: FeedMapping, get: Getter,
                     Reason.INVALID_RESOURCE, f"{b.resource['resourceType']}: {issue.message}",
                     f"生成的 {b.resource['resourceType']} 不符合 FHIR 规范：{issue.message}",
                     field=issue.expression))
-    return ([], problems) if problems else (built, [])
+    return problems

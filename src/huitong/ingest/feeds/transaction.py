@@ -27,10 +27,13 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from huitong.ingest.feeds.problems import Problem
+
+if TYPE_CHECKING:
+    from huitong.ingest.feeds.batches import Unchecked
 
 __all__ = [
     "Conversion",
@@ -128,13 +131,17 @@ class Conversion:
     """What a converter produced for one batch: the transaction ``bundle`` to POST, the
     ``problems`` found, and how many input ``records`` were read and ``accepted`` (turned into
     entries; the others are reported in ``problems``). ``first_row`` is the 1-based number of
-    the batch's first record."""
+    the batch's first record. ``unchecked``: the accepted records whose resources were not
+    validated (a conversion with ``validate=False``), so a caller whose write is refused can
+    still report them as a validating conversion would; not part of equality, since it says
+    how the result was made, not what it is."""
 
     bundle: dict[str, Any]
     problems: list[Problem]
     records: int = 0
     accepted: int = 0
     first_row: int = 1
+    unchecked: list[Unchecked] = field(default_factory=list, compare=False)
 
     @property
     def entries(self) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ DEFAULT_DATETIME_FORMATS: tuple[str, ...] = (
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "是", "真", "有", "阳性"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "否", "假", "无", "阴性"})
 _GROUPED = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
 _OFFSET = re.compile(r"([+-])(\d{2}):(\d{2})")
 
 
@@ -62,8 +63,13 @@ class TransformError(ValueError):
 
 
 def _normal(raw: object) -> str:
-    # NFKC folds full-width digits, letters and punctuation (２０２４／３／５) to ASCII.
-    return unicodedata.normalize("NFKC", str(raw)).strip()
+    # NFKC folds full-width digits, letters and punctuation (２０２４／３／５) to ASCII. ASCII
+    # text is already in NFKC (every ASCII character is its own normal form), and it is most
+    # of what a feed holds: skip the normalisation pass for it.
+    text = raw if isinstance(raw, str) else str(raw)
+    if text.isascii():
+        return text.strip()
+    return unicodedata.normalize("NFKC", text).strip()
 
 
 def parse_decimal(raw: object) -> int | float:
@@ -80,7 +86,7 @@ def parse_decimal(raw: object) -> int | float:
     if _GROUPED.fullmatch(text):
         text = text.replace(",", "")
     try:
-        if re.fullmatch(r"[+-]?\d+", text):
+        if _INTEGER.fullmatch(text):
             return int(text)
         value = float(text)
     except ValueError:
