@@ -42,24 +42,23 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
-def _rss_kb(pid: int) -> int | None:
+def _kb(pid: int, file: str, field: str) -> int | None:
+    """A ``field: N kB`` line of ``/proc/<pid>/<file>`` (None once the process is gone)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return 0
-
-
-def _pss_kb(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(field):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def _rss_kb(pid: int) -> int | None:
+    return _kb(pid, "status", "VmRSS:")
+
+
+def _pss_kb(pid: int) -> int | None:
+    return _kb(pid, "smaps_rollup", "Pss:")
 
 
 def _free_port() -> int:

@@ -33,26 +33,34 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in path.read_text().split()] if path.exists() else []
 
 
-def _established_by_pid(port: int, pids: list[int]) -> dict[int, int]:
-    """Server-side established connections on ``port`` held by each of ``pids``."""
+def _socket_inodes(port: int, state: str) -> set[str]:
+    """Inodes of the TCP sockets on local ``port`` in ``state`` (01 established, 0A listen)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for line in Path(table).read_text().splitlines()[1:]:
             cols = line.split()
-            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "01":
+            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == state:
                 inodes.add(cols[9])
-    counts: dict[int, int] = {}
-    for pid in pids:
-        held = 0
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:[") and target[8:-1] in inodes:
-                held += 1
-        counts[pid] = held
-    return counts
+    return inodes
+
+
+def _held(pid: int, inodes: set[str]) -> list[str]:
+    """Which of ``inodes`` the process ``pid`` holds open."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            found.append(target[8:-1])
+    return found
+
+
+def _established_by_pid(port: int, pids: list[int]) -> dict[int, int]:
+    """Server-side established connections on ``port`` held by each of ``pids``."""
+    inodes = _socket_inodes(port, "01")
+    return {pid: len(_held(pid, inodes)) for pid in pids}
 
 
 def _start(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
@@ -91,22 +99,12 @@ def _workers(proc: subprocess.Popen[bytes], port: int) -> list[int]:
 
 def _listening_sockets(proc: subprocess.Popen[bytes], port: int) -> dict[int, str]:
     """Each child listening on the port, and the inode of the listening socket it holds."""
-    listening: set[str] = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            cols = line.split()
-            if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "0A":
-                listening.add(cols[9])
+    listening = _socket_inodes(port, "0A")
     found: dict[int, str] = {}
     for pid in _children(proc.pid):
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                inode = os.readlink(fd)[8:-1]
-            except OSError:
-                continue
-            if inode in listening:
-                found[pid] = inode
-                break
+        held = _held(pid, listening)
+        if held:
+            found[pid] = held[0]
     return found
 
 
