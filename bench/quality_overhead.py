@@ -16,7 +16,10 @@ process's CPU seconds per 1,000 resources (the Python work translation and quali
 there; the machine has 2 shared cores, so CPU time is the steadier figure). The warm-up
 loads a patient bundle in every mode and waits for the UCUM registry, which a long-running
 server builds once at start. ``--profile on`` runs one more load with pyinstrument and
-prints where the "on" mode spends its time. Results go to
+prints where the "on" mode spends its time. ``--interleave`` loads "off" and "on" side by
+side, bundle by bundle (each into its own database, the order swapped at every bundle), so
+that the machine's changes of speed, which move whole rounds by up to 30 % here, fall on
+both modes alike; it prints each round's cost and their mean. Results go to
 ``bench/results/quality_overhead-<engine>.json``.
 """
 
@@ -110,6 +113,72 @@ def load(
         _drop(name)
 
 
+class _Loaded:
+    """One mode's app on its own fresh database, kept open for an interleaved load."""
+
+    def __init__(self, mode: str, engine: str, mpi: str, tmp: Path) -> None:
+        self.url, self.name = _database(engine, tmp)
+        self.repo = open_repository(self.url)
+        settings = Settings.from_env(
+            {}, database_url=self.url, auth="off", mpi=mpi, **MODES[mode]
+        )
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(self.repo, settings)),
+            base_url="http://bench", timeout=600,
+        )
+        self.wall = self.cpu = 0.0
+        self.resources = 0
+
+    def post(self, body: bytes) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        r = self.loop.run_until_complete(self.client.post(
+            "/fhir", content=body, headers={"content-type": "application/fhir+json"}))
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if r.status_code != 200:
+            raise SystemExit(f"HTTP {r.status_code}: {r.text[:400]}")
+        self.resources += len(r.json().get("entry", []))
+        self.wall += wall
+        self.cpu += cpu
+        return wall, cpu
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+        self.repo.close()
+        _drop(self.name)
+
+
+def interleaved(bodies: list[bytes], engine: str, mpi: str, tmp: Path) -> dict[str, Any]:
+    """Both modes loaded at once, bundle by bundle, each into its own database (the order
+    of the two swapped at every bundle): each bundle's "on" is measured next to its "off",
+    seconds apart, so a change in the machine's speed over minutes, which moves whole
+    rounds by 30 % here, falls on both alike. Returns wall and CPU per mode and the median
+    of the per-bundle ratios."""
+    loaded = {m: _Loaded(m, engine, mpi, tmp) for m in MODES}
+    ratios_wall: list[float] = []
+    ratios_cpu: list[float] = []
+    try:
+        for i, body in enumerate(bodies):
+            order = ("off", "on") if i % 2 == 0 else ("on", "off")
+            got = {m: loaded[m].post(body) for m in order}
+            ratios_wall.append(got["on"][0] / got["off"][0])
+            ratios_cpu.append(got["on"][1] / max(got["off"][1], 1e-6))
+        off, on = loaded["off"], loaded["on"]
+        return {
+            "resources": on.resources,
+            "off_per_s": round(off.resources / off.wall, 1),
+            "on_per_s": round(on.resources / on.wall, 1),
+            "throughput_cost_pct": round(100 * (1 - off.wall / on.wall), 1),
+            "cpu_cost_pct": round(100 * (on.cpu / off.cpu - 1), 1),
+            "median_bundle_wall_ratio": round(sorted(ratios_wall)[len(ratios_wall) // 2], 3),
+            "median_bundle_cpu_ratio": round(sorted(ratios_cpu)[len(ratios_cpu) // 2], 3),
+        }
+    finally:
+        for one in loaded.values():
+            one.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bundles", type=int, default=100)
@@ -118,6 +187,8 @@ def main() -> None:
     ap.add_argument("--engine", choices=("postgresql", "sqlite"), default="postgresql")
     ap.add_argument("--profile", choices=("on", "off"), default="off")
     ap.add_argument("--split", choices=("on", "off"), default="on")
+    ap.add_argument("--interleave", action="store_true",
+                    help="load both modes bundle by bundle, side by side, --rounds times")
     args = ap.parse_args()
     import tempfile
 
@@ -137,6 +208,15 @@ def main() -> None:
 
         for thread in write_path._warming:  # the registry is built in the background
             thread.join()
+        if args.interleave:
+            paired = []
+            for rnd in range(args.rounds):
+                paired.append(interleaved(bodies, args.engine, args.mpi, Path(tmp)))
+                print(f"round {rnd + 1} interleaved: {paired[-1]}", flush=True)
+            total = {k: round(sum(r[k] for r in paired) / len(paired), 1)
+                     for k in ("throughput_cost_pct", "cpu_cost_pct")}
+            print(json.dumps({"interleaved_rounds": paired, "mean": total}, indent=2))
+            return
         for rnd in range(args.rounds):
             for mode in modes if rnd % 2 == 0 else modes[::-1]:
                 result = load(bodies, mode, args.engine, args.mpi, Path(tmp))
