@@ -134,9 +134,6 @@ def _date_range(value: str) -> tuple[int, int] | None:
 
 
 _CHOICE_SUFFIXES = ("DateTime", "Instant", "Date", "Period")
-# The keys of a choice element ``name[x]`` of each time type, with whether the key holds a
-# Period; built once per name.
-_CHOICES: dict[str, tuple[tuple[str, bool], ...]] = {}
 
 
 def element_time(resource: Mapping[str, Any], spec: str) -> tuple[str, int, int] | None:
@@ -146,34 +143,7 @@ def element_time(resource: Mapping[str, Any], spec: str) -> tuple[str, int, int]
     ``name.sub``. A Period spans from its start's lower bound to its end's upper bound (an
     open end is the start's upper bound, so "before" checks stay certain).
     """
-    if "." in spec:
-        head, sub = spec.split(".", 1)
-        container = resource.get(head)
-        if isinstance(container, dict):
-            bounds = date_range(container.get(sub))
-            if bounds is not None:
-                return spec, bounds[0], bounds[1]
-        return None
-    value = resource.get(spec)
-    if isinstance(value, str):
-        bounds = date_range(value)
-        return (spec, bounds[0], bounds[1]) if bounds else None
-    if isinstance(value, dict):
-        return _period(spec, value)
-    choices = _CHOICES.get(spec)
-    if choices is None:
-        choices = _CHOICES[spec] = tuple(
-            (spec + suffix, suffix == "Period") for suffix in _CHOICE_SUFFIXES
-        )
-    for key, is_period in choices:
-        value = resource.get(key)
-        if value is None:
-            continue
-        if is_period:
-            return _period(key, value) if isinstance(value, dict) else None
-        bounds = date_range(value)
-        return (key, bounds[0], bounds[1]) if bounds else None
-    return None
+    return time_reader(spec)(resource)
 
 
 TimeReader = Callable[[Mapping[str, Any]], "tuple[str, int, int] | None"]
@@ -183,7 +153,8 @@ _READERS: dict[str, TimeReader] = {}
 def time_reader(spec: str) -> TimeReader:
     """:func:`element_time` of one ``spec`` as a function of the resource alone, with the
     dispatch on the spec's shape (nested, plain, its choice keys) done once: a generated plan
-    reads each element's time this way, on every resource of its type."""
+    reads each element's time this way, on every resource of its type (and
+    :func:`element_time` is this reader, found by its spec)."""
     found = _READERS.get(spec)
     if found is not None:
         return found

@@ -73,6 +73,14 @@ def put_organization(client: Client) -> None:
     assert resp.status_code in (200, 201), resp.text
 
 
+def post_resident(client: Client, resident_id: str) -> None:
+    """A Patient known by its resident ID, for readings and rows that name it."""
+    resp = client.post("/fhir/Patient", content=orjson.dumps({
+        "resourceType": "Patient", "identifier": [{"system": RESIDENT, "value": resident_id}]}),
+        headers={"content-type": "application/fhir+json"})
+    assert resp.status_code == 201, resp.text
+
+
 def put_channel(client: Client, cid: str, **config: Any) -> None:
     body = {"organization": ORG, "transport": "http", **config}
     resp = client.put(f"/api/ingest/channels/{cid}", json=body)

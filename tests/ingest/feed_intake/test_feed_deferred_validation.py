@@ -21,6 +21,7 @@ from feed_intake_helpers import (
     bp_row,
     csv_bytes,
     feed_app,
+    post_resident,
     put_channel,
     put_organization,
 )
@@ -37,10 +38,7 @@ KNOWN = "110101196003050012"
 def client(repo):
     c = Client(feed_app(repo))
     put_organization(c)
-    resp = c.post("/fhir/Patient", content=orjson.dumps({
-        "resourceType": "Patient", "identifier": [{"system": RESIDENT, "value": KNOWN}]}),
-        headers={"content-type": "application/fhir+json"})
-    assert resp.status_code == 201, resp.text
+    post_resident(c, KNOWN)
     yield c
     c.close()
 

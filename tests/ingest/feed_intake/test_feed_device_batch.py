@@ -7,7 +7,14 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from feed_intake_helpers import RESIDENT, Client, feed_app, put_channel, put_organization
+from feed_intake_helpers import (
+    RESIDENT,
+    Client,
+    feed_app,
+    post_resident,
+    put_channel,
+    put_organization,
+)
 
 from huitong.ingest.message_store import MessageQuery, MessageStatus
 
@@ -19,10 +26,7 @@ UNKNOWN = "11010119990101999X"
 def client(repo):
     c = Client(feed_app(repo))
     put_organization(c)
-    resp = c.post("/fhir/Patient", content=orjson.dumps({
-        "resourceType": "Patient", "identifier": [{"system": RESIDENT, "value": KNOWN}]}),
-        headers={"content-type": "application/fhir+json"})
-    assert resp.status_code == 201, resp.text
+    post_resident(c, KNOWN)
     put_channel(c, "home-bp", format="device")
     yield c
     c.close()
