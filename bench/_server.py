@@ -61,6 +61,42 @@ def _pss_kb(pid: int) -> int | None:
     return _kb(pid, "smaps_rollup", "Pss:")
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 once it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_backends(url: str) -> list[int]:
+    """Process ids of the server's PostgreSQL backends (local server only; none on SQLite)."""
+    if url.startswith("sqlite"):
+        return []
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'huitong' "
+            "AND datname = current_database()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def cpu_snapshot(server_pid: int | None, url: str) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of the server's processes and of its PostgreSQL backends. On a
+    shared machine CPU per unit of work is the figure other load distorts least."""
+    pids = [server_pid, *_descendants(server_pid)] if server_pid else []
+    return {"server": {p: cpu_seconds(p) for p in pids},
+            "db": {p: cpu_seconds(p) for p in pg_backends(url)}}
+
+
+def cpu_spent(before: dict[str, dict[int, float]],
+              after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds between two snapshots; a process that appeared in between started from
+    zero (a backend that ended in between is not counted: take ``after`` while it runs)."""
+    return {k: sum(v - before[k].get(p, 0.0) for p, v in after[k].items()) for k in after}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

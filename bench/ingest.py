@@ -30,7 +30,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import ServerProcess, fresh_database
+from _server import ServerProcess, cpu_snapshot, cpu_spent, fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHIVE = ROOT.parent / "shared" / "data" / "synthea-r4" / "synthea-r4-617-bundles.tar.gz"
@@ -133,9 +133,14 @@ def main() -> None:
     if args.bare:
         env |= {"HUITONG_MPI": "off", "HUITONG_QUALITY": "off"}
     with ServerProcess(url, extra_env=env) as server:
+        # The backends the server opens during the load count from zero; the snapshot after
+        # is taken while they still run (they end with the server).
+        before, client0 = cpu_snapshot(server.proc.pid, url), time.process_time()
         elapsed, errors = post_all(server.base, bundles, args.clients)
+        after, client_cpu = cpu_snapshot(server.proc.pid, url), time.process_time() - client0
         peak_mb, peak_process_mb = server.peak_rss_mb(), server.peak_process_rss_mb()
         peak_pss_mb = server.peak_pss_mb()
+    spent = cpu_spent(before, after)
     result = {
         "engine": args.engine,
         "bundles": len(bundles),
@@ -144,6 +149,10 @@ def main() -> None:
         "resources_per_s": round(n / elapsed),
         "errors": len(errors),
         "first_errors": errors[:3],
+        # CPU per resource: what a loaded machine distorts least, and where the time goes.
+        "server_cpu_us_per_resource": round(spent["server"] * 1e6 / max(n, 1)),
+        "db_cpu_us_per_resource": round(spent["db"] * 1e6 / max(n, 1)),
+        "client_cpu_us_per_resource": round(client_cpu * 1e6 / max(n, 1)),
         "server_peak_rss_mb": round(peak_mb),
         "server_peak_process_rss_mb": round(peak_process_mb),
         "server_peak_pss_mb": round(peak_pss_mb),

@@ -41,7 +41,7 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import ServerProcess
+from _server import ServerProcess, cpu_snapshot, cpu_spent
 
 RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results"
 
@@ -134,53 +134,6 @@ def timed(base: str, paths: list[str]) -> dict[str, float]:
     }
 
 
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (0 once it has gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _tree(root: int) -> list[int]:
-    """``root`` and its descendants (uvicorn's supervisor and its worker processes)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo += parents.get(pid, [])
-    return out
-
-
-def _backends(url: str) -> list[int]:
-    """Process ids of the server's PostgreSQL backends (local server only)."""
-    if url.startswith("sqlite"):
-        return []
-    rows = query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'huitong' "
-                 "AND datname = current_database()")
-    return [int(r[0]) for r in rows]
-
-
-def _cpu_snapshot(server_pid: int | None, url: str) -> dict[str, dict[int, float]]:
-    server = {p: _cpu_seconds(p) for p in _tree(server_pid)} if server_pid else {}
-    return {"server": server, "db": {p: _cpu_seconds(p) for p in _backends(url)}}
-
-
-def _cpu_spent(before: dict[str, dict[int, float]],
-               after: dict[str, dict[int, float]]) -> dict[str, float]:
-    # A process that appeared during the run started from zero.
-    return {k: sum(v - before[k].get(p, 0.0) for p, v in after[k].items()) for k in after}
-
-
 def wrk_reads(base: str, url: str, seconds: int, *, connections: int = 32,
               server_pid: int | None = None, warmup: int = 0) -> dict[str, object]:
     if not shutil.which("wrk"):
@@ -204,9 +157,9 @@ def wrk_reads(base: str, url: str, seconds: int, *, connections: int = 32,
 
     if warmup:
         run(warmup)
-    before, wrk0 = _cpu_snapshot(server_pid, url), os.times()
+    before, wrk0 = cpu_snapshot(server_pid, url), os.times()
     out = run(seconds)
-    after, wrk1 = _cpu_snapshot(server_pid, url), os.times()
+    after, wrk1 = cpu_snapshot(server_pid, url), os.times()
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     lat = {}
@@ -214,7 +167,7 @@ def wrk_reads(base: str, url: str, seconds: int, *, connections: int = 32,
         m = re.search(pct + r"%\s+([\d.]+)(us|ms|s)", out)
         lat[pct] = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)] if m else None
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    spent = _cpu_spent(before, after)
+    spent = cpu_spent(before, after)
     wrk_cpu = (wrk1.children_user + wrk1.children_system) - (wrk0.children_user
                                                               + wrk0.children_system)
     return {"requests_per_s": round(rps), "p99_ms": lat["99"], "p50_ms": lat["50"],
