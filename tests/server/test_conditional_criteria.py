@@ -93,6 +93,7 @@ def test_a_new_value_of_a_known_shape_is_not_parsed_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import huitong.fhir.search.parse as parse_module
+    from huitong.server.interactions import conditional
 
     calls: list[object] = []
     real = parse_module.parse_search
@@ -102,6 +103,9 @@ def test_a_new_value_of_a_known_shape_is_not_parsed_again(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(parse_module, "parse_search", counting)
+    # Start from nothing known (earlier tests in this process may have seen the shape).
+    monkeypatch.setattr(conditional, "_SHAPES", {})
+    conditional._parsed.cache_clear()
     criteria_query("Specimen", [("identifier", "urn:lab|S-1")], what="test")
     assert len(calls) == 1
     second = criteria_query("Specimen", [("identifier", "urn:lab|S-2")], what="test")
