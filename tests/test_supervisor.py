@@ -240,3 +240,41 @@ def test_a_worker_that_had_started_is_restarted_until_the_supervisor_is_stopped(
         signal.signal(signal.SIGALRM, previous)
     restarts = [s for s in said if "starting another" in s]
     assert len(restarts) >= 2  # exits every ~0.2 s, restarted after RESTART_PAUSE each time
+
+
+def _records_its_index(host: str, port: int, ready: object) -> None:
+    # Appends "<index>" to the file named by the test, then serves until stopped; the
+    # first run of worker 1 exits at once, so it is replaced.
+    index = os.environ["HUITONG_WORKER_INDEX"]
+    path = Path(os.environ["HUITONG_TEST_INDEX_FILE"])
+    with path.open("a") as f:
+        f.write(index + "\n")
+    ready.set()  # type: ignore[attr-defined]
+    if index == "1" and path.read_text().split().count("1") == 1:
+        time.sleep(0.2)
+        os._exit(1)
+    time.sleep(30)
+
+
+def test_each_worker_has_its_own_index_and_its_replacement_keeps_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = tmp_path / "indexes"
+    monkeypatch.setenv("HUITONG_TEST_INDEX_FILE", str(record))
+    monkeypatch.delenv("HUITONG_WORKER_INDEX", raising=False)
+    sup = Supervisor(
+        "127.0.0.1", 0, 2, target=_records_its_index,
+        context=multiprocessing.get_context("fork"), say=lambda en, zh: None,
+    )
+
+    def stop_later(signum: int, frame: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGALRM, stop_later)
+    signal.setitimer(signal.ITIMER_REAL, 3.0)
+    try:
+        assert sup.run() == 0
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert sorted(record.read_text().split()) == ["0", "1", "1"]

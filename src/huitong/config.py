@@ -166,6 +166,23 @@ SETTINGS: dict[str, Setting] = {
         "message on its own.",
         "MLLP 各连接同时到达的 HL7 v2 消息合并处理的最大条数（整组两次提交）；单条消息最多"
         "等待 2 毫秒。1：逐条处理。"),
+    "mqtt_in_flight": Setting(
+        "HUITONG_MQTT_IN_FLIGHT", "2",
+        "Broker batches of an MQTT device channel written at once, each in its own "
+        "transaction (while one waits on the database the next is converted); they are "
+        "still acknowledged in arrival order. 1: one batch at a time. A channel's mapping "
+        "may set in_flight.",
+        "MQTT 设备通道同时写入的消息批数（每批一个事务；一批等待数据库时下一批已在转换），"
+        "确认（PUBACK）仍按到达顺序发送。1：逐批处理。通道映射可用 in_flight 单独设置。"),
+    "worker_index": Setting(
+        "HUITONG_WORKER_INDEX", "",
+        "Set by huitong serve --workers N in each worker process (0 … N-1, kept when a worker "
+        "is restarted); leave it unset. MQTT device channels then subscribe with a client id "
+        "per worker and share each subscription ($share), so every reading goes to one "
+        "worker. Empty: a single process.",
+        "由 huitong serve --workers N 为每个工作进程设置（0 … N-1，进程重启后不变），请勿手动"
+        "设置。此时 MQTT 设备通道每个工作进程使用各自的客户端 ID 并共享订阅（$share），每条"
+        "读数只交给一个工作进程。为空：单进程。"),
     "import_dir": Setting(
         "HUITONG_IMPORT_DIR", "",
         "Directory whose NDJSON files POST /fhir/$import may read (empty: $import is off).",
@@ -199,6 +216,8 @@ class Settings:
     audit_checkpoint_seconds: int
     ingest_retention_days: int
     mllp_batch: int
+    mqtt_in_flight: int
+    worker_index: str
     import_dir: str
 
     @classmethod

@@ -148,8 +148,23 @@ class Supervisor:
         self._stopping = False
         self.workers: list[_Worker] = []
 
-    def _start(self) -> _Worker:
+    def _start(self, index: int) -> _Worker:
         ready = self._ctx.Event()
+        # The worker's number, 0 … N-1, the same for its replacement after a crash: MQTT
+        # device channels subscribe under a client id per worker (mqtt_runtime.py), and a
+        # restarted worker must take its own broker session back, with its unacknowledged
+        # readings. Set while the child starts (it copies the environment), then put back.
+        before = os.environ.get("HUITONG_WORKER_INDEX")
+        os.environ["HUITONG_WORKER_INDEX"] = str(index)
+        try:
+            return self._spawn(ready)
+        finally:
+            if before is None:
+                del os.environ["HUITONG_WORKER_INDEX"]
+            else:
+                os.environ["HUITONG_WORKER_INDEX"] = before
+
+    def _spawn(self, ready: Event) -> _Worker:
         process = self._ctx.Process(
             target=self._target, args=(self.host, self.port, ready), daemon=False,
             name="huitong-worker",
@@ -167,7 +182,7 @@ class Supervisor:
             sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            self.workers = [self._start() for _ in range(self.count)]
+            self.workers = [self._start(i) for i in range(self.count)]
             code = self._watch()
         finally:
             self._stop_all()
@@ -196,7 +211,7 @@ class Supervisor:
                 )
                 if time.monotonic() - worker.started_at < RESTART_PAUSE:
                     time.sleep(RESTART_PAUSE)
-                self.workers[i] = self._start()
+                self.workers[i] = self._start(i)
         return 0
 
     def _stop_all(self) -> None:

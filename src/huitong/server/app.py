@@ -336,7 +336,10 @@ async def _lifespan(
         )
     # rows of access_changes every kept access fact has seen (access/facts_cache.py)
     pruner = asyncio.create_task(prune_changes(ingest.repo, stop))
-    mqtt = start_mqtt_channels(ingest, stop)
+    # With several workers each takes a share of every MQTT subscription, under a client id
+    # of its own (two connections with one id would keep taking the session from each other).
+    index = int(settings.worker_index) if settings.worker_index.strip() else None
+    mqtt = start_mqtt_channels(ingest, stop, in_flight=settings.mqtt_in_flight, worker=index)
     listener = None
     if settings.mllp_port:
         # Messages arriving together on any connections are stored and written as one

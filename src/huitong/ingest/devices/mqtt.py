@@ -14,10 +14,14 @@ itself. It speaks MQTT 5 (https://docs.oasis-open.org/mqtt/mqtt/v5.0/mqtt-v5.0.h
   transaction carried at most 20 readings;
 * messages are handed to ``handler`` in arrival order, in batches of up to ``max_batch``
   that have already arrived (never waiting to fill one), and acknowledged in that order
-  after it returns, as the protocol requires (§4.6);
-* if the handler raises, nothing of that batch is acknowledged: the connection is dropped
-  and re-opened after a back-off, and the broker redelivers. The handler should therefore
-  raise only for transient failures (database unavailable); a payload that can never be
+  after it returns, as the protocol requires (§4.6). Up to ``in_flight`` batches are
+  handled at once (the next batch is taken while earlier ones are still being written),
+  but a batch is acknowledged only once it and every batch before it have returned, so
+  the PUBACKs still leave in arrival order;
+* if the handler raises, nothing of that batch (nor of any batch after it) is
+  acknowledged: the batches still being handled are let finish, then the connection is
+  dropped and re-opened after a back-off, and the broker redelivers. The handler should
+  therefore raise only for transient failures (database unavailable); a payload that can never be
   converted belongs in the message store's error queue, with a normal return;
 * a lost connection is re-established with exponential back-off (``reconnect_min`` doubling
   to ``reconnect_max``, with jitter).
@@ -29,9 +33,11 @@ The paho network loop runs in its own thread; messages cross to the event loop t
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +50,8 @@ from paho.mqtt.properties import Properties
 __all__ = ["MqttMessage", "MqttSettings", "MqttSubscriber"]
 
 log = logging.getLogger(__name__)
+
+_CLOSE_WAIT = 2.0  # seconds a closing session waits for its queued packets to be written
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +70,26 @@ class MqttSettings:
     # unacknowledged messages the broker may send at once (MQTT 5 Receive Maximum): a few
     # batches, so the next one is already here while one is being written
     receive_maximum: int = 1000
+    # batches handled at once (each its own handler call, e.g. its own database
+    # transaction): while one waits on the database the next is converted and sent; 1
+    # handles one batch at a time
+    in_flight: int = 1
+    # MQTT 5 shared subscription (§4.8.2): subscribe to ``$share/<group>/<topic>``, so the
+    # broker hands each message to ONE of the clients of the group (the processes of a
+    # server with several workers, each with its own client id and session)
+    share_group: str | None = None
     # how long the broker keeps the session (and the messages not yet acknowledged) after
     # the connection is lost: a week, as a restart or an outage must not lose readings
     session_expiry: int = 7 * 24 * 3600
     reconnect_min: float = 0.5
     reconnect_max: float = 30.0
+
+    @property
+    def subscription(self) -> str:
+        """The topic filter subscribed to: ``topic``, or its shared form."""
+        if self.share_group:
+            return f"$share/{self.share_group}/{self.topic}"
+        return self.topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +124,14 @@ class _Session:
         c.on_message = self._on_message
         c.on_disconnect = self._on_disconnect
         self.client = c
+        self.closed = threading.Event()  # set by paho once the connection is closed
 
     # paho callbacks run in paho's network thread
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
             self.loop.call_soon_threadsafe(self._fail_connect, _Lost(f"refused: {reason}"))
             return
-        client.subscribe(self.settings.topic, qos=1)
+        client.subscribe(self.settings.subscription, qos=1)
 
     def _on_subscribe(self, _c: Any, _u: Any, _mid: int, reasons: Any, _p: Any) -> None:
         if any(r.is_failure for r in reasons):
@@ -120,6 +144,7 @@ class _Session:
         self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.closed.set()
         lost = _Lost(f"disconnected: {reason}")
         self.loop.call_soon_threadsafe(self._fail_connect, lost)
         self.loop.call_soon_threadsafe(self.queue.put_nowait, lost)
@@ -157,6 +182,10 @@ class _Session:
         if self.client.is_connected():
             with contextlib.suppress(Exception):
                 self.client.disconnect()
+            # Let the network thread write what is queued — the last PUBACKs, then the
+            # DISCONNECT — before it is stopped: loop_stop() right away could end it first,
+            # and the broker would send the batch just acknowledged once more. Milliseconds.
+            self.closed.wait(_CLOSE_WAIT)
         self.client.loop_stop()
 
 
@@ -200,34 +229,86 @@ class MqttSubscriber:
             delay = min(delay * 2, self.settings.reconnect_max)
 
     async def _consume(self, session: _Session, stop: asyncio.Event) -> None:
+        """Take batches off the session's queue and run up to ``in_flight`` handlers at
+        once, acknowledging each batch when it and every batch before it have finished."""
+        limit = max(1, self.settings.in_flight)
         stopping = asyncio.ensure_future(stop.wait())
+        # Batches in hand, oldest first, with their handler's task. PUBACKs must go out in
+        # the order the PUBLISH packets came (MQTT 5 §4.6, [MQTT-4.6.0-2]), so a batch that
+        # finished early waits for the ones before it.
+        flight: collections.deque[tuple[list[MqttMessage], asyncio.Future[None]]] = (
+            collections.deque())
+        # One pending get, kept across rounds rather than made and cancelled each time:
+        # while every place is taken it just waits, holding at most one message.
+        getter: asyncio.Future[MqttMessage | BaseException] | None = None
         try:
             while True:
-                getter = asyncio.ensure_future(session.queue.get())
-                done, _ = await asyncio.wait({getter, stopping},
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if getter not in done:
-                    getter.cancel()
+                while flight and flight[0][1].done():
+                    self._finish(session, *flight.popleft())
+                if getter is None:
+                    getter = asyncio.ensure_future(session.queue.get())
+                waits: set[asyncio.Future[Any]] = {stopping}
+                if len(flight) < limit:
+                    waits.add(getter)
+                if flight:
+                    waits.add(flight[0][1])
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if stopping.done():  # finish what is in hand, take nothing more
+                    await self._drain(session, flight)
                     return
+                if len(flight) >= limit or not getter.done():
+                    continue
+                item, getter = getter.result(), None
                 batch: list[MqttMessage] = []
-                item = getter.result()
                 while True:
                     if isinstance(item, BaseException):
                         if batch:
-                            await self._handle(session, batch)
+                            flight.append((batch, self._start(batch)))
+                        await self._drain(session, flight)
                         raise item
                     batch.append(item)
                     if len(batch) >= self.settings.max_batch or session.queue.empty():
                         break
                     item = session.queue.get_nowait()
-                await self._handle(session, batch)
+                flight.append((batch, self._start(batch)))
         finally:
             stopping.cancel()
+            if getter is not None:
+                getter.cancel()
+            if flight:
+                # A batch failed: the ones after it are not acknowledged, but a handler
+                # already writing is let finish before the broker redelivers, so the
+                # redelivery finds its commit (a duplicate) rather than racing it. When we
+                # are cancelled (the process is going away) the handlers are cancelled too.
+                current = asyncio.current_task()
+                tasks = [t for _, t in flight]
+                if current is not None and current.cancelling():
+                    for t in tasks:
+                        t.cancel()
+                else:
+                    await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _handle(self, session: _Session, batch: list[MqttMessage]) -> None:
+    def _start(self, batch: list[MqttMessage]) -> asyncio.Future[None]:
         try:
-            await self.handler(batch)
-        except Exception as exc:
+            return asyncio.ensure_future(self.handler(batch))
+        except Exception as exc:  # the handler failed before it could be awaited
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            return failed
+
+    async def _drain(self, session: _Session,
+                     flight: collections.deque[tuple[list[MqttMessage], asyncio.Future[None]]]
+                     ) -> None:
+        """Wait for every batch in hand and acknowledge them in order."""
+        while flight:
+            await asyncio.wait({flight[0][1]})
+            self._finish(session, *flight.popleft())
+
+    def _finish(self, session: _Session, batch: list[MqttMessage],
+                task: asyncio.Future[None]) -> None:
+        """Acknowledge ``batch`` whose handler finished; raise if it failed."""
+        exc = task.exception()
+        if exc is not None:
             raise _HandlerFailed() from exc
         session.ack(batch)
         self.handled += len(batch)
