@@ -446,20 +446,25 @@ class Hl7v2Intake:
         """Write mapped messages in one transaction; on failure, each on its own."""
         if self.submit_in is not None and len(plans) > 1:
             submit_in = self.submit_in
+            # The executor rewrites references in place, and a rolled-back group must leave
+            # the bundles as mapped for the retry: they are kept serialised and decoded
+            # again only when the group fails (decoding each one cost every message).
+            mapped = [orjson.dumps(planned.bundle) for planned in plans]
             try:
                 with self.store.repo.transaction() as tx:
                     for planned in plans:
-                        # A copy: the executor rewrites references in place, and a
-                        # rolled-back group must leave the bundles as mapped for the retry.
-                        submit_in(tx, orjson.loads(orjson.dumps(planned.bundle)),
-                                  planned.before_commit)
+                        submit_in(tx, planned.bundle or {}, planned.before_commit)
             except FhirError as err:
+                for planned, text in zip(plans, mapped, strict=True):
+                    planned.bundle = orjson.loads(text)
                 if err.category is Category.UNAVAILABLE:
                     # The database is away: one by one would only fail again, slower.
                     return [(n, self._write_failed(p, err)) for n, p in enumerate(plans)]
                 log.info("batched write of %d messages failed (%s); writing each alone",
                          len(plans), err.category.value)
             except Exception as exc:  # a bug in one message must not cost the others theirs
+                for planned, text in zip(plans, mapped, strict=True):
+                    planned.bundle = orjson.loads(text)
                 # Type and frames only: an exception's message may quote patient data.
                 log.error("batched write of %d messages failed (%s); writing each alone",
                           len(plans), safe_exception(exc))

@@ -317,15 +317,21 @@ class MessageStore:
                  str(status), raw, encoding, now if deferred else None),
             )
             if rows:
-                message_id, new = int(rows[0][0]), True
-            else:
-                found = tx.execute(
-                    "SELECT id FROM ingest_messages WHERE channel_id = ? AND sender = ? "
-                    "AND control_id = ?",
-                    (channel_id, sender, control_id),
-                )
-                message_id, new = int(found[0][0]), False
-        return self.get(message_id), new
+                # What was just inserted is known: built here rather than read back (a read
+                # after the commit cost every message a round trip and a transaction).
+                return StoredMessage(
+                    id=int(rows[0][0]), channel_id=channel_id, received_at=now, sender=sender,
+                    control_id=control_id or None, message_type=message_type, status=status,
+                    next_attempt_at=now if deferred else None, raw=bytes(raw),
+                    encoding=encoding,
+                ), True
+            # A resend: its current state (read with its row) decides the answer.
+            found = tx.execute(
+                f"SELECT {_COLUMNS} FROM ingest_messages WHERE channel_id = ? AND sender = ? "
+                "AND control_id = ?",
+                (channel_id, sender, control_id),
+            )
+        return _message(found[0]), False
 
     def receive_many(self, items: Sequence[Inbound]) -> list[tuple[StoredMessage, bool]]:
         """Store several messages raw in ONE committed transaction (the batched intake):

@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 
@@ -177,6 +178,12 @@ class ReviewItem:
 
 Execute = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 
+# Candidates repeat: a block's records come back for every new Patient sharing its key, and
+# decoding one (orjson and a dozen small objects) costs far more than hashing its text. Keyed
+# by the stored text itself, so a changed record is another key and never served stale;
+# records are frozen, so matches can share them. 4,096 records are a few megabytes.
+_decoded_record = lru_cache(maxsize=4096)(record_from_json)
+
 
 def fetch_candidates(
     execute: Execute, keys: Sequence[str], *, exclude: str | None = None,
@@ -212,7 +219,7 @@ def fetch_candidates(
     out: list[tuple[IdentityRecord, str | None]] = []
     for ref, golden, text in rows:
         if text is not None:
-            out.append((record_from_json(text), golden))
+            out.append((_decoded_record(text), golden))
             continue
         found = read("Patient", ref.removeprefix("Patient/")) if read else None
         if found is not None and not found.deleted:
@@ -488,16 +495,21 @@ class IdentityService:
         except FhirError:
             return None  # deleted or never there: not a candidate
 
-    def golden_of(self, source_id: str) -> str | None:
-        rows = self.repo.query("SELECT golden FROM mpi_sources WHERE source = ?",
-                               (f"Patient/{source_id}",))
+    def golden_of(self, source_id: str, *, tx: Transaction | None = None) -> str | None:
+        """The golden record ``Patient/<source_id>`` is linked to. ``tx``: read inside that
+        transaction (a check running in a write sees the links as that write does, and
+        costs no connection and transaction of its own)."""
+        sql, params = "SELECT golden FROM mpi_sources WHERE source = ?", (f"Patient/{source_id}",)
+        rows = tx.execute(sql, params) if tx is not None else self.repo.query(sql, params)
         return rows[0][0] if rows else None
 
-    def sources_of(self, golden_id: str) -> list[str]:
+    def sources_of(self, golden_id: str, *, tx: Transaction | None = None) -> list[str]:
         """Ids (without ``Patient/``) of the source records linked to ``golden_id``; empty
-        when it is not a golden record."""
-        rows = self.repo.query("SELECT source FROM mpi_sources WHERE golden = ? ORDER BY source",
-                               (golden_id,))
+        when it is not a golden record. ``tx``: read inside that transaction (as
+        :meth:`golden_of`)."""
+        sql = "SELECT source FROM mpi_sources WHERE golden = ? ORDER BY source"
+        params = (golden_id,)
+        rows = tx.execute(sql, params) if tx is not None else self.repo.query(sql, params)
         return [r[0].removeprefix("Patient/") for r in rows]
 
     def links(self, golden_id: str) -> list[dict[str, Any]]:

@@ -41,9 +41,9 @@ _OWN_KEYS = frozenset(OWN_ORGANIZATION_ELEMENTS)
 class IdentityLinks(Protocol):
     """What the context needs of :class:`huitong.mpi.service.IdentityService`."""
 
-    def golden_of(self, source_id: str) -> str | None: ...
+    def golden_of(self, source_id: str, *, tx: Transaction | None = None) -> str | None: ...
 
-    def sources_of(self, golden_id: str) -> list[str]: ...
+    def sources_of(self, golden_id: str, *, tx: Transaction | None = None) -> list[str]: ...
 
 
 @dataclass(slots=True)
@@ -172,10 +172,12 @@ class RepositoryContext:
         pid = patient.get("id")
         if self._identity is None or not isinstance(pid, str):
             return ()
-        golden = self._identity.golden_of(pid)
+        # Read in the write's own transaction: the links as this write sees them, and no
+        # connection and commit of their own for every Patient written.
+        golden = self._identity.golden_of(pid, tx=self._tx)
         if golden is None:
             return ()
-        sources = [s for s in self._identity.sources_of(golden) if s != pid]
+        sources = [s for s in self._identity.sources_of(golden, tx=self._tx) if s != pid]
         return recorded_sexes(self._tx, sources, _own_organization(patient))
 
 

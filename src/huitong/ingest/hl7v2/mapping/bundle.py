@@ -18,7 +18,10 @@ https://hl7.org/fhir/R4/search.html#escaping
 
 from __future__ import annotations
 
+import re
 import uuid
+from functools import lru_cache
+from hashlib import sha1
 from typing import Any
 from urllib.parse import quote
 
@@ -27,8 +30,32 @@ __all__ = ["BundleBuilder", "search_value"]
 _NAMESPACE = uuid.UUID("6f1d3c52-8f0b-5d36-9a57-2f1e8c0a4b71")  # Huitong v2 mapping, fixed
 
 
+# Text ``quote(text, safe="")`` returns unchanged (and which needs no search escaping): most
+# identifiers (MRNs, order and visit numbers) are plain letters and digits.
+_URL_PLAIN = re.compile(r"[A-Za-z0-9_.~-]*").fullmatch
+_NAMESPACE_BYTES = _NAMESPACE.bytes
+
+
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_NAMESPACE, name))`` without building a UUID object: a message has
+    dozens of entries, and the object costs more than the SHA-1 itself."""
+    h = sha1(_NAMESPACE_BYTES + name.encode("utf-8")).hexdigest()
+    # RFC 4122 version 5 (high nibble of byte 6) and variant 10 (top bits of byte 8).
+    variant = "89ab"[int(h[16], 16) & 0x3]
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant}{h[17:20]}-{h[20:32]}"
+
+
 def search_value(text: str) -> str:
     """A token part escaped for a FHIR search (``\\ , | $``) and percent-encoded for a URL."""
+    if _URL_PLAIN(text):
+        return text
+    return _quoted(text)
+
+
+@lru_cache(maxsize=1024)
+def _quoted(text: str) -> str:
+    # Cached: what is not plain is mostly an identifier system (``urn:oid:…``, a URL), the
+    # same few in every message of a channel; a unique value only passes through the cache.
     for ch in ("\\", ",", "|", "$"):
         text = text.replace(ch, "\\" + ch)
     return quote(text, safe="")
@@ -45,8 +72,7 @@ class BundleBuilder:
 
     @staticmethod
     def full_url(resource_type: str, identifier: tuple[str, str]) -> str:
-        key = f"{resource_type}|{identifier[0]}|{identifier[1]}"
-        return f"urn:uuid:{uuid.uuid5(_NAMESPACE, key)}"
+        return f"urn:uuid:{_uuid5(f'{resource_type}|{identifier[0]}|{identifier[1]}')}"
 
     def has(self, resource_type: str, identifier: tuple[str, str]) -> bool:
         return self.full_url(resource_type, identifier) in self._entries

@@ -38,11 +38,7 @@ def _offset(text: str) -> str:
     return f"{text[:3]}:{text[3:]}"
 
 
-def dtm_date(text: str) -> str | None:
-    """The date part, at the precision given (``2020``, ``2020-03``, ``2020-03-14``)."""
-    m = _parts(text)
-    if m is None:
-        return None
+def _day(m: re.Match[str]) -> str:
     out = m.group(1)
     for g in (2, 3):
         if m.group(g) is None:
@@ -51,13 +47,8 @@ def dtm_date(text: str) -> str | None:
     return out
 
 
-def dtm_datetime(text: str, default_offset: str = "+08:00") -> str | None:
-    """A FHIR ``dateTime``: the date at its precision, or date and time with an offset
-    (the value's own, else ``default_offset``); minutes and seconds missing read as 00."""
-    m = _parts(text)
-    if m is None:
-        return None
-    day = dtm_date(text)
+def _datetime(m: re.Match[str], default_offset: str) -> str:
+    day = _day(m)
     if m.group(4) is None:
         return day
     time = f"{m.group(4)}:{m.group(5) or '00'}:{m.group(6) or '00'}"
@@ -67,9 +58,24 @@ def dtm_datetime(text: str, default_offset: str = "+08:00") -> str | None:
     return f"{day}T{time}{offset}"
 
 
+# Each function parses its text once (a message has dozens of timestamps; dtm_instant used
+# to parse the same text three times, dtm_datetime twice).
+def dtm_date(text: str) -> str | None:
+    """The date part, at the precision given (``2020``, ``2020-03``, ``2020-03-14``)."""
+    m = _parts(text)
+    return None if m is None else _day(m)
+
+
+def dtm_datetime(text: str, default_offset: str = "+08:00") -> str | None:
+    """A FHIR ``dateTime``: the date at its precision, or date and time with an offset
+    (the value's own, else ``default_offset``); minutes and seconds missing read as 00."""
+    m = _parts(text)
+    return None if m is None else _datetime(m, default_offset)
+
+
 def dtm_instant(text: str, default_offset: str = "+08:00") -> str | None:
     """A FHIR ``instant`` (needs at least a time to the minute), else ``None``."""
     m = _parts(text)
     if m is None or m.group(5) is None:
         return None
-    return dtm_datetime(text, default_offset)
+    return _datetime(m, default_offset)
