@@ -432,3 +432,67 @@ def test_the_ucum_unit_check_runs_inline_as_its_closure(quantity: Any, component
     plan = RULES.plan("Observation")
     assert plan is not None
     assert "_iq = r.get('valueQuantity')" in plan.source
+
+
+_SCT, _LOINC = "http://snomed.info/sct", "http://loinc.org"
+_CONCEPTS: list[Any] = [
+    {"coding": [{"system": _SCT, "code": "77386006"}]},  # pregnancy
+    {"coding": [{"system": _SCT, "code": "399068003"}]},  # prostate cancer
+    {"coding": [{"system": _LOINC, "code": "8867-4"}]},  # heart rate: in no table
+    {"coding": [{"system": _LOINC, "code": "8867-4"}, {"system": _SCT, "code": "77386006"}]},
+    {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "O09.1"}]},
+    {"coding": [{"system": _SCT}]},
+    {"coding": [{"code": "77386006"}]},
+    {"coding": [{"system": _SCT, "code": 77386006}]},
+    {"coding": [{"system": [_SCT], "code": "77386006"}]},
+    {"coding": [{}, {"system": _SCT, "code": "77386006"}]},
+    {"coding": [None]},
+    {"coding": []},
+    {"coding": {"system": _SCT, "code": "77386006"}},
+    {"text": "pregnant"},
+    [{"coding": [{"system": _SCT, "code": "77386006"}]}],
+    [{"coding": [{"system": _SCT, "code": "77386006"}]}, {"text": "x"}],
+    [{"text": "x"}],
+    [],
+    "77386006",
+    None,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("rtype", ["Observation", "Condition", "Procedure", "Encounter"])
+def test_the_coding_checks_run_inline_as_their_closures(rtype: str) -> None:
+    """The has-coding and sex-specific-code predicates are written into the plans with a
+    shortcut for the usual shape (one coding, a usable one / one already known to be in
+    neither table); for every concept shape, as ``code`` and as Encounter's repeating
+    ``type``, for patients of either sex, twice (the second time the sex rules' memo knows
+    the code), the plan answers as the rule-by-rule walk."""
+    plan = RULES.plan(rtype)
+    assert plan is not None
+    element = "type" if rtype == "Encounter" else "code"
+    assert f"_iv = r.get({element!r})" in plan.source
+    if rtype != "Encounter":
+        assert "is False):" in plan.source  # the sex rules' memo shortcut
+    ctx = context()
+    failed: set[str] = set()
+    for _ in range(2):
+        for subject in ("Patient/p1", "Patient/m1", "Patient/unknown"):
+            for value in _CONCEPTS:
+                resource = {"resourceType": rtype, "id": "x", "status": "final",
+                            "subject": {"reference": subject}, element: value}  # fmt: skip
+                _same(resource, ctx)
+                _, fails = plan.run(resource, Facts(resource, ctx))
+                failed.update(plan.ids[i] for i, _ in fails or ())
+    if rtype == "Observation":
+        # A component's coding of no string system is no vital-sign code (it used to raise
+        # TypeError in the plan's code gate, for a list).
+        for odd in ([_LOINC], None, 5, {"x": 1}):
+            obs = {"resourceType": "Observation", "status": "final", "component": [
+                {"code": {"coding": [{"system": odd, "code": "8480-6"}]},
+                 "valueQuantity": {"value": 500, "unit": "mm[Hg]"}}]}  # fmt: skip
+            _same(obs, ctx)
+    # Both shortcuts' other side was taken: coded-element failures and, where the type has
+    # them, sex-specific failures on both sexes.
+    assert any(rule_id.endswith("-coded") for rule_id in failed)
+    if rtype != "Encounter":
+        assert f"{rtype.lower()}.pregnancy-code-male" in failed
+        assert f"{rtype.lower()}.prostate-code-female" in failed

@@ -86,8 +86,12 @@ def _gate_function(
                 coding = codings[0]
                 if type(coding) is not dict:
                     return _NOTHING_GATED
-                key: Any = (coding.get("system"), coding.get("code"))
-                return table.get(key, _NOTHING_GATED)
+                system, code = coding.get("system"), coding.get("code")
+                # The table holds strings only: anything else (a list is not even
+                # hashable) matches none of its codes.
+                if not (isinstance(system, str) and isinstance(code, str)):
+                    return _NOTHING_GATED
+                return table.get((system, code), _NOTHING_GATED)
         found: set[int] = set()
         concepts = [concept]
         components = resource.get("component")
@@ -99,8 +103,10 @@ def _gate_function(
                 continue
             for coding in codings:
                 if type(coding) is dict:
-                    key = (coding.get("system"), coding.get("code"))
-                    items = table.get(key)
+                    system, code = coding.get("system"), coding.get("code")
+                    if not (isinstance(system, str) and isinstance(code, str)):
+                        continue
+                    items = table.get((system, code))
                     if items:
                         found.update(items)
         return found

@@ -11,14 +11,42 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from huitong.quality.model import Outcome, ParamValue
-from huitong.quality.predicates import PASS, Facts, Runner, codes, specialised, text
+from huitong.quality.predicates import (
+    PASS,
+    Facts,
+    InlineSource,
+    Runner,
+    codes,
+    specialised,
+    text,
+)
 
 __all__ = ["codings"]
 
 _SEXES = ("male", "female")
 
 
-@specialised("has-coding")
+def _has_coding_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # The usual shape — one concept (or a list of one) whose first coding names a system
+    # and a code, both strings — passes without a call: the check's first test, spelled
+    # out. Every other shape (a missing element, several concepts, a first coding without
+    # a code…) is the check's to answer.
+    element = text(params, "element")
+    check, passed = src.bind(has_coding(params)), src.bind(PASS)
+    src.lines += [
+        f"_iv = r.get({element!r})",
+        "if type(_iv) is list and len(_iv) == 1:",
+        "    _iv = _iv[0]",
+        "if (type(_iv) is dict and type(_il := _iv.get('coding')) is list and _il",
+        "        and type(_i0 := _il[0]) is dict and type(_i0.get('system')) is str",
+        "        and type(_i0.get('code')) is str):",
+        f"    o = {passed}",
+        "else:",
+        f"    o = {check}(r, facts)",
+    ]
+
+
+@specialised("has-coding", inline=_has_coding_inline)
 def has_coding(params: Mapping[str, ParamValue]) -> Runner:
     """The CodeableConcept in ``params.element`` has a coding with system and code.
 
@@ -78,14 +106,12 @@ def _icd10_match(code: str, prefixes: tuple[str, ...]) -> bool:
     return any(compact.startswith(p.replace(".", "")) for p in prefixes)
 
 
-@specialised("sex-specific-code")
-def sex_specific_code(params: Mapping[str, ParamValue]) -> Runner:
-    """A resource coded with a concept of one sex is about a patient of that sex.
-
-    Applies when ``code`` carries a code from the rule's tables (ICD-10 prefixes, SNOMED CT
-    and LOINC codes) and the subject's gender is male or female; fails when the gender is
-    ``params.excluded_gender``.
-    """
+def _sex_specific(
+    params: Mapping[str, ParamValue],
+) -> tuple[dict[tuple[str, str], bool], Runner]:
+    """The check of one sex-specific-code rule and its memo of ``(system, code)`` → whether
+    the code is in the rule's tables (the plan's inline form reads the memo, see
+    :func:`_sex_specific_inline`)."""
     icd_systems, icd_prefixes = codes(params, "icd10_systems"), codes(params, "icd10_prefixes")
     snomed, loinc = frozenset(codes(params, "snomed")), frozenset(codes(params, "loinc"))
     excluded = text(params, "excluded_gender")
@@ -130,4 +156,34 @@ def sex_specific_code(params: Mapping[str, ParamValue]) -> Runner:
             return Outcome(False, f"{resource.get('resourceType')}.code", {"code": hit})
         return PASS
 
-    return check
+    return known, check
+
+
+def _sex_specific_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # Nearly every coded resource carries one coding, already known to be in neither table
+    # (the memo says False): that answer (None) without a call. Anything else (several
+    # codings, a code never seen, one in a table, odd shapes) is the check's to answer; the
+    # memo holds only (str, str) keys, so only exact strings are looked up.
+    known, check = _sex_specific(params)
+    memo, call = src.bind(known), src.bind(check)
+    src.lines += [
+        "_ic = r.get('code')",
+        "if (type(_ic) is dict and type(_il := _ic.get('coding')) is list and len(_il) == 1",
+        "        and type(_i0 := _il[0]) is dict and type(_is := _i0.get('system')) is str",
+        "        and type(_ik := _i0.get('code')) is str",
+        f"        and {memo}.get((_is, _ik)) is False):",
+        "    o = None",
+        "else:",
+        f"    o = {call}(r, facts)",
+    ]
+
+
+@specialised("sex-specific-code", inline=_sex_specific_inline)
+def sex_specific_code(params: Mapping[str, ParamValue]) -> Runner:
+    """A resource coded with a concept of one sex is about a patient of that sex.
+
+    Applies when ``code`` carries a code from the rule's tables (ICD-10 prefixes, SNOMED CT
+    and LOINC codes) and the subject's gender is male or female; fails when the gender is
+    ``params.excluded_gender``.
+    """
+    return _sex_specific(params)[1]
