@@ -1,9 +1,11 @@
 """MLLP end to end: the real server process, PostgreSQL, identity and quality services on.
 
     python bench/mllp_e2e.py [--engine postgresql] [--connections 4] [--messages 2000]
-                             [--batch 32] [--output PATH]
+                             [--batch 32] [--workers 1] [--output PATH]
 
-Starts ``huitong serve --mllp-port`` on a fresh database (``HUITONG_MLLP_BATCH=--batch``),
+Starts ``huitong serve --mllp-port`` on a fresh database (``HUITONG_MLLP_BATCH=--batch``,
+``HUITONG_WORKERS=--workers``: every worker listens on the MLLP port, the kernel spreads the
+connections),
 creates one channel, and sends the ADT/ORU mix of ``mllp_mix`` (fresh control ids and
 patient ids, so nothing is a resend) over ``--connections`` concurrent connections, each
 sender waiting for its ACK before the next message. Every message is received, stored raw,
@@ -78,13 +80,15 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1,
+                        help="server processes (HUITONG_WORKERS); each listens on the MLLP port")
     parser.add_argument("--echo-messages", type=int, default=4000)
     parser.add_argument("--output", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": f"{platform.machine()} {os.cpu_count()} cores",
         "python": platform.python_version(), "engine": args.engine,
-        "connections": args.connections, "batch": args.batch,
+        "connections": args.connections, "batch": args.batch, "workers": args.workers,
         "load_average_before": os.getloadavg(),
     }
     results["echo"] = run_mode("echo", load_messages(), args.connections, args.echo_messages)
@@ -95,7 +99,8 @@ def main() -> None:
     warm = [next(stream) for _ in range(40)]
     measured = [next(stream) for _ in range(args.messages)]
     mllp_port = _free_port()
-    env = {"HUITONG_MLLP_PORT": str(mllp_port), "HUITONG_MLLP_BATCH": str(args.batch)}
+    env = {"HUITONG_MLLP_PORT": str(mllp_port), "HUITONG_MLLP_BATCH": str(args.batch),
+           "HUITONG_WORKERS": str(args.workers)}
     with ServerProcess(fresh_database(args.engine), extra_env=env) as server:
         api = server.base.rsplit("/fhir", 1)[0]
         httpx.put(f"{api}/api/ingest/channels/{CHANNEL['id']}", json=CHANNEL,

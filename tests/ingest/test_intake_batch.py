@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 
+import orjson
 import pytest
 
 from huitong.config import Settings
@@ -168,3 +169,38 @@ def test_database_failure_in_the_group_queues_every_message_with_ae(repo):
     assert [r.ack_code for r in service.receive_hl7v2_batch(
         [_adt("C1", "M1"), _adt("C2", "M2")])] == ["AA", "AA"]
     assert _patients(repo) == 2
+
+
+def test_a_group_takes_every_conditional_lock_before_its_first_message_postgres(
+    pg_repo, postgres_url
+):
+    """Message by message, two groups in two server processes could each hold a key the
+    other waits for (PostgreSQL then fails one after deadlock_timeout): a group takes all
+    its messages' conditional locks together, in one order, before writing any of them."""
+    import psycopg
+
+    from huitong.server.bundle import conditional_locks
+
+    service, rec = _service(pg_repo)
+    service.hl7v2.lock_in = lambda tx, bundles: tx.lock_many(conditional_locks(bundles))
+    held: list[int] = []
+    seen: list[dict] = []
+    url = postgres_url
+    real = rec.submit_in
+
+    def submit_in(tx, bundle, before_commit):
+        if not seen:
+            with psycopg.connect(url) as other:  # what the group's transaction holds now
+                held.append(other.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND database = (SELECT oid FROM pg_database "
+                    "WHERE datname = current_database())").fetchone()[0])
+        seen.append(orjson.loads(orjson.dumps(bundle)))
+        return real(tx, bundle, before_commit)
+
+    service.hl7v2.submit_in = submit_in
+    results = service.receive_hl7v2_batch([_adt(f"C{i}", f"M{i}") for i in range(4)])
+    assert [r.ack_code for r in results] == ["AA"] * 4
+    expected = conditional_locks(seen)
+    assert len(expected) >= 8  # each message's Patient and Encounter are conditional
+    assert held == [len(expected)]

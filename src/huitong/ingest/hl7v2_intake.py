@@ -76,6 +76,9 @@ SubmitIn = Callable[
     [Transaction, dict[str, Any], Callable[[Transaction, dict[str, Any]], None]],
     dict[str, Any],
 ]
+# lock_in(tx, bundles): take, in one order, every lock the bundles' conditional entries will
+# take (server/bundle.py, conditional_locks), before a group writes them one by one in tx.
+LockIn = Callable[[Transaction, Sequence[dict[str, Any]]], None]
 # Messages no channel claims are still stored (so an operator can see them), under this id.
 UNROUTED = "unrouted"
 _TRANSIENT = (Category.UNAVAILABLE, Category.INTERNAL, Category.TOO_MANY_REQUESTS,
@@ -149,12 +152,14 @@ class Hl7v2Intake:
         new_id: IdFactory,
         on_merge: Callable[[MergeRequest, Channel], bool] | None = None,
         submit_in: SubmitIn | None = None,
+        lock_in: LockIn | None = None,
     ) -> None:
         self.store = store
         self.submit = submit
         # Without it, handle_batch still stores the group in one commit but writes each
         # message in its own transaction.
         self.submit_in = submit_in
+        self.lock_in = lock_in
         self.on_merge = on_merge
         self.clock = clock
         self.new_id = new_id
@@ -452,6 +457,10 @@ class Hl7v2Intake:
             mapped = [orjson.dumps(planned.bundle) for planned in plans]
             try:
                 with self.store.repo.transaction() as tx:
+                    if self.lock_in is not None:
+                        # All the group's locks first, in one order: message by message,
+                        # two groups in two server processes could deadlock.
+                        self.lock_in(tx, [planned.bundle or {} for planned in plans])
                     for planned in plans:
                         submit_in(tx, planned.bundle or {}, planned.before_commit)
             except FhirError as err:

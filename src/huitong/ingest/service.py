@@ -20,7 +20,14 @@ from huitong.ingest.channels import Channel
 from huitong.ingest.feed_intake import FEED_FORMATS, FeedIntake, FeedOutcome
 from huitong.ingest.hl7v2 import Hl7v2Error, ParsedMessage, parse
 from huitong.ingest.hl7v2.mapping import MergeRequest
-from huitong.ingest.hl7v2_intake import UNROUTED, Hl7v2Intake, IntakeResult, Submit, SubmitIn
+from huitong.ingest.hl7v2_intake import (
+    UNROUTED,
+    Hl7v2Intake,
+    IntakeResult,
+    LockIn,
+    Submit,
+    SubmitIn,
+)
 from huitong.ingest.message_store import (
     ChannelState,
     MessageStatus,
@@ -55,11 +62,14 @@ class IngestService:
     # The transaction executor inside a transaction the caller commits: lets the batched
     # HL7 v2 intake write a group of messages in one database transaction.
     submit_in: SubmitIn | None = None
+    # Takes a group's conditional locks together, before submit_in writes its messages.
+    lock_in: LockIn | None = None
 
     def __post_init__(self) -> None:
         self.store = MessageStore(self.repo, self.clock)
         self.hl7v2 = Hl7v2Intake(self.store, self.submit, clock=self.clock, new_id=self.new_id,
-                                 on_merge=self.on_merge, submit_in=self.submit_in)
+                                 on_merge=self.on_merge, submit_in=self.submit_in,
+                                 lock_in=self.lock_in)
         self.feeds = FeedIntake(self.repo, self.store, self.submit, clock=self.clock)
 
     # -- channels --------------------------------------------------------------------------

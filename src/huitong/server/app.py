@@ -51,7 +51,7 @@ from huitong.server.audit_api import audit_routes, audit_worker
 from huitong.server.auth_routes import auth_routes
 from huitong.server.authn import authenticate_request, www_authenticate
 from huitong.server.authorization import AuthorizedRepository
-from huitong.server.bundle import run_transaction
+from huitong.server.bundle import conditional_locks, run_transaction
 from huitong.server.consent_api import ConsentServices, consent_routes, region_policy
 from huitong.server.errors import error_response, internal_error_response, status_error
 from huitong.server.fast_read import AuditAppends, FastReads
@@ -212,6 +212,8 @@ def create_app(
         IngestSettings(retention_days=settings.ingest_retention_days),
         on_merge=merge,
         submit_in=submit_in,
+        lock_in=lambda tx, bundles: tx.lock_many(
+            conditional_locks(bundles, base_url=settings.base_url or "")),
     )
 
     auth = AuthService(

@@ -27,7 +27,7 @@ by default; ``Prefer: return=representation`` adds each written resource, and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -55,7 +55,7 @@ from huitong.server.response import FhirResponse, etag, status_line
 from huitong.server.result_bundles import query_bundle
 from huitong.store.repository import StoredResource, Transaction, WriteOutcome
 
-__all__ = ["at_entry", "process_bundle"]
+__all__ = ["at_entry", "conditional_locks", "process_bundle"]
 
 
 class _AtEntry(Exception):
@@ -287,6 +287,29 @@ def _conditional_locks(plan: BundlePlan) -> list[str]:
     taken together (one round trip, one order) before any of them is resolved."""
     return [lock_key(rtype, criteria) for rtype, criteria, _what in _criteria_of(plan)
             if criteria]
+
+
+def conditional_locks(bundles: Sequence[Any], *, base_url: str = "") -> list[str]:
+    """Every lock the transaction Bundles ``bundles`` will take for their conditional
+    entries and references, for a caller that writes them all in ONE database transaction
+    (the batched HL7 v2 intake): it takes them first, together, in one order. Taken bundle
+    by bundle instead, two such groups in two server processes can each hold a key the
+    other one waits for — a deadlock, which PostgreSQL breaks only after
+    ``deadlock_timeout`` (1 s) by failing one group. A bundle that does not plan is left
+    out: its own write fails with the precise error."""
+    keys: set[str] = set()
+    for bundle in bundles:
+        try:
+            plan = plan_bundle(bundle, base_url=base_url, new_id=_placeholder_id)
+        except FhirError:
+            continue
+        keys.update(_conditional_locks(plan))
+    return sorted(keys)
+
+
+def _placeholder_id() -> str:
+    # Planning for the locks only: the ids it would give new resources are not used.
+    return "0"
 
 
 # The targets the write path reads for every resource that refers to them: the quality
