@@ -34,13 +34,9 @@ sys.path.insert(0, os.environ.get("HUITONG_SRC", str(ROOT / "src")))
 sys.path.insert(1, str(ROOT / "bench"))
 
 import psycopg  # noqa: E402
-from mllp_mix import CHANNEL, messages  # noqa: E402
+from mllp_mix import warm_intake  # noqa: E402
 
 import huitong  # noqa: E402
-from huitong.config import Settings  # noqa: E402
-from huitong.ingest.channels import channel_from_config  # noqa: E402
-from huitong.server.app import create_app  # noqa: E402
-from huitong.store import open_repository  # noqa: E402
 
 ADMIN_URL = os.environ.get("HUITONG_BENCH_POSTGRES_URL",
                            "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -71,15 +67,7 @@ def main() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     try:
-        repo = open_repository(url)
-        repo.upgrade()
-        app = create_app(repo, Settings.from_env({}, database_url=url, auth="off"))
-        ingest = app.state.ingest
-        ingest.put_channel(channel_from_config(CHANNEL))
-        stream = messages(uuid.uuid4().hex[:6])
-        for _ in range(30):  # warm up caches (terminology, channels, statements)
-            ingest.receive_hl7v2(next(stream))
-        batch = [next(stream) for _ in range(args.messages)]
+        ingest, batch = warm_intake(url, args.messages)
         gc.collect()
         # PostgreSQL publishes a session's counters at most once a second and otherwise
         # when it has been idle for 10 s: wait for both ends of the measured interval.
@@ -115,7 +103,7 @@ def main() -> None:
               f"CPU ms/message: min round {ordered[0] * 1000:.2f}, median round "
               f"{ordered[len(ordered) // 2] * 1000:.2f}, all {mean * 1000:.2f};"
               f" {waits / n:.1f} round trips/message, {commits / n:.2f} commits/message")
-        repo.close()
+        ingest.repo.close()
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             if not args.keep:

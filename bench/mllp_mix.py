@@ -17,6 +17,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT.parent / "shared" / "data" / "hl7v2-samples"
@@ -94,3 +95,26 @@ def messages(run: str, templates: list[bytes] | None = None) -> Iterator[bytes]:
     templates = templates or load_templates()
     for n in itertools.count():
         yield _rewrite(templates[n % len(templates)], n, run)
+
+
+def warm_intake(url: str, measured: int) -> tuple[Any, list[bytes]]:
+    """The real app's ingest service on the migrated database ``url`` (identity and quality
+    on, as in production; authentication off), the mix's channel created, 30 messages
+    already sent to warm its caches (terminology, channels, prepared statements), and the
+    next ``measured`` messages of the same stream, for the caller to time."""
+    import uuid
+
+    from huitong.config import Settings
+    from huitong.ingest.channels import channel_from_config
+    from huitong.server.app import create_app
+    from huitong.store import open_repository
+
+    repo = open_repository(url)
+    repo.upgrade()
+    app = create_app(repo, Settings.from_env({}, database_url=url, auth="off"))
+    ingest = app.state.ingest
+    ingest.put_channel(channel_from_config(CHANNEL))
+    stream = messages(uuid.uuid4().hex[:6])
+    for _ in range(30):
+        ingest.receive_hl7v2(next(stream))
+    return ingest, [next(stream) for _ in range(measured)]

@@ -15,7 +15,6 @@ import pstats
 import resource
 import sys
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,12 +22,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from _server import fresh_database  # noqa: E402
-from mllp_mix import CHANNEL, messages  # noqa: E402
-
-from huitong.config import Settings  # noqa: E402
-from huitong.ingest.channels import channel_from_config  # noqa: E402
-from huitong.server.app import create_app  # noqa: E402
-from huitong.store import open_repository  # noqa: E402
+from mllp_mix import warm_intake  # noqa: E402
 
 
 def _blocking_waits() -> int:
@@ -45,15 +39,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=35)
     args = parser.parse_args()
     url = fresh_database(args.engine)
-    repo = open_repository(url)
-    repo.upgrade()
-    app = create_app(repo, Settings.from_env({}, database_url=url, auth="off"))
-    ingest = app.state.ingest
-    ingest.put_channel(channel_from_config(CHANNEL))
-    stream = messages(uuid.uuid4().hex[:6])
-    for _ in range(30):  # warm up caches (terminology, channels, statements)
-        ingest.receive_hl7v2(next(stream))
-    batch = [next(stream) for _ in range(args.messages)]
+    ingest, batch = warm_intake(url, args.messages)
     profiler = cProfile.Profile()
     reads = _blocking_waits()
     start, cpu = time.perf_counter(), time.process_time()

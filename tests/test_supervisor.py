@@ -208,6 +208,21 @@ def _serves_then_exits(host: str, port: int, ready: object) -> None:
     os._exit(1)
 
 
+def _run_for(sup: Supervisor, seconds: float) -> int:
+    """``sup.run()``, stopped by a SIGTERM to this process after ``seconds``."""
+
+    def stop_later(signum: int, frame: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGALRM, stop_later)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return sup.run()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_a_worker_failing_before_it_started_stops_the_supervisor() -> None:
     said: list[str] = []
     sup = Supervisor(
@@ -228,16 +243,7 @@ def test_a_worker_that_had_started_is_restarted_until_the_supervisor_is_stopped(
         context=multiprocessing.get_context("fork"), say=lambda en, zh: said.append(en),
     )
 
-    def stop_later(signum: int, frame: object) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    previous = signal.signal(signal.SIGALRM, stop_later)
-    signal.setitimer(signal.ITIMER_REAL, 3.0)
-    try:
-        assert sup.run() == 0
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    assert _run_for(sup, 3.0) == 0
     restarts = [s for s in said if "starting another" in s]
     assert len(restarts) >= 2  # exits every ~0.2 s, restarted after RESTART_PAUSE each time
 
@@ -267,14 +273,5 @@ def test_each_worker_has_its_own_index_and_its_replacement_keeps_it(
         context=multiprocessing.get_context("fork"), say=lambda en, zh: None,
     )
 
-    def stop_later(signum: int, frame: object) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
-
-    previous = signal.signal(signal.SIGALRM, stop_later)
-    signal.setitimer(signal.ITIMER_REAL, 3.0)
-    try:
-        assert sup.run() == 0
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    assert _run_for(sup, 3.0) == 0
     assert sorted(record.read_text().split()) == ["0", "1", "1"]
