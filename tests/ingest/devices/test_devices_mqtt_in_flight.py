@@ -62,8 +62,11 @@ def test_the_next_batch_is_handled_while_one_is_written_and_acks_keep_their_orde
         sub2, task2 = start(MqttSettings(topic, client), collect, stop2)
         await until(sub2.ready.is_set, "resubscribed")
         await asyncio.to_thread(send, topic, [b"marker"])
-        await until(lambda: bool(got), "marker")
-        assert got == [b"marker"]
+        await until(lambda: b"marker" in got, "marker")
+        # The earlier batches' PUBACKs reached the broker. The last one, sent just before
+        # the DISCONNECT, was once (a loaded CI run) redelivered all the same: harmless
+        # (the write path makes it a duplicate), so only that one may come back.
+        assert got in ([b"marker"], [b"m3", b"marker"])
         stop2.set()
         await task2
 
