@@ -12,6 +12,7 @@ import itertools
 import socket
 
 import pytest
+from ingest_clock import Clock
 
 from huitong.config import Settings
 from huitong.fhir.errors import Category, FhirError
@@ -27,17 +28,7 @@ from huitong.server.ingest_api import in_transaction
 from huitong.server.request import ServerContext
 from huitong.store import Repository
 
-NOW = 1_790_000_000_000_000
 MINUTE_US = 60_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> int:
-        self.now += 1000
-        return self.now
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ import itertools
 from pathlib import Path
 
 import pytest
+from ingest_clock import Clock
 
 from huitong.config import Settings
 from huitong.fhir.errors import Category, FhirError
@@ -19,17 +20,6 @@ from huitong.server.bundle import run_transaction
 from huitong.server.request import ServerContext
 from huitong.store import Repository
 from huitong_testdata import HL7V2_SAMPLES
-
-NOW = 1_790_000_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> int:
-        self.now += 1000
-        return self.now
 
 
 def _sample(name: str) -> bytes:

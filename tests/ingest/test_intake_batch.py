@@ -10,6 +10,7 @@ import itertools
 
 import orjson
 import pytest
+from ingest_clock import Clock
 
 from huitong.config import Settings
 from huitong.fhir.errors import Category, FhirError
@@ -21,17 +22,6 @@ from huitong.server.bundle import run_transaction
 from huitong.server.ingest_api import in_transaction
 from huitong.server.request import ServerContext
 from huitong.store import Repository
-
-NOW = 1_790_000_000_000_000
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> int:
-        self.now += 1000
-        return self.now
 
 
 def _adt(control: str, mrn: str, facility: str = "COUNTY", kind: str = "ADT^A04^ADT_A01"

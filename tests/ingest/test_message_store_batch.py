@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from ingest_clock import Clock
 
 from huitong.ingest.message_store import (
     Inbound,
@@ -19,15 +20,6 @@ from huitong.ingest.message_store import (
     StoredMessage,
 )
 from huitong_testdata import HL7V2_SAMPLES
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_790_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1000
-        return self.now
 
 
 def _samples() -> list[tuple[str, str, bytes]]:

@@ -8,17 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from ingest_clock import Clock
 
 from huitong.ingest.message_store import MessageStatus, MessageStore, StoredMessage
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_790_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1000
-        return self.now
 
 
 def _all(message: StoredMessage) -> tuple[Any, ...]:

@@ -4,22 +4,10 @@ per stored text (``fetch_candidates``), never served stale when a record changes
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-import pytest
-
 from huitong.mpi import service as mpi_service
-from huitong.mpi.service import IdentityService, fetch_candidates
-from huitong.store import Repository
-
-
-@pytest.fixture
-def mpi(repo: Repository) -> IdentityService:
-    ids = (f"g{i}" for i in itertools.count())
-    service = IdentityService(repo, clock=repo.clock, new_id=lambda: next(ids))
-    service.install()
-    return service
+from huitong.mpi.service import fetch_candidates
 
 
 def _patient(pid: str, *, phone: str, name: str = "张伟") -> dict[str, Any]:

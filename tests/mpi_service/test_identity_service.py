@@ -4,7 +4,6 @@ deletes, and that conditional writes keyed on source identifiers stay unambiguou
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import pytest
@@ -16,14 +15,6 @@ from huitong.mpi.service import GOLDEN_TAG, IdentityService, is_golden
 from huitong.store import Repository
 
 RID = "urn:oid:2.16.156.10011.1.3"
-
-
-@pytest.fixture
-def mpi(repo: Repository) -> IdentityService:
-    ids = (f"g{i}" for i in itertools.count())
-    service = IdentityService(repo, clock=repo.clock, new_id=lambda: next(ids))
-    service.install()
-    return service
 
 
 def patient(pid: str, org: str, *, name: str = "张伟", birth: str = "1970-03-05",

@@ -18,6 +18,7 @@ MAPPING_DIR = Path(__file__).resolve().parents[3] / "src/huitong/ingest/feeds/ex
 ORG = "Organization/c01"
 MRN = "urn:huitong:mrn:C01"
 RESIDENT = "urn:oid:2.16.156.10011.1.3"
+KNOWN = "110101196003050012"  # the resident ID of the Patient known_resident_client stores
 HEADER = "随访编号,病历号,身份证号,姓名,性别,出生日期,收缩压,舒张压,心率,随访时间"
 
 
@@ -96,3 +97,14 @@ def bp_row(n: int, *, mrn: str | None = None, sbp: str = "128", dbp: str = "82",
 
 def csv_bytes(rows: list[str], encoding: str = "utf-8") -> bytes:
     return ("\r\n".join([HEADER, *rows]) + "\r\n").encode(encoding)
+
+
+def known_resident_client(repo: Any, **channel: Any) -> Client:
+    """A feed app on ``repo`` with the institution and the Patient with resident ID
+    ``KNOWN`` stored, and the channel ``home-bp`` when ``channel`` gives its settings."""
+    c = Client(feed_app(repo))
+    put_organization(c)
+    post_resident(c, KNOWN)
+    if channel:
+        put_channel(c, "home-bp", **channel)
+    return c

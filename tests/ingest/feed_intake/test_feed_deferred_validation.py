@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from feed_intake_helpers import (
+    KNOWN,
     MAPPING_DIR,
     MRN,
     ORG,
@@ -20,10 +21,8 @@ from feed_intake_helpers import (
     Client,
     bp_row,
     csv_bytes,
-    feed_app,
-    post_resident,
+    known_resident_client,
     put_channel,
-    put_organization,
 )
 
 import huitong.fhir.validation as fhir_validation
@@ -31,14 +30,10 @@ from huitong.ingest.devices import DeviceContext, convert_device_payload
 from huitong.ingest.feeds import convert_csv, convert_json, parse_mapping
 from huitong.ingest.message_store import MessageStatus
 
-KNOWN = "110101196003050012"
-
 
 @pytest.fixture
 def client(repo):
-    c = Client(feed_app(repo))
-    put_organization(c)
-    post_resident(c, KNOWN)
+    c = known_resident_client(repo)
     yield c
     c.close()
 

@@ -8,26 +8,21 @@ from __future__ import annotations
 import orjson
 import pytest
 from feed_intake_helpers import (
+    KNOWN,
     RESIDENT,
     Client,
-    feed_app,
-    post_resident,
+    known_resident_client,
     put_channel,
-    put_organization,
 )
 
 from huitong.ingest.message_store import MessageQuery, MessageStatus
 
-KNOWN = "110101196003050012"
 UNKNOWN = "11010119990101999X"
 
 
 @pytest.fixture
 def client(repo):
-    c = Client(feed_app(repo))
-    put_organization(c)
-    post_resident(c, KNOWN)
-    put_channel(c, "home-bp", format="device")
+    c = known_resident_client(repo, format="device")
     yield c
     c.close()
 

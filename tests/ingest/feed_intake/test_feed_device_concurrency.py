@@ -11,27 +11,19 @@ from typing import Any
 import orjson
 import pytest
 from feed_intake_helpers import (
+    KNOWN,
     RESIDENT,
-    Client,
-    feed_app,
-    post_resident,
-    put_channel,
-    put_organization,
+    known_resident_client,
 )
 
 from huitong.ingest.devices import MqttMessage
 from huitong.ingest.message_store import MessageQuery, MessageStatus
 from huitong.ingest.mqtt_runtime import handle_mqtt_batch
 
-KNOWN = "110101196003050012"
-
 
 @pytest.fixture
 def client(pg_repo):
-    c = Client(feed_app(pg_repo))
-    put_organization(c)
-    post_resident(c, KNOWN)
-    put_channel(c, "home-bp", format="device", transport="mqtt", topic="t/#")
+    c = known_resident_client(pg_repo, format="device", transport="mqtt", topic="t/#")
     yield c
     c.close()
 
