@@ -14,7 +14,13 @@ commit hook (the store's last flush of buffered rows is timed on its own, as
 generation (a full collection walks the whole heap, 150–300 ms here, and lands in a short
 run or not: it makes single runs lumpy)
 and, with ``--profile on``, the functions with the most own and cumulative time
-(``--out`` keeps the profiles for ``pstats``).
+(``--out`` keeps the profiles for ``pstats``). It also reports the CPU time of the run's
+PostgreSQL backends per 1,000 resources (``db_cpu_ms_per_1k``, from ``/proc``).
+
+``valgrind --tool=callgrind --instr-atstart=no python bench/quality_profile.py --callgrind
+--profile off --mode off`` (then ``--mode both``) counts the instructions of the measured
+loop alone: the same count for the same code and bundles whatever else the machine runs,
+so two trees (``HUITONG_SRC=/tmp/base/src``) or two modes compare to the instruction.
 """
 
 from __future__ import annotations
@@ -22,7 +28,9 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import os
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +42,11 @@ import orjson
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, os.environ.get("HUITONG_SRC", str(ROOT / "src")))
+sys.path.insert(1, str(ROOT / "tests"))
+sys.path.insert(2, str(ROOT / "bench"))
+from _server import cpu_seconds  # noqa: E402
+
 from huitong.config import Settings  # noqa: E402
 from huitong.mpi.service import IdentityService  # noqa: E402
 from huitong.quality.service import QualityService  # noqa: E402
@@ -116,8 +128,25 @@ def time_hooks(repo: Any, spent: dict[str, float]) -> None:
     repo._commit_hooks.update(hooks)
 
 
+def _backends(url: str) -> list[int]:
+    """The process ids of every PostgreSQL backend connected to the run's database."""
+    if url.startswith("sqlite"):
+        return []
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                            (url.rsplit("/", 1)[1],)).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _callgrind(on: bool) -> None:
+    """Switch callgrind's instrumentation of this process (under valgrind only)."""
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
+                   check=True, capture_output=True)
+
+
 def run(
-    bundles: list[bytes], mode: str, engine: str, tmp: Path, profiler: Any = None
+    bundles: list[bytes], mode: str, engine: str, tmp: Path, profiler: Any = None,
+    callgrind: bool = False,
 ) -> dict[str, float]:
     """Load ``bundles`` into a fresh database with ``mode``'s services; CPU and wall time."""
     translate, quality = MODES[mode]
@@ -138,6 +167,11 @@ def run(
         timer = GcTimer()
         gc.collect()
         gc.callbacks.append(timer)
+        # The pool's connections exist after the services' set-up; a backend opened later
+        # (none is, one bundle at a time) would go uncounted.
+        backends = {p: cpu_seconds(p) for p in _backends(url)}
+        if callgrind:
+            _callgrind(True)
         wall, cpu = time.perf_counter(), time.process_time()
         if profiler is not None:
             profiler.enable()
@@ -147,11 +181,15 @@ def run(
         if profiler is not None:
             profiler.disable()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if callgrind:
+            _callgrind(False)
+        db_cpu = sum(cpu_seconds(p) - backends.get(p, 0.0) for p in _backends(url))
         gc.callbacks.remove(timer)
         return {
             "mode": mode,
             "resources": resources,
             "cpu_ms_per_1k": round(1000 * cpu / resources * 1000, 1),
+            "db_cpu_ms_per_1k": round(1000 * db_cpu / resources * 1000, 1),
             "per_s": round(resources / wall, 1),
             "gc_ms_per_1k": [round(1e6 * t / resources, 1) for t in timer.seconds],
             "gc_runs": timer.runs,
@@ -171,6 +209,8 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--profile", choices=("on", "off"), default="on")
     ap.add_argument("--out", help="also save each mode's profile as <out>-<mode>.prof")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="under valgrind --instr-atstart=no: count the measured loop only")
     args = ap.parse_args()
     bundles = list(synthea_bundles(args.bundles))
     modes = list(MODES) if args.mode == "all" else [args.mode]
@@ -178,7 +218,8 @@ def main() -> None:
         run(bundles[:3], "both", args.engine, Path(tmp))  # warm-up: UCUM registry, rules
         for mode in modes:
             profiler = cProfile.Profile() if args.profile == "on" else None
-            print(run(bundles, mode, args.engine, Path(tmp), profiler), flush=True)
+            print(run(bundles, mode, args.engine, Path(tmp), profiler, args.callgrind),
+                  flush=True)
             if profiler is not None:
                 if args.out:
                     profiler.dump_stats(f"{args.out}-{mode}.prof")
