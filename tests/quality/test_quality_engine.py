@@ -144,6 +144,7 @@ class CountingContext:
     def __init__(self) -> None:
         self.now = NOW
         self.received_at: int | None = None
+        self.live_since: int | None = None
         self.source_organization: str | None = None
         self.subject_calls = 0
 

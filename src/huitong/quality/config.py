@@ -15,6 +15,9 @@ The document is JSON or TOML (the same shape in both)::
     [rules."patient.contact-details-present"]
     enabled = false
 
+    [institutions."Organization/hospital-1"]  # when its feed went live (see below)
+    live_since = "2024-07-01"
+
     [custom."observation.performer-present"]   # a region's own rule, no code needed
     category = "completeness"
     severity = "warn"
@@ -24,7 +27,11 @@ The document is JSON or TOML (the same shape in both)::
     message_en = "A final Observation names no performer."
     message_zh = "已完成的 Observation 未注明执行者。"
 
-A rule's own entry wins over its category's. Parameters must already exist on the rule and
+An institution's ``live_since`` (a FHIR date or dateTime; a date without a zone counts from
+its first instant, UTC) replaces, for the timeliness rules, the moment its data first
+reached Huitong: events that ended before it are its history (a backfill) and are not
+judged unless a rule's ``judge_backfill`` parameter is true. A rule's own entry wins over
+its category's. Parameters must already exist on the rule and
 keep their kind (a number stays a number, a code list a list of strings). Custom rules are
 check expressions (:mod:`huitong.quality.expression`) validated here: their expressions must
 compile for every resource type they name. Every problem is
@@ -42,6 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from huitong.fhir.dates import parse_date_range
 from huitong.fhir.definitions import resource_types
 from huitong.quality.expression import CheckSyntaxError, compile_check
 from huitong.quality.model import Category, ExpressionCheck, ParamValue, Rule, Severity
@@ -55,7 +63,8 @@ __all__ = [
     "parse_config",
 ]
 
-_TOP_KEYS = frozenset({"version", "region", "categories", "rules", "custom"})
+_TOP_KEYS = frozenset({"version", "region", "categories", "rules", "custom", "institutions"})
+_INSTITUTION_KEYS = frozenset({"live_since"})
 _CUSTOM_REQUIRED = ("category", "severity", "resource_types", "expect", "message_en", "message_zh")
 _CUSTOM_KEYS = frozenset({*_CUSTOM_REQUIRED, "when", "expression", "params", "enabled"})
 _OVERRIDE_KEYS = frozenset({"enabled", "severity", "params"})
@@ -108,6 +117,9 @@ class QualityConfig:
     categories: Mapping[Category, RuleOverride] = field(default_factory=dict)
     rules: Mapping[str, RuleOverride] = field(default_factory=dict)
     custom: tuple[Rule, ...] = ()  # the region's own declarative rules
+    # Institution ("Organization/<id>" or "unknown") → when its feed went live, µs (UTC):
+    # set by the operator, it replaces the moment its data first reached Huitong.
+    live_since: Mapping[str, int] = field(default_factory=dict)
 
     def apply(self, rule: Rule) -> Rule:
         """``rule`` as this configuration has it."""
@@ -213,9 +225,42 @@ def parse_config(document: Mapping[str, Any], rules: Iterable[Rule]) -> QualityC
         if override is not None:
             overrides[rule_id] = override
 
+    live_since = _institutions(_table(document, "institutions", problems), problems)
+
     if problems:
         raise QualityConfigError(problems)
-    return QualityConfig(region, categories, overrides, tuple(custom))
+    return QualityConfig(region, categories, overrides, tuple(custom), live_since)
+
+
+def _institutions(entries: Mapping[str, Any], problems: list[ConfigProblem]) -> dict[str, int]:
+    """Each institution's ``live_since`` as microseconds (the first instant of the date)."""
+    out: dict[str, int] = {}
+    for org, entry in entries.items():
+        path = f"institutions.{org}"
+        rid = org.removeprefix("Organization/")
+        if org != "unknown" and (rid == org or not rid or "/" in rid):
+            problems.append(
+                ConfigProblem(path, 'must be "Organization/<id>" or "unknown"',
+                              '必须是 "Organization/<id>" 或 "unknown"')
+            )  # fmt: skip
+            continue
+        if not isinstance(entry, dict):
+            problems.append(ConfigProblem(path, "must be a table of settings", "必须是键值表"))
+            continue
+        for key in sorted(set(entry) - _INSTITUTION_KEYS):
+            problems.append(ConfigProblem(f"{path}.{key}", "unknown setting", "未知的设置项"))
+        if "live_since" not in entry:
+            continue
+        value = entry["live_since"]
+        try:
+            # TOML has dates of its own; JSON and the API send text.
+            out[org] = parse_date_range(value if isinstance(value, str) else value.isoformat())[0]
+        except (AttributeError, ValueError):
+            problems.append(
+                ConfigProblem(f"{path}.live_since", "must be a date (YYYY-MM-DD) or dateTime",
+                              "必须是日期（YYYY-MM-DD）或日期时间")
+            )  # fmt: skip
+    return out
 
 
 def _custom_rule(path: str, rule_id: str, entry: Any, problems: list[ConfigProblem]) -> Rule | None:

@@ -58,7 +58,9 @@ class QualityContext(Protocol):
     """Facts about the write in progress.
 
     ``now`` is the check time; ``received_at`` when the data reached Huitong (None: now);
-    ``source_organization`` the sending institution's reference. ``subject`` answers for a
+    ``source_organization`` the sending institution's reference; ``live_since`` when that
+    institution's feed went live (None: not known), before which its events are history
+    the timeliness rules do not judge. ``subject`` answers for a
     ``Patient/<id>`` reference (None when unknown); ``sexes_elsewhere`` lists, for a Patient
     resource being written, the genders *other* institutions recorded for the same person
     (found through the MPI's links or its matching), excluding this record.
@@ -73,6 +75,9 @@ class QualityContext(Protocol):
     @property
     def source_organization(self) -> str | None: ...
 
+    @property
+    def live_since(self) -> int | None: ...
+
     def subject(self, reference: str) -> Subject | None: ...
 
     def sexes_elsewhere(self, patient: Mapping[str, Any]) -> Sequence[RecordedSex]: ...
@@ -85,6 +90,7 @@ class InMemoryContext:
     now: int
     received_at: int | None = None
     source_organization: str | None = None
+    live_since: int | None = None
     patients: dict[str, Subject] = field(default_factory=dict)
     sexes: dict[str, list[RecordedSex]] = field(default_factory=dict)  # by "Patient/<id>"
 

@@ -93,11 +93,13 @@ class RepositoryContext:
     """A :class:`~huitong.quality.context.QualityContext` for the resource being written.
 
     ``received_at`` is the service's clock at the write; ``source_organization`` the
-    institution the resource belongs to (see :meth:`organization_of`). The write path keeps
-    one per transaction and points it at each resource in turn (:meth:`prepare`).
+    institution the resource belongs to (see :meth:`organization_of`); ``live_since`` when
+    that institution went live (the service sets it). The write path keeps one per
+    transaction and points it at each resource in turn (:meth:`prepare`).
     """
 
-    __slots__ = ("_facts", "_identity", "_tx", "now", "received_at", "source_organization")
+    __slots__ = ("_facts", "_identity", "_tx", "live_since", "now", "received_at",
+                 "source_organization")
 
     def __init__(
         self, tx: Transaction, facts: TxFacts, *, now: int, identity: IdentityLinks | None,
@@ -108,6 +110,7 @@ class RepositoryContext:
         self._identity = identity
         self.now = now
         self.received_at: int | None = now
+        self.live_since: int | None = None
         self.source_organization: str | None = (
             self.organization_of(resource) if resource is not None else None
         )

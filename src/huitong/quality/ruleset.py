@@ -147,11 +147,16 @@ class RuleSet:
     not compile or names an unregistered predicate, or when two rules share an id.
     """
 
-    __slots__ = ("_by_id", "_by_type", "region", "rules")
+    __slots__ = ("_by_id", "_by_type", "live_since", "region", "rules")
 
-    def __init__(self, rules: Iterable[Rule], region: str | None = None) -> None:
+    def __init__(
+        self, rules: Iterable[Rule], region: str | None = None,
+        live_since: Mapping[str, int] | None = None,
+    ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.region = region
+        # Go-live moments the region document sets, by institution (see QualityConfig).
+        self.live_since: Mapping[str, int] = dict(live_since or {})
         self._by_id: dict[str, Rule] = {}
         by_type: dict[str, list[CompiledRule]] = {}
         namespaces: dict[str, Namespace] = {}
@@ -186,7 +191,8 @@ class RuleSet:
             rules = default_rules()
         rules = tuple(rules)
         config = document if isinstance(document, QualityConfig) else parse_config(document, rules)
-        return cls((config.apply(r) for r in (*rules, *config.custom)), region=config.region)
+        return cls((config.apply(r) for r in (*rules, *config.custom)), region=config.region,
+                   live_since=config.live_since)
 
     def for_type(self, resource_type: str) -> TypeRules:
         """The enabled rules for one resource type."""

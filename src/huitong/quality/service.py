@@ -67,9 +67,12 @@ from huitong.quality.store import (
     StoredFinding,
     add_check_counts,
     count_rows,
+    first_received,
+    go_live_rows,
     insert_finding_rows,
     latest_config,
     latest_config_id,
+    record_go_live,
     save_config,
     search_findings,
 )
@@ -119,7 +122,8 @@ _Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any,
 class _TxState:
     """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
 
-    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "now", "pending", "rows")
+    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "now", "pending",
+                 "rows")
 
     def __init__(self, tx: Transaction, identity: IdentityLinks | None, now: int) -> None:
         # When the transaction's data reached the service: its resources' receipt time and
@@ -141,16 +145,20 @@ class _TxState:
         # (organization, month, plan, mask of the rules that applied) → resources: one
         # counter per resource, expanded to one per rule only at the end.
         self.counts: dict[tuple[str, str, TypePlan, int], int] = {}
+        # Institutions whose first receipt is not committed yet → the moment this
+        # transaction uses (and records) for it.
+        self.go_live: dict[str, int] = {}
 
 
 class _SexesFromGolden:
     """The context of the late cross-institution check: the other sources' sexes as read
     inside the writing transaction."""
 
-    __slots__ = ("now", "received_at", "sexes", "source_organization")
+    __slots__ = ("live_since", "now", "received_at", "sexes", "source_organization")
 
     def __init__(self, now: int, organization: str | None, sexes: list[RecordedSex]) -> None:
         self.now = now
+        self.live_since: int | None = None
         self.received_at: int | None = now
         self.source_organization = organization
         self.sexes = sexes
@@ -211,6 +219,9 @@ class QualityService:
         # The month being counted and the clock range it covers: month_of builds a datetime,
         # which every write would otherwise pay for the same answer.
         self._month: tuple[int, int, str] = (0, -1, "")
+        # Institution → when its data first reached Huitong, as committed (never changes
+        # once it is): the timeliness rules do not judge what happened before it.
+        self._first_received: dict[str, int] = {}
 
     # -- set-up --------------------------------------------------------------------------
     def install(self) -> None:
@@ -319,7 +330,12 @@ class QualityService:
             plan = self._plans.get(rtype)
             if plan is None:
                 return
-        org = state.ctx.prepare(content, now) or UNKNOWN_ORGANIZATION
+        ctx = state.ctx
+        org = ctx.prepare(content, now) or UNKNOWN_ORGANIZATION
+        live = self._ruleset.live_since.get(org) if self._ruleset.live_since else None
+        ctx.live_since = live if live is not None else (
+            self._first_received.get(org) or self._go_live(tx, state, org)
+        )
         facts = state.evaluation
         facts.reset(content, state.ctx)
         mask, failures = (
@@ -353,6 +369,29 @@ class QualityService:
                              org, month, now))  # fmt: skip
         # The hook gets this very dict (so the version it stores is the one checked).
         state.checked[id(content)] = (content, (org, month, plan, mask), rows)
+
+    def _go_live(self, tx: Transaction, state: _TxState, org: str) -> int:
+        """When ``org`` went live, for an institution this process has not seen committed:
+        its stored first receipt, or, the first time its data arrives, this transaction's
+        moment, recorded with the transaction (so a rolled-back first write records none)."""
+        found = state.go_live.get(org)
+        if found is not None:
+            return found
+        stored = first_received(self.repo, org)
+        if stored is not None:
+            self._first_received[org] = stored
+            return stored
+        found = state.go_live[org] = state.now
+        record_go_live(tx, org, found)
+        return found
+
+    def go_live(self) -> list[tuple[str, int, str]]:
+        """Each institution's go-live moment as the timeliness rules use it, by institution:
+        ``(organization, µs, "config")`` where the region document sets ``live_since``,
+        else ``(organization, µs, "first-receipt")``."""
+        found = {org: (at, "first-receipt") for org, at in go_live_rows(self.repo).items()}
+        found.update((org, (at, "config")) for org, at in self._ruleset.live_since.items())
+        return [(org, at, how) for org, (at, how) in sorted(found.items())]
 
     def _after_write(
         self, tx: Transaction, stored: StoredResource, content: dict[str, Any] | None

@@ -26,10 +26,13 @@ __all__ = [
     "StoredFinding",
     "add_check_counts",
     "count_rows",
+    "first_received",
+    "go_live_rows",
     "insert_finding_rows",
     "latest_config",
     "latest_config_id",
     "record_findings",
+    "record_go_live",
     "save_config",
     "search_findings",
 ]
@@ -193,6 +196,33 @@ def add_check_counts(
         f"failed) VALUES {values}" + _UPSERT_COUNTS,
         rows,
     )
+
+
+def first_received(repo: Repository, organization: str) -> int | None:
+    """When ``organization``'s data first reached Huitong, as committed (None: never yet).
+    Read on a connection of its own: a statement in the writing transaction would flush
+    its buffered rows first."""
+    rows = repo.query(
+        "SELECT first_received_at FROM quality_go_live WHERE organization = ?", (organization,)
+    )
+    return int(rows[0][0]) if rows else None
+
+
+def record_go_live(tx: Transaction, organization: str, at: int) -> None:
+    """Record ``at`` as ``organization``'s first receipt unless one is recorded already (two
+    writers racing keep the first to commit). A deferred statement: on PostgreSQL it
+    travels with the transaction's next round trip (see :func:`insert_finding_rows`)."""
+    tx.execute_later(
+        "INSERT INTO quality_go_live (organization, first_received_at) VALUES (?, ?) "
+        "ON CONFLICT (organization) DO NOTHING",
+        (organization, at),
+    )
+
+
+def go_live_rows(repo: Repository) -> dict[str, int]:
+    """Every institution's first receipt (for the operator's report)."""
+    return {org: int(at) for org, at in repo.query(
+        "SELECT organization, first_received_at FROM quality_go_live")}
 
 
 def count_rows(repo: Repository, organization: str | None = None) -> list[CheckCount]:

@@ -7,6 +7,8 @@
     GET /api/quality/scores?org=&month=&trend=      scores per institution and category,
                                                     monthly trend, worst rules
     GET /api/quality/report?org=&month=&format=json|csv|html
+    GET /api/quality/go-live                        when each institution went live (the
+                                                    timeliness rules judge what came after)
 
 Failures are OperationOutcomes with the status of their category (server/errors.py); with
 ``auth`` (the authorization server) every call needs a platform operator's bearer token.
@@ -25,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from huitong.fhir.dates import format_instant
 from huitong.fhir.errors import Category, FhirError, Issue
 from huitong.quality.config import QualityConfigError
 from huitong.quality.report import render_report as _render
@@ -172,6 +175,13 @@ def quality_routes(
             await run_in_threadpool(on_export, request, detail)
         return Response(text.encode("utf-8"), 200, media_type=media_type)
 
+    async def go_live(request: Request) -> Response:
+        rows = await run_in_threadpool(service.go_live)
+        return _json({"institutions": [
+            {"organization": org, "liveSince": at, "liveSinceText": format_instant(at),
+             "setBy": how}
+            for org, at, how in rows]})  # fmt: skip
+
     base = "/api/quality"
     return [
         Route(f"{base}/rules", _endpoint(rules, auth), methods=["GET"]),
@@ -180,4 +190,5 @@ def quality_routes(
         Route(f"{base}/findings", _endpoint(findings, auth), methods=["GET"]),
         Route(f"{base}/scores", _endpoint(scores, auth), methods=["GET"]),
         Route(f"{base}/report", _endpoint(report, auth), methods=["GET"]),
+        Route(f"{base}/go-live", _endpoint(go_live, auth), methods=["GET"]),
     ]

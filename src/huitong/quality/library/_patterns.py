@@ -186,5 +186,6 @@ def arrived_in_time(rtype: str, element: str, max_delay_days: int) -> Rule:
         f"{rtype} 在 {rtype}.{element} 之后 {{delay_days}} 天才送达"
         "（允许 {max_delay_days} 天）。",
         PredicateCheck("arrived-in-time"),
-        {"element": element, "max_delay_days": max_delay_days},
+        # judge_backfill: also judge events from before the institution went live.
+        {"element": element, "max_delay_days": max_delay_days, "judge_backfill": False},
     )

@@ -204,23 +204,38 @@ def _arrived_in_time_inline(params: Mapping[str, ParamValue], src: InlineSource)
     found = src.time(text(params, "element"))
     allowed = int(number(params, "max_delay_days") * _DAY)
     late, passed = src.bind(_late_outcomes()), src.bind(PASS)
+    judge = [
+        "_ir = _ic.received_at",
+        f"_id = (_ir if _ir is not None else _ic.now) - {found}[2]",
+        f"o = {passed} if _id <= {allowed!r} else {late}(r, {found}, _id)",
+    ]
+    if not params.get("judge_backfill"):
+        # Before the institution went live: its history, not judged (see arrived_in_time).
+        judge = [
+            "_il = _ic.live_since",
+            f"if _il is not None and {found}[2] < _il:",
+            "    o = None",
+            "else:",
+            *(f"    {line}" for line in judge),
+        ]
     src.lines += [
         f"if {found} is None:",
         "    o = None",
         "else:",
         "    _ic = facts.ctx",
-        "    _ir = _ic.received_at",
-        f"    _id = (_ir if _ir is not None else _ic.now) - {found}[2]",
-        f"    o = {passed} if _id <= {allowed!r} else {late}(r, {found}, _id)",
+        *(f"    {line}" for line in judge),
     ]
 
 
 @specialised("arrived-in-time", inline=_arrived_in_time_inline)
 def arrived_in_time(params: Mapping[str, ParamValue]) -> Runner:
     """The data reached Huitong within ``params.max_delay_days`` of the time in
-    ``params.element`` (its end, for a period)."""
+    ``params.element`` (its end, for a period). An event that ended before the sending
+    institution went live (``QualityContext.live_since``) is its history, loaded once at
+    onboarding, which can only arrive late: not judged, unless ``params.judge_backfill``."""
     element = text(params, "element")
     allowed = int(number(params, "max_delay_days") * _DAY)
+    judge_backfill = bool(params.get("judge_backfill"))
     late = _late_outcomes()
 
     def check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
@@ -228,6 +243,10 @@ def arrived_in_time(params: Mapping[str, ParamValue]) -> Runner:
         if found is None:
             return None
         ctx = facts.ctx
+        if not judge_backfill:
+            live = ctx.live_since
+            if live is not None and found[2] < live:
+                return None
         received = ctx.received_at
         delay = (received if received is not None else ctx.now) - found[2]
         if delay <= allowed:
