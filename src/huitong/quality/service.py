@@ -67,7 +67,6 @@ from huitong.quality.store import (
     StoredFinding,
     add_check_counts,
     count_rows,
-    first_received,
     go_live_rows,
     insert_finding_rows,
     latest_config,
@@ -122,8 +121,8 @@ _Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any,
 class _TxState:
     """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
 
-    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "now", "pending",
-                 "rows")
+    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "go_live_read",
+                 "now", "pending", "rows")
 
     def __init__(self, tx: Transaction, identity: IdentityLinks | None, now: int) -> None:
         # When the transaction's data reached the service: its resources' receipt time and
@@ -148,6 +147,7 @@ class _TxState:
         # Institutions whose first receipt is not committed yet → the moment this
         # transaction uses (and records) for it.
         self.go_live: dict[str, int] = {}
+        self.go_live_read = False  # the stored first receipts were read in this transaction
 
 
 class _SexesFromGolden:
@@ -373,14 +373,18 @@ class QualityService:
     def _go_live(self, tx: Transaction, state: _TxState, org: str) -> int:
         """When ``org`` went live, for an institution this process has not seen committed:
         its stored first receipt, or, the first time its data arrives, this transaction's
-        moment, recorded with the transaction (so a rolled-back first write records none)."""
+        moment, recorded with the transaction (so a rolled-back first write records none).
+        The stored moments are read all at once (one row an institution), at most once a
+        transaction: a bundle often brings several institutions new to this process."""
         found = state.go_live.get(org)
         if found is not None:
             return found
-        stored = first_received(self.repo, org)
-        if stored is not None:
-            self._first_received[org] = stored
-            return stored
+        if not state.go_live_read:
+            state.go_live_read = True
+            self._first_received.update(go_live_rows(self.repo))
+            found = self._first_received.get(org)
+            if found is not None:
+                return found
         found = state.go_live[org] = state.now
         record_go_live(tx, org, found)
         return found

@@ -26,7 +26,6 @@ __all__ = [
     "StoredFinding",
     "add_check_counts",
     "count_rows",
-    "first_received",
     "go_live_rows",
     "insert_finding_rows",
     "latest_config",
@@ -198,16 +197,6 @@ def add_check_counts(
     )
 
 
-def first_received(repo: Repository, organization: str) -> int | None:
-    """When ``organization``'s data first reached Huitong, as committed (None: never yet).
-    Read on a connection of its own: a statement in the writing transaction would flush
-    its buffered rows first."""
-    rows = repo.query(
-        "SELECT first_received_at FROM quality_go_live WHERE organization = ?", (organization,)
-    )
-    return int(rows[0][0]) if rows else None
-
-
 def record_go_live(tx: Transaction, organization: str, at: int) -> None:
     """Record ``at`` as ``organization``'s first receipt unless one is recorded already (two
     writers racing keep the first to commit). A deferred statement: on PostgreSQL it
@@ -220,7 +209,8 @@ def record_go_live(tx: Transaction, organization: str, at: int) -> None:
 
 
 def go_live_rows(repo: Repository) -> dict[str, int]:
-    """Every institution's first receipt (for the operator's report)."""
+    """Every institution's first receipt, as committed. Read on a connection of its own: a
+    statement in a writing transaction would flush its buffered rows first."""
     return {org: int(at) for org, at in repo.query(
         "SELECT organization, first_received_at FROM quality_go_live")}
 
