@@ -4,7 +4,7 @@ translation + quality rules on versus both off, in the same run.
 
     python bench/quality_overhead.py [--bundles 100] [--rounds 2] [--mpi on|off]
                                      [--engine postgresql|sqlite] [--profile on|off]
-                                     [--split on|off]
+                                     [--split on|off] [--interleave] [--judge-backfill]
 
 Each round loads the bundles once per mode into a fresh database; the order of the modes
 reverses every round, so a busy neighbour on the shared machine hurts all alike. With ``--split
@@ -22,6 +22,12 @@ side, bundle by bundle (each into its own database, the order swapped at every b
 that the machine's changes of speed, which move whole rounds by up to 30 % here, fall on
 both modes alike; it prints each round's cost and their mean. Results go to
 ``bench/results/quality_overhead-<engine>.json``.
+
+Every Synthea record is history: its institution's first data reaches the benchmark's fresh
+database at the start of the load, so the timeliness rules do not judge it (see
+docs/operations.md). ``--judge-backfill`` loads with a region document that sets every
+timeliness rule's ``judge_backfill``, as before go-live existed: nearly every record is then
+judged late, a finding each.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ from huitong_testdata import synthea_bundles  # noqa: E402
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 RESULTS = ROOT / "bench" / "results"
 MODES = {"off": {"translate": "off", "quality": "off"}, "on": {"translate": "on", "quality": "on"}}
+# Set by --judge-backfill: a region document judging history too (see the docstring).
+QUALITY_CONFIG: dict[str, str] = {}
 # Single-component modes for --split: which of the two costs what.
 SPLIT = {
     "translate": {"translate": "on", "quality": "off"},
@@ -79,7 +87,8 @@ def load(
     repo = open_repository(url)
     try:
         switches = MODES.get(mode) or SPLIT[mode]
-        settings = Settings.from_env({}, database_url=url, auth="off", mpi=mpi, **switches)
+        settings = Settings.from_env({}, database_url=url, auth="off", mpi=mpi, **switches,
+                                     **QUALITY_CONFIG)  # fmt: skip
         app = create_app(repo, settings)
         loop = asyncio.new_event_loop()
         client = httpx.AsyncClient(
@@ -121,7 +130,7 @@ class _Loaded:
         self.url, self.name = _database(engine, tmp)
         self.repo = open_repository(self.url)
         settings = Settings.from_env(
-            {}, database_url=self.url, auth="off", mpi=mpi, **MODES[mode]
+            {}, database_url=self.url, auth="off", mpi=mpi, **MODES[mode], **QUALITY_CONFIG
         )
         self.loop = asyncio.new_event_loop()
         self.client = httpx.AsyncClient(
@@ -166,8 +175,10 @@ def interleaved(bodies: list[bytes], engine: str, mpi: str, tmp: Path) -> dict[s
             ratios_wall.append(got["on"][0] / got["off"][0])
             ratios_cpu.append(got["on"][1] / max(got["off"][1], 1e-6))
         off, on = loaded["off"], loaded["on"]
+        findings = int(on.repo.query("SELECT COUNT(*) FROM quality_findings")[0][0])
         return {
             "resources": on.resources,
+            "findings": findings,
             "off_per_s": round(off.resources / off.wall, 1),
             "on_per_s": round(on.resources / on.wall, 1),
             "throughput_cost_pct": round(100 * (1 - off.wall / on.wall), 1),
@@ -190,8 +201,20 @@ def main() -> None:
     ap.add_argument("--split", choices=("on", "off"), default="on")
     ap.add_argument("--interleave", action="store_true",
                     help="load both modes bundle by bundle, side by side, --rounds times")
+    ap.add_argument("--judge-backfill", action="store_true",
+                    help="judge the timeliness of history too (every record is history here)")
     args = ap.parse_args()
     import tempfile
+
+    if args.judge_backfill:
+        from huitong.quality.library import default_rules
+
+        document = {"region": "bench", "rules": {
+            r.id: {"params": {"judge_backfill": True}} for r in default_rules()
+            if "judge_backfill" in r.params}}  # fmt: skip
+        config = Path(tempfile.mkdtemp()) / "judge-backfill.json"
+        config.write_text(json.dumps(document))
+        QUALITY_CONFIG["quality_config"] = str(config)
 
     bodies = list(synthea_bundles(args.bundles))
     # Parse once so every mode posts exactly the same bytes (orjson round trip is stable).
@@ -222,7 +245,8 @@ def main() -> None:
                 print(f"round {rnd + 1} interleaved: {paired[-1]}", flush=True)
             total = {k: round(sum(r[k] for r in paired) / len(paired), 1)
                      for k in ("throughput_cost_pct", "cpu_cost_pct")}
-            print(json.dumps({"interleaved_rounds": paired, "mean": total}, indent=2))
+            print(json.dumps({"interleaved_rounds": paired, "mean": total,
+                              "judge_backfill": args.judge_backfill}, indent=2))
             return
         for rnd in range(args.rounds):
             for mode in modes if rnd % 2 == 0 else modes[::-1]:
@@ -243,6 +267,7 @@ def main() -> None:
         "rounds": args.rounds,
         "engine": args.engine,
         "mpi": args.mpi,
+        "judge_backfill": args.judge_backfill,
         "resources": best["on"]["resources"],
         "off_per_s": best["off"]["per_s"],
         "on_per_s": best["on"]["per_s"],
