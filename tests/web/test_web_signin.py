@@ -360,6 +360,8 @@ def test_quality_page_shows_scores_and_findings(aw: AuthWorld, operator: Browser
     assert resp.status_code == 200
     assert re.search(r'id="overall-score">\d+\.\d%', resp.text)
     assert 'id="institution-scores"' in resp.text and "<svg" in resp.text
+    # Each institution's go-live (its first receipt here: the demo loaded it) beside its score.
+    assert re.search(r'class="live-since">\d{4}-\d{2}-\d{2}<', resp.text)
     link = re.search(r'href="(/app/operator/quality/findings\?[^"]+)"', resp.text)
     assert link
     findings = operator.get(link.group(1).replace("&amp;", "&"))

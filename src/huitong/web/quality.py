@@ -20,6 +20,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from huitong.fhir.dates import format_instant
 from huitong.fhir.errors import Category, FhirError
 from huitong.quality.store import FindingQuery
 from huitong.store.repository import Repository
@@ -57,6 +58,10 @@ class InstitutionRow:
     applicable: int
     failed: int
     trend: list[tuple[str, float | None]]  # (month, pass rate)
+    # When its feed went live (YYYY-MM-DD, UTC) and how that is known ("first-receipt" or
+    # "config"): the timeliness rules judge only what happened after it.
+    live_since: str | None = None
+    live_set_by: str | None = None
 
 
 def _month_start(month: str) -> datetime:
@@ -104,12 +109,15 @@ def _scores(site: Site, view: View, month: str | None) -> dict[str, Any]:
     assert quality is not None
     repo = site.repo(view)
     report = quality.report(month=month, trend_months=TREND_MONTHS)
+    live = {org: (format_instant(at)[:10], how) for org, at, how in quality.go_live()}
     rows = []
     for org, score in report.organizations.items():
         own = quality.report(organization=org, month=month, trend_months=TREND_MONTHS)
+        since, how = live.get(org, (None, None))
         rows.append(InstitutionRow(org, _name(repo, org), score.pass_rate, score.applicable,
                                    score.failed,
-                                   [(m.month, m.score.pass_rate) for m in own.trend]))
+                                   [(m.month, m.score.pass_rate) for m in own.trend],
+                                   since, how))
     rows.sort(key=lambda r: (r.rate is None, r.rate if r.rate is not None else 0.0))
     return {"report": report, "rows": rows}
 
