@@ -14,6 +14,7 @@ from quality_service_helpers import Clock, patient, quality_app, systolic
 
 from huitong.quality.scores import month_of
 from huitong.quality.service import QualityService
+from huitong.quality.store import count_rows
 from huitong.store import Repository
 
 RULE = "observation.systolic-in-range"
@@ -56,12 +57,9 @@ def _bundle(*resources: dict[str, Any]) -> dict[str, Any]:
 
 
 def _counts(repo: Repository, rule: str) -> list[tuple[str, str, int, int]]:
-    rows = repo.query(
-        "SELECT organization, month, applicable, failed FROM quality_counts "
-        "WHERE rule_id = ? ORDER BY month",
-        (rule,),
-    )
-    return [(org, month, int(a), int(f)) for org, month, a, f in rows]
+    """The rule's counters as reads see them (folded totals plus the ledger)."""
+    return sorted((c.organization, c.month, c.applicable, c.failed)
+                  for c in count_rows(repo) if c.rule_id == rule)  # fmt: skip
 
 
 def test_a_transaction_adds_its_checks_up_in_one_counter_row_per_month(

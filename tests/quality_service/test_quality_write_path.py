@@ -12,6 +12,7 @@ from quality_service_helpers import NOW, Client, Clock, patient, quality_app, sy
 from huitong.fhir.search.parse import parse_search
 from huitong.mpi.resident_id import make_resident_id
 from huitong.quality.service import QualityService
+from huitong.quality.store import count_rows
 from huitong.store import Repository
 
 RID = "urn:oid:2.16.156.10011.1.3"
@@ -140,9 +141,9 @@ def test_a_custom_rule_on_a_type_no_rule_checked_before_is_recorded(repo, app):
     assert resp.status_code == 201, resp.text
     found = _findings(client, rule="goal.target-present")
     assert [f["resource"] for f in found] == [f"Goal/{resp.json()['id']}"]
-    counts = repo.query("SELECT applicable, failed FROM quality_counts WHERE rule_id = ?",
-                        ("goal.target-present",))
-    assert [tuple(int(v) for v in row) for row in counts] == [(1, 1)]
+    counts = [(c.applicable, c.failed) for c in count_rows(repo)
+              if c.rule_id == "goal.target-present"]  # fmt: skip
+    assert counts == [(1, 1)]
 
 
 def test_invalid_config_is_refused_with_every_problem(repo, app):
@@ -310,14 +311,12 @@ def test_on_postgresql_findings_and_counters_travel_with_the_last_flush(pg_repo)
         tx.create(systolic(400))
     assert not [sql for sql in sent_alone if "quality_" in sql]
     assert sum("INSERT INTO quality_findings" in sql for sql in deferred) == 1
-    assert sum("INSERT INTO quality_counts" in sql for sql in deferred) == 1
+    assert sum("INSERT INTO quality_count_deltas" in sql for sql in deferred) == 1
     rows = pg_repo.query(
         "SELECT resource, rule_id FROM quality_findings WHERE rule_id = ?",
         ("observation.systolic-in-range",),
     )
     assert len(rows) == 1 and rows[0][0].startswith("Observation/")
-    counted = pg_repo.query(
-        "SELECT applicable, failed FROM quality_counts WHERE rule_id = ?",
-        ("observation.systolic-in-range",),
-    )
+    counted = [(c.applicable, c.failed) for c in count_rows(pg_repo)
+               if c.rule_id == "observation.systolic-in-range"]  # fmt: skip
     assert counted == [(1, 1)]

@@ -11,8 +11,9 @@
   to insert: plain tuples, no objects per finding) and its checks (one counter per
   institution × month × type × set of rules that applied) join the transaction's;
 - the commit hook writes the transaction's findings in one statement (the rows as one JSON
-  parameter) and its counters in one upsert; on PostgreSQL both are deferred statements
-  that travel with the store's last flush, not round trips of their own.
+  parameter) and its counters as one row of the counters' ledger (which the server folds
+  into the totals in the background, :meth:`QualityService.fold_counts`); both are deferred
+  statements that travel, on PostgreSQL, with the store's last flush.
 
 Resource types no enabled rule names are not looked at (nothing to count or record); a
 newer region document stored by another process is picked up by the next checked write
@@ -65,8 +66,9 @@ from huitong.quality.store import (
     FindingQuery,
     StoredConfig,
     StoredFinding,
-    add_check_counts,
+    append_count_deltas,
     count_rows,
+    fold_count_deltas,
     go_live_rows,
     insert_finding_rows,
     latest_config,
@@ -479,11 +481,7 @@ class QualityService:
         counts = [CheckCount(org, month, rule_id, category, applicable, failed)
                   for (org, month, rule_id), (category, applicable, failed)
                   in totals.items()]  # fmt: skip
-        if self.repo.dialect == "postgresql":
-            add_check_counts(tx, counts, "postgresql")
-        else:
-            for start in range(0, len(counts), 200):
-                add_check_counts(tx, counts[start:start + 200])
+        append_count_deltas(tx, counts)
         state.rows.clear()
         state.counts.clear()
 
@@ -537,6 +535,11 @@ class QualityService:
         if kept is None or kept[0] is not rule:
             kept = self._single = (rule, RuleSet([rule]))
         return kept[1]
+
+    def fold_counts(self) -> int:
+        """Fold the counters' ledger into the totals (the server does it in the background;
+        reads are exact either way); the number of ledger rows folded."""
+        return fold_count_deltas(self.repo)
 
     # -- reads -----------------------------------------------------------------------------
     def findings(self, query: FindingQuery) -> tuple[list[StoredFinding], int]:

@@ -24,8 +24,9 @@ __all__ = [
     "FindingQuery",
     "StoredConfig",
     "StoredFinding",
-    "add_check_counts",
+    "append_count_deltas",
     "count_rows",
+    "fold_count_deltas",
     "go_live_rows",
     "insert_finding_rows",
     "latest_config",
@@ -167,34 +168,117 @@ _UPSERT_COUNTS = (
 )
 
 
-def add_check_counts(
-    tx: Transaction, counts: Sequence[CheckCount], dialect: str | None = None
-) -> None:
-    """Add ``counts`` to the stored counters (one upsert: each (organization, month, rule)
-    must appear once in ``counts``, as a statement may not touch a row twice). On
-    PostgreSQL (``dialect``) the counts travel as one JSON parameter, as findings do, in a
-    deferred statement (see :func:`insert_finding_rows`)."""
+def append_count_deltas(tx: Transaction, counts: Sequence[CheckCount]) -> None:
+    """Add ``counts`` to the counters: one row appended to the ledger
+    (``quality_count_deltas``), which no other writer touches, so concurrent transactions
+    never wait on each other here (an upsert into ``quality_counts`` made the second of two
+    writers of one institution wait for the first one's commit). A deferred statement (see
+    :func:`insert_finding_rows`)."""
     if not counts:
         return
+    data = [(c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed)
+            for c in counts]  # fmt: skip
+    tx.execute_later("INSERT INTO quality_count_deltas (deltas) VALUES (?)",
+                     (orjson.dumps(data).decode(),))
+
+
+def _upsert_counts(tx: Transaction, counts: Sequence[CheckCount], dialect: str) -> None:
+    """Add ``counts`` to ``quality_counts`` (each (organization, month, rule) once: a
+    statement may not touch a row twice). On PostgreSQL one statement with the rows as one
+    JSON parameter; on SQLite one per 200 rows."""
     if dialect == "postgresql":
         data = [(c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed)
                 for c in counts]  # fmt: skip
-        tx.execute_later(
+        tx.execute(
             "INSERT INTO quality_counts (organization, month, rule_id, category, applicable, "
             "failed) SELECT r->>0, r->>1, r->>2, r->>3, (r->>4)::bigint, (r->>5)::bigint "
             "FROM jsonb_array_elements(?::jsonb) AS t(r)" + _UPSERT_COUNTS,
             (orjson.dumps(data).decode(),),
         )
         return
-    rows: list[Any] = []
-    for c in counts:
-        rows += [c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed]
-    values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(counts))
-    tx.execute(
-        "INSERT INTO quality_counts (organization, month, rule_id, category, applicable, "
-        f"failed) VALUES {values}" + _UPSERT_COUNTS,
-        rows,
-    )
+    for start in range(0, len(counts), 200):
+        chunk = counts[start:start + 200]
+        rows: list[Any] = []
+        for c in chunk:
+            rows += [c.organization, c.month, c.rule_id, c.category.value, c.applicable,
+                     c.failed]  # fmt: skip
+        values = ", ".join(["(?, ?, ?, ?, ?, ?)"] * len(chunk))
+        tx.execute(
+            "INSERT INTO quality_counts (organization, month, rule_id, category, applicable, "
+            f"failed) VALUES {values}" + _UPSERT_COUNTS,
+            rows,
+        )
+
+
+def _add_deltas(
+    totals: dict[tuple[str, str, str], list[Any]], text: str, organization: str | None = None
+) -> None:
+    """Add one ledger row's deltas to ``totals`` ((organization, month, rule) →
+    [category, applicable, failed]), of ``organization`` only when given."""
+    for org, month, rule_id, category, applicable, failed in orjson.loads(text):
+        if organization is not None and org != organization:
+            continue
+        slot = totals.get((org, month, rule_id))
+        if slot is None:
+            totals[(org, month, rule_id)] = [category, applicable, failed]
+        else:
+            slot[1] += applicable
+            slot[2] += failed
+
+
+def fold_count_deltas(repo: Repository, *, batch: int = 500) -> int:
+    """Move the ledger into ``quality_counts``, ``batch`` rows a transaction (each taken
+    and added up in one transaction, so a count is in exactly one of the two places at
+    every moment); the number of ledger rows folded. Two folders at once take different
+    rows (PostgreSQL's SKIP LOCKED; SQLite has one writer)."""
+    lock = " FOR UPDATE SKIP LOCKED" if repo.dialect == "postgresql" else ""
+    folded = 0
+    while True:
+        with repo.transaction() as tx:
+            rows = tx.execute(
+                "DELETE FROM quality_count_deltas WHERE id IN (SELECT id FROM "
+                f"quality_count_deltas ORDER BY id LIMIT ?{lock}) RETURNING deltas",
+                (batch,),
+            )
+            totals: dict[tuple[str, str, str], list[Any]] = {}
+            for (text,) in rows:
+                _add_deltas(totals, text)
+            counts = [CheckCount(org, month, rule_id, Category(category), applicable, failed)
+                      for (org, month, rule_id), (category, applicable, failed)
+                      in totals.items()]  # fmt: skip
+            if counts:
+                _upsert_counts(tx, counts, repo.dialect)
+        folded += len(rows)
+        if len(rows) < batch:
+            return folded
+
+
+def count_rows(repo: Repository, organization: str | None = None) -> list[CheckCount]:
+    """Every counter (of one institution when ``organization`` is given): the folded
+    totals plus the ledger rows not folded yet, read in one statement (one snapshot, so a
+    fold committing meanwhile can neither hide a count nor add it twice)."""
+    where = " WHERE organization = ?" if organization is not None else ""
+    sql = ("SELECT organization, month, rule_id, category, applicable, failed, "
+           f"CAST(NULL AS TEXT) FROM quality_counts{where} UNION ALL "
+           "SELECT NULL, NULL, NULL, NULL, 0, 0, deltas FROM quality_count_deltas")  # fmt: skip
+    params: tuple[Any, ...] = (organization,) if organization is not None else ()
+    totals: dict[tuple[str, str, str], list[Any]] = {}
+    for org, month, rule_id, category, applicable, failed, deltas in repo.query(sql, params):
+        if deltas is not None:
+            _add_deltas(totals, deltas, organization)
+            continue
+        slot = totals.get((org, month, rule_id))
+        if slot is None:
+            totals[(org, month, rule_id)] = [category, int(applicable), int(failed)]
+        else:
+            slot[1] += int(applicable)
+            slot[2] += int(failed)
+    out: list[CheckCount] = []
+    for (org, month, rule_id), (category, applicable, failed) in totals.items():
+        cat = _CATEGORIES.get(category)
+        if cat is not None:  # a category this version does not know is not scored
+            out.append(CheckCount(org, month, rule_id, cat, applicable, failed))
+    return out
 
 
 def record_go_live(tx: Transaction, organization: str, at: int) -> None:
@@ -213,22 +297,6 @@ def go_live_rows(repo: Repository) -> dict[str, int]:
     statement in a writing transaction would flush its buffered rows first."""
     return {org: int(at) for org, at in repo.query(
         "SELECT organization, first_received_at FROM quality_go_live")}
-
-
-def count_rows(repo: Repository, organization: str | None = None) -> list[CheckCount]:
-    """Every stored counter (of one institution when ``organization`` is given)."""
-    sql = ("SELECT organization, month, rule_id, category, applicable, failed "
-           "FROM quality_counts")  # fmt: skip
-    params: tuple[Any, ...] = ()
-    if organization is not None:
-        sql += " WHERE organization = ?"
-        params = (organization,)
-    out: list[CheckCount] = []
-    for org, month, rule_id, category, applicable, failed in repo.query(sql, params):
-        cat = _CATEGORIES.get(category)
-        if cat is not None:  # a category this version does not know is not scored
-            out.append(CheckCount(org, month, rule_id, cat, int(applicable), int(failed)))
-    return out
 
 
 def search_findings(repo: Repository, query: FindingQuery) -> tuple[list[StoredFinding], int]:

@@ -294,7 +294,9 @@ def create_app(
         routes=routes,
         exception_handlers={HTTPException: _http_exception},
         middleware=middleware,
-        lifespan=lambda app: _lifespan(ingest, settings, audit, appends),
+        lifespan=lambda app: _lifespan(
+            ingest, settings, audit, appends, quality if settings.quality != "off" else None
+        ),
     )
     app.state.audit_appends = appends
     app.state.ingest = ingest
@@ -307,10 +309,11 @@ def create_app(
 @contextlib.asynccontextmanager
 async def _lifespan(
     ingest: IngestService, settings: Settings, audit: AuditRecorder | None = None,
-    appends: AuditAppends | None = None,
+    appends: AuditAppends | None = None, quality: QualityService | None = None,
 ) -> AsyncIterator[None]:
     """Background work of a running server: the ingest retry worker (queued messages whose
-    time has come, stale ones, raw-content retention) and the MLLP listener if configured."""
+    time has come, stale ones, raw-content retention), the MLLP listener if configured, and
+    the folding of the quality counters' ledger."""
     from huitong.ingest.batcher import Batcher
     from huitong.ingest.mllp import start_mllp_server
     from huitong.ingest.mqtt_runtime import start_mqtt_channels
@@ -338,6 +341,7 @@ async def _lifespan(
         )
     # rows of access_changes every kept access fact has seen (access/facts_cache.py)
     pruner = asyncio.create_task(prune_changes(ingest.repo, stop))
+    folder = asyncio.create_task(_fold_quality_counts(quality, stop)) if quality else None
     # With several workers each takes a share of every MQTT subscription, under a client id
     # of its own (two connections with one id would keep taking the session from each other).
     index = int(settings.worker_index) if settings.worker_index.strip() else None
@@ -374,11 +378,33 @@ async def _lifespan(
             await worker
         with contextlib.suppress(asyncio.CancelledError):
             await pruner
+        if folder is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await folder
         if sequencer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await sequencer
         if appends is not None:  # the audited reads' own connection (audit/pg_appends.py)
             await appends.close()
+
+
+async def _fold_quality_counts(
+    quality: QualityService, stop: asyncio.Event, every_s: float = 10.0
+) -> None:
+    """Fold the quality counters' ledger into their totals every ``every_s`` seconds and at
+    stop (reads add the unfolded rows, so this only keeps the ledger short). Each worker
+    runs one; they take different rows."""
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every_s)
+        try:
+            await run_in_threadpool(quality.fold_counts)
+        except FhirError as err:  # database away: try again later, quietly
+            log.warning("quality counters not folded: %s", err.category.value)
+        except Exception:
+            log.exception("quality counters not folded")
+        if stop.is_set():
+            return
 
 
 async def _retry_worker(ingest: IngestService, stop: asyncio.Event) -> None:
