@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import sys
 import time
@@ -47,7 +48,9 @@ import orjson
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+# HUITONG_SRC: another tree's code (the session start's, say) measured by this script.
+sys.path.insert(0, os.environ.get("HUITONG_SRC", str(ROOT / "src")))
+sys.path.insert(1, str(ROOT / "tests"))
 from huitong.config import Settings  # noqa: E402
 from huitong.server import create_app  # noqa: E402
 from huitong.store import open_repository  # noqa: E402
