@@ -431,7 +431,8 @@ def test_the_ucum_unit_check_runs_inline_as_its_closure(quantity: Any, component
     _same(obs, context())
     plan = RULES.plan("Observation")
     assert plan is not None
-    assert "_iq = r.get('valueQuantity')" in plan.source
+    # (the read itself may be hoisted to the top of the plan: plan._hoist_reads)
+    assert "_iq = " in plan.source
 
 
 _SCT, _LOINC = "http://snomed.info/sct", "http://loinc.org"
@@ -469,9 +470,9 @@ def test_the_coding_checks_run_inline_as_their_closures(rtype: str) -> None:
     plan = RULES.plan(rtype)
     assert plan is not None
     element = "type" if rtype == "Encounter" else "code"
-    assert f"_iv = r.get({element!r})" in plan.source
+    assert "_iv = " in plan.source
     if rtype != "Encounter":
-        assert "is False):" in plan.source  # the sex rules' memo shortcut
+        assert ") is False" in plan.source  # the sex rules' memo shortcut
     ctx = context()
     failed: set[str] = set()
     for _ in range(2):

@@ -67,18 +67,35 @@ Binder = Callable[[Any], str]
 def _present_src(keys: tuple[str, ...], binder: Binder | None) -> str:
     """True exactly when the top-level presence fast path finds a value under ``keys``
     (``list.count(None)`` equals the length only for a list of nulls or an empty one).
-    Several keys (a choice element: ``value`` is ``valueQuantity``, ``valueString``…) are
-    first tested together against the resource's keys, one C call for the usual answer."""
+    Several keys (a choice element: ``value`` is ``valueQuantity``, ``valueString``…): the
+    most common one is read first, the others tested together against the resource's
+    keys, one C call for the usual answer."""
+    ordered = sorted(keys, key=_choice_rank)
     parts = [
         f"((_v := r.get({key!r})) is not None"
         " and (type(_v) is not list or _v.count(None) != len(_v)))"
-        for key in keys
+        for key in ordered
     ]
     if not parts:
         return "False"
     if len(parts) > 2 and binder is not None:
-        return f"(not {binder(frozenset(keys))}.isdisjoint(r) and ({' or '.join(parts)}))"
+        # The most common type first, alone: when it is there (valueQuantity on most
+        # results) the others are not looked for at all.
+        rest = binder(frozenset(ordered[1:]))
+        return f"({parts[0]} or (not {rest}.isdisjoint(r) and ({' or '.join(parts[1:])})))"
     return "(" + " or ".join(parts) + ")"
+
+
+# The types a choice element carries most often, first: ``or`` stops at the first key
+# present, and the answer (any of them present) does not depend on the order.
+_COMMON_CHOICES = ("Quantity", "CodeableConcept", "DateTime", "Period", "String")
+
+
+def _choice_rank(key: str) -> tuple[int, str]:
+    for i, suffix in enumerate(_COMMON_CHOICES):
+        if key.endswith(suffix):
+            return i, key
+    return len(_COMMON_CHOICES), key
 
 
 def _combine(op: str, a: Inline | None, b: Inline | None) -> Inline | None:
@@ -311,6 +328,26 @@ class _Parser:
         true = f"({name}(n) if type((_v := r.get({key!r}))) is list else {answer})"
         return Inline(true, f"(not {true})", True)
 
+    def _coding_inline(self, fn: _Truth) -> Inline | None:
+        """The coding fast path (:func:`_coding_where`) written out for the usual shape: one
+        concept (alone or the only one of a list) with one coding; the closure is called
+        for any other shape (a Synthea Observation asks it twice)."""
+        shape = _CODINGS.get(fn)
+        if self.binder is None or shape is None:
+            return None
+        key, field, wanted, yes = shape
+        name = self.binder(fn)
+        compared = f"(_wc.get({field!r}) == {wanted!r})"
+        answer = compared if yes else f"(not {compared})"
+        usual = (
+            f"(type(_w := r.get({key!r})) is dict"
+            " or (type(_w) is list and len(_w) == 1 and type(_w := _w[0]) is dict))"
+            " and type(_wc := _w.get('coding')) is list and len(_wc) == 1"
+            " and type(_wc := _wc[0]) is dict"
+        )
+        true = f"({answer} if {usual} else {name}(n))"
+        return Inline(true, f"(not {true})", True)
+
     def _group_postfix(self, fn: _X) -> _X:
         while (
             self.tokens[self.pos][1] == "."
@@ -355,7 +392,8 @@ class _Parser:
             return _X(truth=fn, inline=inline)
         fast = _fast_path(source, self.resource_type)
         if fast is not None:
-            return _X(truth=fast, inline=self._member_inline(fast) or self._bound(fast))
+            inline = self._member_inline(fast) or self._coding_inline(fast) or self._bound(fast)
+            return _X(truth=fast, inline=inline)
         try:
             compiled = compile_path(source, self.resource_type)
         except FhirPathError as exc:
@@ -437,6 +475,11 @@ def _fast_path(source: str, resource_type: str | None) -> _Truth | None:
 # key they read, its member and whether they answer "exists", so a plan can write the usual
 # shape (one object, not a list) out inline (:meth:`_Parser._member_inline`).
 _MEMBERS: weakref.WeakKeyDictionary[Any, tuple[str, str, bool]] = weakref.WeakKeyDictionary()
+# The coding fast paths (:func:`_coding_where`) by closure: element, field, literal and
+# whether they answer "exists", for :meth:`_Parser._coding_inline`.
+_CODINGS: weakref.WeakKeyDictionary[Any, tuple[str, str, str, bool]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _has(value: Any) -> bool:
@@ -469,6 +512,7 @@ def _coding_where(source: str, resource_type: str) -> _Truth | None:
                         return yes
         return not yes
 
+    _CODINGS[coding_where] = (name, field, wanted, yes)
     return coding_where
 
 

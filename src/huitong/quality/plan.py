@@ -16,6 +16,11 @@ its ``run(resource, facts)`` is generated source in which
   (:func:`~huitong.quality.predicates.predicate_runner`);
 - code-gated rules run only when one of their codes is on the resource (one test for a
   run of them when none is);
+- what several rules read is read once per resource, at the top: a key read more than once
+  (:func:`_hoist_reads`), the element times (their usual shapes written out, the reader
+  called for the rest) and the one coding of ``code`` (:meth:`InlineSource.coding`, which
+  the code gate, the coded-element and sex rules and the lab-unit check share); the bits of
+  rules that apply to every resource start in the mask;
 
 and which returns ``(mask, failures)``: bit *i* of ``mask`` set when rule *i* (library
 order) applied, ``failures`` None or a list of ``(i, Outcome)``. The generated source only
@@ -26,11 +31,21 @@ walking the rules one by one (non-dict input, and the tests that compare the two
 
 from __future__ import annotations
 
+import io
+import tokenize
+from ast import literal_eval
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from huitong.quality.model import Outcome, Severity, message_formatter
-from huitong.quality.predicates import Facts, InlineSource, time_reader
+from huitong.quality.predicates import (
+    _CHOICE_SUFFIXES,
+    Facts,
+    InlineSource,
+    _date_range,
+    _period,
+    time_reader,
+)
 
 if TYPE_CHECKING:
     from huitong.quality.ruleset import CompiledRule
@@ -61,19 +76,24 @@ class Namespace:
 _NOTHING_GATED: tuple[int, ...] = ()
 
 
-def _gate_function(
-    rules: Sequence[CompiledRule],
-) -> Callable[[Mapping[str, Any]], Collection[int]] | None:
-    """A function from a resource to the indices of its code-gated rules whose codes appear
-    in ``code`` or a ``component.code`` (None when the type has no gated rule)."""
+def _gate_table(rules: Sequence[CompiledRule]) -> dict[tuple[str, str], tuple[int, ...]]:
+    """``(system, code)`` → the indices of the code-gated rules that need that code."""
     gated: dict[tuple[str, str], list[int]] = {}
     for i, c in enumerate(rules):
         if c.gate is not None:
             for code in sorted(c.gate[1]):
                 gated.setdefault((c.gate[0], code), []).append(i)
-    if not gated:
+    return {key: tuple(v) for key, v in gated.items()}
+
+
+def _gate_function(
+    rules: Sequence[CompiledRule],
+) -> Callable[[Mapping[str, Any]], Collection[int]] | None:
+    """A function from a resource to the indices of its code-gated rules whose codes appear
+    in ``code`` or a ``component.code`` (None when the type has no gated rule)."""
+    table = _gate_table(rules)
+    if not table:
         return None
-    table = {key: tuple(v) for key, v in gated.items()}
 
     def gate(resource: Mapping[str, Any]) -> Collection[int]:
         concept = resource.get("code")
@@ -112,6 +132,60 @@ def _gate_function(
         return found
 
     return gate
+
+
+def _hoist_reads(source: str, ns: Namespace) -> str:
+    """``source`` with every ``r.get('key')`` of a key read more than once replaced by a
+    local read once at the top of ``run``.
+
+    The rules of a type read the same few elements again and again (a Synthea Observation's
+    plan asked for ``valueQuantity`` eight times, ``status`` four), and each read was a
+    method call. Reading a key of a dict has no effect and cannot raise, so reading it
+    earlier answers the same. The keys of a choice element tested together
+    (``_present_src``: ``valueBoolean``, ``valueString``…, behind one ``isdisjoint``) are
+    left where they are unless read three times or more: most of them are never reached
+    (the most common one is read first, outside that test, and hoisted like any other).
+    Found by tokens, so a string literal that looks like such a read stays as written.
+    """
+    guarded: set[str] = set()
+    for obj in ns.names.values():
+        if type(obj) is frozenset:
+            guarded.update(k for k in obj if type(k) is str)
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    # (row, start col, end col, key) of each `r.get('<literal>')`, not `x.r.get(...)`.
+    reads: list[tuple[int, int, int, str]] = []
+    for i in range(1, len(tokens) - 5):
+        t = tokens[i]
+        if (
+            t.type == tokenize.NAME and t.string == "r"
+            and tokens[i - 1].string != "."
+            and [x.string for x in (tokens[i + 1], tokens[i + 2], tokens[i + 3])]
+            == [".", "get", "("]
+            and tokens[i + 4].type == tokenize.STRING
+            and tokens[i + 5].string == ")"
+            and t.start[0] == tokens[i + 5].end[0]
+        ):
+            key = literal_eval(tokens[i + 4].string)
+            if type(key) is str:
+                reads.append((t.start[0], t.start[1], tokens[i + 5].end[1], key))
+    counts: dict[str, int] = {}
+    for *_, key in reads:
+        counts[key] = counts.get(key, 0) + 1
+    names: dict[str, str] = {}
+    for key, count in counts.items():
+        if count >= (3 if key in guarded else 2):
+            names[key] = f"_r{len(names)}"
+    if not names:
+        return source
+    lines = source.split("\n")
+    for row, start, end, key in sorted(reads, reverse=True):
+        name = names.get(key)
+        if name is not None:
+            line = lines[row - 1]
+            lines[row - 1] = line[:start] + name + line[end:]
+    assert lines[0] == "def run(r, facts):"
+    lines[1:1] = [f"    {name} = r.get({key!r})" for key, name in names.items()]
+    return "\n".join(lines)
 
 
 class TypePlan:
@@ -157,12 +231,23 @@ class TypePlan:
             "    mask = 0",
             "    fails = None",
         ]
+        always = 0  # the bits of the rules that apply to every resource
         # Element times the inline checks read: computed once, before the first rule
         # (element_time is pure; Facts remembers each, so closures asking again share it).
         times: dict[str, str] = {}
+        # The single codings they read (InlineSource.coding), likewise.
+        codings: dict[str, str] = {}
         head = len(out)
         if self._gate is not None:
-            out.append(f"    found = {ns.bind(self._gate)}(r)")
+            # The gate's usual shape (no components, one coding of strings) written out: a
+            # lookup in its table without the call; anything else is the gate's to answer.
+            single = InlineSource(ns.bind, times, codings).coding("code")
+            out += [
+                f"    if {single} is not None and 'component' not in r:",
+                f"        found = {ns.bind(_gate_table(self.rules))}.get({single}, ())",
+                "    else:",
+                f"        found = {ns.bind(self._gate)}(r)",
+            ]
         in_gated = False
         for i, c in enumerate(self.rules):
             pad = "    "
@@ -191,8 +276,13 @@ class TypePlan:
             if c.expect is not None:
                 failed = ns.bind(c.failed)
                 if c.expect_inline is not None and c.expect_inline.total:
+                    if conditions:
+                        out.append(f"{pad}mask |= {bit}")
+                    else:
+                        # Applies to every resource: its bit is in the mask from the start
+                        # (one operation on a large int less per rule).
+                        always |= bit
                     out += [
-                        f"{pad}mask |= {bit}",
                         f"{pad}if not {c.expect_inline.true}:",
                         f"{pad}    " + fail.format(i=i, o=failed),
                     ]
@@ -206,7 +296,7 @@ class TypePlan:
                     ]
             else:
                 if c.inline is not None:
-                    source = InlineSource(ns.bind, times)
+                    source = InlineSource(ns.bind, times, codings)
                     c.inline[0](c.inline[1], source)
                     out += [pad + line for line in source.lines]
                 else:
@@ -223,13 +313,62 @@ class TypePlan:
                 ]
         # Each time read by its own reader (no dispatch on the spec per resource) and kept
         # in the resource's Facts, where a check called later (facts.time) finds it.
-        if times:
-            out[head:head] = ["    _ts = facts.times"] + [
-                f"    {name} = _ts[{spec!r}] = {ns.bind(time_reader(spec))}(r)"
-                for spec, name in times.items()
+        reading = []
+        for key, name in codings.items():
+            reading += [
+                f"    if (type(_x := r.get({key!r})) is dict"
+                " and type(_xl := _x.get('coding')) is list and len(_xl) == 1"
+                " and type(_x := _xl[0]) is dict and type(_xs := _x.get('system')) is str"
+                " and type(_xk := _x.get('code')) is str):",
+                f"        {name} = (_xs, _xk)",
+                "    else:",
+                f"        {name} = None",
             ]
+        if times:
+            reading.append("    _ts = facts.times")
+            for spec, name in times.items():
+                # The reader's usual answers written out: the element, or (when absent)
+                # its dateTime choice, or the member of a nested spec, a string the fast
+                # parser reads. Anything else (a Period, another choice, an odd value, an
+                # unparsable string) is the reader's.
+                reader, parse = ns.bind(time_reader(spec)), ns.bind(_date_range)
+                if "." in spec:
+                    head_key, sub = spec.split(".", 1)
+                    reading += [
+                        f"    if (type(_x := r.get({head_key!r})) is dict"
+                        f" and type(_x := _x.get({sub!r})) is str"
+                        f" and (_xb := {parse}(_x)) is not None):",
+                        f"        {name} = ({spec!r}, _xb[0], _xb[1])",
+                        "    else:",
+                        f"        {name} = {reader}(r)",
+                        f"    _ts[{spec!r}] = {name}",
+                    ]
+                    continue
+                # (the order the reader tries the choices in, which the branches follow)
+                assert _CHOICE_SUFFIXES == ("DateTime", "Instant", "Date", "Period")
+                choice = spec + "DateTime"
+                reading += [
+                    f"    if type(_x := r.get({spec!r})) is str"
+                    f" and (_xb := {parse}(_x)) is not None:",
+                    f"        {name} = ({spec!r}, _xb[0], _xb[1])",
+                    f"    elif _x is None and type(_x := r.get({choice!r})) is str"
+                    f" and (_xb := {parse}(_x)) is not None:",
+                    f"        {name} = ({choice!r}, _xb[0], _xb[1])",
+                    # Its Period choice (a procedure's performedPeriod), the other choices
+                    # the reader looks at before it absent.
+                    f"    elif (_x is None and r.get({spec + 'Instant'!r}) is None"
+                    f" and r.get({spec + 'Date'!r}) is None"
+                    f" and type(_x := r.get({spec + 'Period'!r})) is dict):",
+                    f"        {name} = {ns.bind(_period)}({spec + 'Period'!r}, _x)",
+                    "    else:",
+                    f"        {name} = {reader}(r)",
+                    f"    _ts[{spec!r}] = {name}",
+                ]
+        out[head:head] = reading
+        assert out[2] == "    mask = 0"
+        out[2] = f"    mask = {always}"
         out.append("    return mask, fails")
-        return "\n".join(out) + "\n"
+        return _hoist_reads("\n".join(out) + "\n", ns)
 
     def evaluate(self, resource: Mapping[str, Any], facts: Facts) -> RunResult:
         """``(mask, failures)`` for ``resource`` (generated code for a dict, the rule by

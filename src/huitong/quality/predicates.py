@@ -205,6 +205,8 @@ def _period(key: str, period: Mapping[str, Any]) -> tuple[str, int, int] | None:
 
 
 _UNSEEN: Any = object()
+# A subject's birth and death as bounds (see Facts.birth).
+_Life = tuple[tuple[int, int] | None, tuple[int, int] | None]
 
 
 @lru_cache(maxsize=4096)
@@ -223,7 +225,8 @@ class Facts:
     context once, only if a rule needs it.
     """
 
-    __slots__ = ("_life", "_subject", "_subject_done", "_times", "ctx", "memo", "resource")
+    __slots__ = ("_last", "_life", "_subject", "_subject_done", "_times", "ctx", "memo",
+                 "resource")  # fmt: skip
 
     def __init__(self, resource: Mapping[str, Any], ctx: QualityContext) -> None:
         self.resource = resource
@@ -232,6 +235,10 @@ class Facts:
         self._subject_done = False
         self._times: dict[str, tuple[str, int, int] | None] = {}
         self._life: tuple[tuple[int, int] | None, tuple[int, int] | None] | None = None
+        # The last subject whose life ranges were computed, and them: the resources of a
+        # transaction (one Facts, reset for each) are mostly about one patient, and a
+        # Subject is frozen, so the same object has the same ranges.
+        self._last: tuple[Subject, _Life] | None = None
         # Values several predicates derive from the same resource, keyed by the deriving
         # function's name (and its inputs); lives as long as this one evaluation.
         self.memo: dict[Any, Any] = {}
@@ -267,7 +274,12 @@ class Facts:
             if subject is None:
                 self._life = (None, None)
             else:
-                self._life = _life_of(subject.birth_date, subject.deceased)
+                last = self._last
+                if last is not None and last[0] is subject:
+                    self._life = last[1]
+                else:
+                    self._life = _life_of(subject.birth_date, subject.deceased)
+                    self._last = (subject, self._life)
         return self._life
 
     @property
@@ -335,14 +347,21 @@ class InlineSource:
     ``r`` (the resource), ``facts``, a name :meth:`time` gave (the element's time, the value
     of ``facts.time(spec)``) and names :meth:`bind` gave; they assign nothing but ``o`` and
     names starting with ``_i`` (their own scratch). The plan computes each time named once
-    per resource, before its first rule, and shares it between the rules that read it.
+    per resource, before its first rule, and shares it between the rules that read it; the
+    same for each element's single coding (:meth:`coding`).
     """
 
-    __slots__ = ("_bind", "_times", "lines")
+    __slots__ = ("_bind", "_codings", "_times", "lines")
 
-    def __init__(self, bind: Callable[[Any], str], times: dict[str, str]) -> None:
+    def __init__(
+        self,
+        bind: Callable[[Any], str],
+        times: dict[str, str],
+        codings: dict[str, str] | None = None,
+    ) -> None:
         self._bind = bind
         self._times = times
+        self._codings = {} if codings is None else codings
         self.lines: list[str] = []
 
     def bind(self, obj: Any) -> str:
@@ -354,6 +373,16 @@ class InlineSource:
         name = self._times.get(spec)
         if name is None:
             name = self._times[spec] = f"_t{len(self._times)}"
+        return name
+
+    def coding(self, key: str) -> str:
+        """The name holding ``(system, code)`` of the resource's element ``key`` in its
+        usual shape, one CodeableConcept object whose ``coding`` is a list of exactly one
+        object with a string ``system`` and a string ``code``; None for any other shape
+        (the reads every coded element's checks begin with, done once per resource)."""
+        name = self._codings.get(key)
+        if name is None:
+            name = self._codings[key] = f"_c{len(self._codings)}"
         return name
 
 

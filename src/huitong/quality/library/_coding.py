@@ -29,20 +29,26 @@ _SEXES = ("male", "female")
 def _has_coding_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
     # The usual shape — one concept (or a list of one) whose first coding names a system
     # and a code, both strings — passes without a call: the check's first test, spelled
-    # out. Every other shape (a missing element, several concepts, a first coding without
-    # a code…) is the check's to answer.
+    # out. The single coding the plan reads once per resource (InlineSource.coding, which
+    # the sex rules and the code gate read too) answers first when it is there. Every other
+    # shape (a missing element, several concepts, a first coding without a code…) is the
+    # check's to answer.
     element = text(params, "element")
     check, passed = src.bind(has_coding(params)), src.bind(PASS)
+    single = src.coding(element)
     src.lines += [
-        f"_iv = r.get({element!r})",
-        "if type(_iv) is list and len(_iv) == 1:",
-        "    _iv = _iv[0]",
-        "if (type(_iv) is dict and type(_il := _iv.get('coding')) is list and _il",
-        "        and type(_i0 := _il[0]) is dict and type(_i0.get('system')) is str",
-        "        and type(_i0.get('code')) is str):",
+        f"if {single} is not None:",
         f"    o = {passed}",
         "else:",
-        f"    o = {check}(r, facts)",
+        f"    _iv = r.get({element!r})",
+        "    if type(_iv) is list and len(_iv) == 1:",
+        "        _iv = _iv[0]",
+        "    if (type(_iv) is dict and type(_il := _iv.get('coding')) is list and _il",
+        "            and type(_i0 := _il[0]) is dict and type(_i0.get('system')) is str",
+        "            and type(_i0.get('code')) is str):",
+        f"        o = {passed}",
+        "    else:",
+        f"        o = {check}(r, facts)",
     ]
 
 
@@ -165,13 +171,9 @@ def _sex_specific_inline(params: Mapping[str, ParamValue], src: InlineSource) ->
     # codings, a code never seen, one in a table, odd shapes) is the check's to answer; the
     # memo holds only (str, str) keys, so only exact strings are looked up.
     known, check = _sex_specific(params)
-    memo, call = src.bind(known), src.bind(check)
+    memo, call, single = src.bind(known), src.bind(check), src.coding("code")
     src.lines += [
-        "_ic = r.get('code')",
-        "if (type(_ic) is dict and type(_il := _ic.get('coding')) is list and len(_il) == 1",
-        "        and type(_i0 := _il[0]) is dict and type(_is := _i0.get('system')) is str",
-        "        and type(_ik := _i0.get('code')) is str",
-        f"        and {memo}.get((_is, _ik)) is False):",
+        f"if {single} is not None and {memo}.get({single}) is False:",
         "    o = None",
         "else:",
         f"    o = {call}(r, facts)",

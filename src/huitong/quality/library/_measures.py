@@ -21,7 +21,6 @@ from huitong.quality.predicates import (
     Runner,
     codes,
     number,
-    predicate,
     specialised,
     text,
 )
@@ -133,16 +132,11 @@ def quantity_in_range(params: Mapping[str, ParamValue]) -> Runner:
     return check
 
 
-@specialised("lab-unit-fits-test")
-def lab_unit_fits_test(params: Mapping[str, ParamValue]) -> Runner:
-    """A value's UCUM unit measures what the LOINC test's property says (a mass
-    concentration in mg/dL, not mmol/L; a count per volume, not a fraction), per
-    :data:`huitong.quality.codes.LAB_PROPERTIES`.
-
-    The unit judged is the sender's: when terminology normalisation has converted the value
-    (glucose mg/dL → mmol/L under a mass-concentration code), the original quantity kept in
-    the ``params.original_extension`` extension is the one checked.
-    """
+def _lab_unit(
+    params: Mapping[str, ParamValue],
+) -> tuple[dict[tuple[str, str], bool | None], Runner]:
+    """The check of one lab-unit-fits-test rule and its memo of ``(property, unit)`` →
+    verdict (the plan's inline form reads the memo, see :func:`_lab_unit_inline`)."""
     original_url = text(params, "original_extension")
     # (property, unit) → None (the unit is not UCUM: not judged here) or whether the unit
     # measures that property. A region sends the same few hundred pairs again and again;
@@ -176,7 +170,56 @@ def lab_unit_fits_test(params: Mapping[str, ParamValue]) -> Runner:
                 return Outcome(False, where, {"code": code, "value_unit": unit, "property": prop})
         return PASS if judged else None
 
-    return check
+    return verdicts, check
+
+
+def _lab_unit_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # Nearly every Observation is one value under one LOINC coding, no components, no
+    # original quantity kept: its unit's verdict is a lookup in the check's memo (a pass,
+    # or not UCUM: nothing judged). Neither a value nor components: nothing to judge. A
+    # failure, a pair not seen yet and every other shape are the check's to answer.
+    verdicts, check = _lab_unit(params)
+    memo, call, props = src.bind(verdicts), src.bind(check), src.bind(LAB_PROPERTIES)
+    passed = src.bind(PASS)
+    single = src.coding("code")
+    src.lines += [
+        "_iq = r.get('valueQuantity')",
+        "_ix = r.get('component')",
+        "if _ix is None and type(_iq) is not dict:",
+        "    o = None",
+        f"elif (_ix is None and 'extension' not in _iq and {single} is not None",
+        f"        and {single}[0] == {LOINC!r}):",
+        f"    _ip = {props}.get({single}[1])",
+        "    if _ip is None:",
+        "        o = None",
+        "    else:",
+        "        # quantity_unit, written out",
+        "        _iu = _iq.get('code')",
+        "        if not (isinstance(_iu, str) and _iu):",
+        "            _iu = _iq.get('unit')",
+        "            if not (isinstance(_iu, str) and _iu):",
+        "                _iu = None",
+        "        if _iu is None:",
+        "            o = None",
+        "        else:",
+        f"            _iw = {memo}.get((_ip, _iu), 0)",
+        f"            o = {passed} if _iw is True else None if _iw is None else {call}(r, facts)",
+        "else:",
+        f"    o = {call}(r, facts)",
+    ]
+
+
+@specialised("lab-unit-fits-test", inline=_lab_unit_inline)
+def lab_unit_fits_test(params: Mapping[str, ParamValue]) -> Runner:
+    """A value's UCUM unit measures what the LOINC test's property says (a mass
+    concentration in mg/dL, not mmol/L; a count per volume, not a fraction), per
+    :data:`huitong.quality.codes.LAB_PROPERTIES`.
+
+    The unit judged is the sender's: when terminology normalisation has converted the value
+    (glucose mg/dL → mmol/L under a mass-concentration code), the original quantity kept in
+    the ``params.original_extension`` extension is the one checked.
+    """
+    return _lab_unit(params)[1]
 
 
 _UNSEEN: Any = object()
@@ -261,11 +304,26 @@ def _unit_is_ucum(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     return PASS if found else None
 
 
-@predicate("blood-pressure-order")
-def blood_pressure_order(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+def _blood_pressure_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # The two pressures come from components or from two LOINC codings of the resource's
+    # own code: without components and with at most one coding there is nothing to compare
+    # (None), the answer for every Observation but the panels, without the call.
+    src.lines += [
+        "if r.get('component') is None and not (type(_ic := r.get('code')) is dict",
+        "        and type(_il := _ic.get('coding')) is list and len(_il) > 1):",
+        "    o = None",
+        "else:",
+        f"    o = {src.bind(_blood_pressure_check)}(r, facts)",
+    ]
+
+
+@specialised("blood-pressure-order", inline=_blood_pressure_inline)
+def blood_pressure_order(params: Mapping[str, ParamValue]) -> Runner:
     """In a blood-pressure panel, the diastolic value is below the systolic one."""
+    return _blood_pressure_check
+
+
+def _blood_pressure_check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     values: dict[str, float] = {}
     for code, _where, quantity in loinc_quantities(resource, facts):
         if code not in ("8480-6", "8462-4"):
@@ -286,12 +344,24 @@ def blood_pressure_order(
     return PASS
 
 
-@predicate("reference-range-ordered")
-def reference_range_ordered(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+def _reference_range_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # Most results carry no reference range: nothing to judge, without the call.
+    src.lines += [
+        "if r.get('referenceRange') is None:",
+        "    o = None",
+        "else:",
+        f"    o = {src.bind(_reference_range_check)}(r, facts)",
+    ]
+
+
+@specialised("reference-range-ordered", inline=_reference_range_inline)
+def reference_range_ordered(params: Mapping[str, ParamValue]) -> Runner:
     """Each reference range with both bounds has ``low`` ≤ ``high`` (compared after unit
     conversion)."""
+    return _reference_range_check
+
+
+def _reference_range_check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     ranges = resource.get("referenceRange")
     if ranges is None or not isinstance(ranges, list):
         return None
@@ -317,11 +387,23 @@ def reference_range_ordered(
     return PASS if judged else None
 
 
-@predicate("dose-positive")
-def dose_positive(
-    resource: Mapping[str, Any], facts: Facts, params: Mapping[str, ParamValue]
-) -> Outcome | None:
+def _dose_positive_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+    # No dosage instructions (a list): nothing to judge, without the call.
+    src.lines += [
+        "if not isinstance(r.get('dosageInstruction'), list):",
+        "    o = None",
+        "else:",
+        f"    o = {src.bind(_dose_positive_check)}(r, facts)",
+    ]
+
+
+@specialised("dose-positive", inline=_dose_positive_inline)
+def dose_positive(params: Mapping[str, ParamValue]) -> Runner:
     """Every ``dosageInstruction.doseAndRate.doseQuantity.value`` is greater than zero."""
+    return _dose_positive_check
+
+
+def _dose_positive_check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     dosages = resource.get("dosageInstruction")
     if not isinstance(dosages, list):
         return None
