@@ -12,12 +12,17 @@ import itertools
 from typing import Any
 
 import pytest
-from test_quality_plan import RULES, _same, _synthea, _time_rule
+from test_quality_plan import (
+    RULES,
+    _same,
+    _synthea,
+    _time_rule,
+    counted_inline,
+    custom_when,
+)
 from test_quality_rules import context
 
 from huitong.quality import Facts, InMemoryContext, RuleSet, Subject
-from huitong.quality.expression import Inline, compile_inline
-from huitong.quality.plan import Namespace
 from huitong.quality.predicates import element_time
 
 _LOINC, _SCT = "http://loinc.org", "http://snomed.info/sct"
@@ -126,21 +131,7 @@ _CODING_EXPRESSIONS = [
 def test_the_coding_fast_path_runs_inline_as_its_closure(expression: str) -> None:
     """Written out for one concept with one coding; its closure is called for every other
     shape, and every shape answers as the closure does."""
-    ns = Namespace()
-    check, inline = compile_inline(expression, "Observation", {}, ns.bind)
-    assert isinstance(inline, Inline) and inline.total
-    calls: list[Any] = []
-
-    def counted(fn: Any) -> Any:
-        def call(n: Any) -> Any:
-            calls.append(n)
-            return fn(n)
-
-        return call
-
-    names = {name: counted(fn) if callable(fn) else fn for name, fn in ns.names.items()}
-    true = eval(f"lambda r, n: {inline.true}", names)
-    false = eval(f"lambda r, n: {inline.false}", names)
+    check, true, false, calls = counted_inline(expression, "Observation")
     key = expression.split(".", 1)[0]
     inlined = 0
     for concept in _CONCEPTS:
@@ -158,18 +149,8 @@ def test_reads_are_hoisted_by_token_and_literals_stay_as_written() -> None:
     """A key read more than once is read once, at the top of the plan; a string literal
     that looks like such a read is left alone (it is data, not a read)."""
     literal = 'r.get("status")'  # a FHIRPath string needs no escape for it
-    config = {
-        "custom": {
-            "observation.looks-like-a-read": {
-                "category": "conformance", "severity": "warn",
-                "resource_types": ["Observation"],
-                "expect": "category.exists()",
-                "when": f"status != '{literal}'",
-                "message_en": "odd", "message_zh": "奇怪",
-            },
-        },
-    }  # fmt: skip
-    rules = RuleSet.from_config(config)
+    rules = RuleSet.from_config(custom_when("observation.looks-like-a-read",
+                                            f"status != '{literal}'"))
     plan = rules.plan("Observation")
     assert plan is not None
     tree = ast.parse(plan.source)

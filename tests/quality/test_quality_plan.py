@@ -147,20 +147,24 @@ def test_inline_source_answers_as_the_closures_do(expression: str) -> None:
             assert answer is not None
 
 
-def test_custom_expressions_cannot_put_code_into_a_plan() -> None:
-    literal = 'a"); import os; ("\n# x\nraise SystemExit'
-    config = {
+def custom_when(rule_id: str, when: str) -> dict[str, Any]:
+    """A region document with one custom Observation rule applied ``when``."""
+    return {
         "custom": {
-            "observation.odd-literal": {
+            rule_id: {
                 "category": "conformance", "severity": "warn",
                 "resource_types": ["Observation"],
                 "expect": "category.exists()",
-                "when": f"status != '{literal}'",
+                "when": when,
                 "message_en": "odd", "message_zh": "奇怪",
             },
         },
     }  # fmt: skip
-    rules = RuleSet.from_config(config)
+
+
+def test_custom_expressions_cannot_put_code_into_a_plan() -> None:
+    literal = 'a"); import os; ("\n# x\nraise SystemExit'
+    rules = RuleSet.from_config(custom_when("observation.odd-literal", f"status != '{literal}'"))
     plan = rules.plan("Observation")
     assert plan is not None
     # The literal stays a string constant of the generated source, nothing more.
@@ -315,21 +319,9 @@ _MEMBER_SHAPES: list[Any] = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    ("expression", "key"),
-    [
-        ("value.ofType(Quantity).value.exists()", "valueQuantity"),
-        ("value.ofType(Quantity).value.empty()", "valueQuantity"),
-        ("period.start.exists()", "period"),
-        ("period.end.empty()", "period"),
-    ],
-)
-def test_member_fast_paths_run_inline_for_one_object_as_their_closures(
-    expression: str, key: str
-) -> None:
-    """A member fast path (``x.ofType(T).m``, ``x.m``) is written out inline: its closure is
-    called only for a list under the key, and every shape answers as the closure does."""
-    rtype = "Observation" if key == "valueQuantity" else "Encounter"
+def counted_inline(expression: str, rtype: str) -> tuple[Any, Any, Any, list[Any]]:
+    """``expression``'s closure, its inline source's true and false forms as functions of
+    ``(r, n)``, and the list of the calls those made to the closures they bind."""
     ns = Namespace()
     check, inline = compile_inline(expression, rtype, {}, ns.bind)
     assert isinstance(inline, Inline) and inline.total
@@ -345,6 +337,25 @@ def test_member_fast_paths_run_inline_for_one_object_as_their_closures(
     names = {name: counted(fn) if callable(fn) else fn for name, fn in ns.names.items()}
     true = eval(f"lambda r, n: {inline.true}", names)
     false = eval(f"lambda r, n: {inline.false}", names)
+    return check, true, false, calls
+
+
+@pytest.mark.parametrize(
+    ("expression", "key"),
+    [
+        ("value.ofType(Quantity).value.exists()", "valueQuantity"),
+        ("value.ofType(Quantity).value.empty()", "valueQuantity"),
+        ("period.start.exists()", "period"),
+        ("period.end.empty()", "period"),
+    ],
+)
+def test_member_fast_paths_run_inline_for_one_object_as_their_closures(
+    expression: str, key: str
+) -> None:
+    """A member fast path (``x.ofType(T).m``, ``x.m``) is written out inline: its closure is
+    called only for a list under the key, and every shape answers as the closure does."""
+    rtype = "Observation" if key == "valueQuantity" else "Encounter"
+    check, true, false, calls = counted_inline(expression, rtype)
     for shape in _MEMBER_SHAPES:
         member = "value" if key == "valueQuantity" else ("start" if "start" in expression
                                                          else "end")  # fmt: skip

@@ -304,23 +304,21 @@ def _unit_is_ucum(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     return PASS if found else None
 
 
-def _blood_pressure_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
-    # The two pressures come from components or from two LOINC codings of the resource's
-    # own code: without components and with at most one coding there is nothing to compare
-    # (None), the answer for every Observation but the panels, without the call.
-    src.lines += [
-        "if r.get('component') is None and not (type(_ic := r.get('code')) is dict",
-        "        and type(_il := _ic.get('coding')) is list and len(_il) > 1):",
-        "    o = None",
-        "else:",
-        f"    o = {src.bind(_blood_pressure_check)}(r, facts)",
-    ]
+def _checked_unless(name: str, nothing_when: str, check: Runner, doc: str) -> None:
+    """Register ``check`` as the predicate ``name`` (it takes no parameters), with an inline
+    form that answers "nothing to judge" (None) without the call when the source
+    ``nothing_when``, an expression over the resource ``r``, holds: the answer for most
+    resources, which lack what the check compares."""
 
+    def inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
+        src.lines += [f"if {nothing_when}:", "    o = None", "else:",
+                      f"    o = {src.bind(check)}(r, facts)"]  # fmt: skip
 
-@specialised("blood-pressure-order", inline=_blood_pressure_inline)
-def blood_pressure_order(params: Mapping[str, ParamValue]) -> Runner:
-    """In a blood-pressure panel, the diastolic value is below the systolic one."""
-    return _blood_pressure_check
+    def factory(params: Mapping[str, ParamValue]) -> Runner:
+        return check
+
+    factory.__doc__ = doc
+    specialised(name, inline=inline)(factory)
 
 
 def _blood_pressure_check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
@@ -342,23 +340,6 @@ def _blood_pressure_check(resource: Mapping[str, Any], facts: Facts) -> Outcome 
             {"systolic": values["8480-6"], "diastolic": values["8462-4"]},
         )
     return PASS
-
-
-def _reference_range_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
-    # Most results carry no reference range: nothing to judge, without the call.
-    src.lines += [
-        "if r.get('referenceRange') is None:",
-        "    o = None",
-        "else:",
-        f"    o = {src.bind(_reference_range_check)}(r, facts)",
-    ]
-
-
-@specialised("reference-range-ordered", inline=_reference_range_inline)
-def reference_range_ordered(params: Mapping[str, ParamValue]) -> Runner:
-    """Each reference range with both bounds has ``low`` ≤ ``high`` (compared after unit
-    conversion)."""
-    return _reference_range_check
 
 
 def _reference_range_check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
@@ -387,22 +368,6 @@ def _reference_range_check(resource: Mapping[str, Any], facts: Facts) -> Outcome
     return PASS if judged else None
 
 
-def _dose_positive_inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
-    # No dosage instructions (a list): nothing to judge, without the call.
-    src.lines += [
-        "if not isinstance(r.get('dosageInstruction'), list):",
-        "    o = None",
-        "else:",
-        f"    o = {src.bind(_dose_positive_check)}(r, facts)",
-    ]
-
-
-@specialised("dose-positive", inline=_dose_positive_inline)
-def dose_positive(params: Mapping[str, ParamValue]) -> Runner:
-    """Every ``dosageInstruction.doseAndRate.doseQuantity.value`` is greater than zero."""
-    return _dose_positive_check
-
-
 def _dose_positive_check(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     dosages = resource.get("dosageInstruction")
     if not isinstance(dosages, list):
@@ -422,3 +387,27 @@ def _dose_positive_check(resource: Mapping[str, Any], facts: Facts) -> Outcome |
                         {"value": value},
                     )
     return PASS if judged else None
+
+
+# The pressures come from components or from two LOINC codings of the resource's own code;
+# the ranges and doses from their lists: without them there is nothing to compare.
+_checked_unless(
+    "blood-pressure-order",
+    "r.get('component') is None and not (type(_ic := r.get('code')) is dict"
+    " and type(_il := _ic.get('coding')) is list and len(_il) > 1)",
+    _blood_pressure_check,
+    "In a blood-pressure panel, the diastolic value is below the systolic one.",
+)
+_checked_unless(
+    "reference-range-ordered",
+    "r.get('referenceRange') is None",
+    _reference_range_check,
+    "Each reference range with both bounds has ``low`` ≤ ``high`` (compared after unit "
+    "conversion).",
+)
+_checked_unless(
+    "dose-positive",
+    "not isinstance(r.get('dosageInstruction'), list)",
+    _dose_positive_check,
+    "Every ``dosageInstruction.doseAndRate.doseQuantity.value`` is greater than zero.",
+)
