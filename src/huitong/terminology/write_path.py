@@ -172,6 +172,17 @@ _STRICT = re.compile(_NOT_STANDARD + rb'[^"\\]*"(?!,"value":)|[^"]*\\)')
 
 
 _VALUE_QUANTITY, _REFERENCE_RANGE = _QUANTITY_KEYS
+_CODE_KEY = b'"code":"'
+_BACKSLASH = b"\\"
+_IDENTIFIER_NEXT = b',"value":'  # what follows an Identifier's system (see _NOT_STANDARD)
+# The standard prefixes for bytes.startswith, which tries them in order: the systems most
+# frequent in feeds first (any order gives the same answer).
+_FREQUENT_FIRST = ("http://snomed.info/sct", "http://loinc.org", "http://terminology.hl7.org/",
+                   "https://bluebutton.cms.gov/", "http://unitsofmeasure.org",
+                   "http://hl7.org/fhir/")
+_STANDARD_BYTES = tuple(
+    p.encode() for p in (*_FREQUENT_FIRST, *(p for p in _STANDARD if p not in _FREQUENT_FIRST))
+)
 
 
 # What the pre-check finds: nothing to do, only measured quantities of the resource or its
@@ -230,31 +241,48 @@ def _quantity_changes(content: dict[str, Any], value_keys: int, range_keys: int)
     return _QUANTITIES if changes else _NOTHING
 
 
-def _precheck(content: dict[str, Any], units: bool,
-              dumps: Callable[[dict[str, Any]], bytes] = orjson.dumps) -> int:
-    """:func:`needs_walk`, telling apart the resources whose only change is the
-    normalisation of their own (or their components') measured quantities. ``dumps``: the
-    write path's serialiser (``Transaction.serialised``), whose bytes the store then reuses
-    for a resource this leaves unchanged, instead of serialising it a second time."""
-    data = dumps(content)
-    for key in ("meta", "text"):
-        value = content.get(key)
-        if value is None or (key == "text" and type(value) is dict
-                             and _PLAIN_TEXT.issuperset(value)):  # fmt: skip
-            continue  # the usual narrative holds no system and no code
-        # Cut the element out of the text (its serialisation is the same inside the whole:
-        # orjson writes a dict the same way every time).
-        piece = b'"' + key.encode() + b'":' + orjson.dumps(value)
-        at = data.find(piece)
+def _cut(data: bytes, head: bytes, dumped: bytes) -> bytes | None:
+    """``data`` without the first ``head + dumped`` (an element, its key and its value), or
+    None when it is not there. The element is found from its short key (meta comes right
+    after the id, so that scan stops within a few bytes) and compared in place, rather than
+    searched for in full."""
+    at = data.find(head)
+    if at < 0 or not data.startswith(dumped, at + len(head)):
+        at = data.find(head + dumped)
         if at < 0:
-            data = orjson.dumps({k: v for k, v in content.items() if k not in _NOT_WALKED})
-            break
-        data = data[:at] + data[at + len(piece):]
+            return None
+    return data[:at] + data[at + len(head) + len(dumped):]
+
+
+def _without_unwalked(content: dict[str, Any], data: bytes) -> bytes:
+    """``data`` (the JSON text of ``content``) with ``meta`` and ``text`` cut out, unless the
+    text is the usual narrative (no system, no code in it). An element's serialisation is
+    the same inside the whole (orjson writes a dict the same way every time); the first
+    occurrence is the one cut."""
+    meta = content.get("meta")
+    if meta is not None:  # (always, on the write path: the store stamps it)
+        cut = _cut(data, b'"meta":', orjson.dumps(meta))
+        if cut is None:
+            return orjson.dumps({k: v for k, v in content.items() if k not in _NOT_WALKED})
+        data = cut
+    text = content.get("text")
+    if text is not None and not (type(text) is dict and _PLAIN_TEXT.issuperset(text)):
+        cut = _cut(data, b'"text":', orjson.dumps(text))
+        if cut is None:
+            return orjson.dumps({k: v for k, v in content.items() if k not in _NOT_WALKED})
+        data = cut
+    return data
+
+
+def _precheck_by_pattern(content: dict[str, Any], units: bool, data: bytes) -> int:
+    """:func:`_precheck` on ``data`` (meta and text cut out) by the regular expressions: the
+    general form, for a text holding an escape (the scan of :func:`_precheck` reads no
+    escape)."""
     # Counted once here (a scan each): _quantity_changes compares them with what it finds.
     value_keys = data.count(_VALUE_QUANTITY) if units else 0
     range_keys = data.count(_REFERENCE_RANGE) if units else 0
     quantities = value_keys or range_keys
-    if data.count(b'"code":"') > data.count(_SYSTEM_KEY):
+    if data.count(_CODE_KEY) > data.count(_SYSTEM_KEY):
         return _WALK  # more codes than systems: a coding may lack its system
     if (_STRICT if quantities else _LOOSE).search(data) is not None:
         # A local system (the walk would look its codings up, and queue them unmapped), or
@@ -263,6 +291,49 @@ def _precheck(content: dict[str, Any], units: bool,
     # Most measured values arrive in their preferred unit already (about three in four
     # Synthea Observations): trying them costs a few lookups, the walk tens of µs.
     return _quantity_changes(content, value_keys, range_keys) if quantities else _NOTHING
+
+
+def _precheck(content: dict[str, Any], units: bool,
+              dumps: Callable[[dict[str, Any]], bytes] = orjson.dumps) -> int:
+    """:func:`needs_walk`, telling apart the resources whose only change is the
+    normalisation of their own (or their components') measured quantities. ``dumps``: the
+    write path's serialiser (``Transaction.serialised``), whose bytes the store then reuses
+    for a resource this leaves unchanged, instead of serialising it a second time."""
+    data = _without_unwalked(content, dumps(content))
+    # (find, not "in": bytes.__contains__ first tries the needle as an integer, and the
+    # TypeError it formats costs more than the scan)
+    if data.find(_BACKSLASH) >= 0:  # escapes are rare (narratives, free text)
+        return _precheck_by_pattern(content, units, data)
+    # What _LOOSE / _STRICT find, read system by system: the text split at '"system":"'
+    # (one C scan, which also counts the systems) and each system compared with the
+    # standard prefixes in C. Without an escape in the text a system ends at its first
+    # quote, so the two agree exactly (tests compare them).
+    chunks = data.split(_SYSTEM_KEY)
+    if data.count(_CODE_KEY) >= len(chunks):
+        return _WALK  # more codes than systems: a coding may lack its system
+    colonless = False  # a local system without ":" (ContactPoint.system): _STRICT's only
+    for chunk in chunks[1:]:
+        if chunk.startswith(_STANDARD_BYTES):
+            continue
+        end = chunk.find(b'"')
+        if end < 0:  # not JSON as orjson writes it: the pattern decides
+            return _precheck_by_pattern(content, units, data)
+        if chunk.startswith(_IDENTIFIER_NEXT, end + 1):
+            continue  # an Identifier's system
+        if chunk.find(b":", 0, end) >= 0:
+            return _WALK  # a local system
+        colonless = True
+    if not units:
+        return _NOTHING
+    value_keys = data.count(_VALUE_QUANTITY)
+    range_keys = data.count(_REFERENCE_RANGE)
+    if not (value_keys or range_keys):
+        return _NOTHING
+    if colonless:
+        return _WALK
+    # Most measured values arrive in their preferred unit already (about three in four
+    # Synthea Observations): trying them costs a few lookups, the walk tens of µs.
+    return _quantity_changes(content, value_keys, range_keys)
 
 
 def needs_walk(content: dict[str, Any], *, units: bool) -> bool:
