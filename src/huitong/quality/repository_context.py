@@ -175,6 +175,12 @@ class RepositoryContext:
         pid = patient.get("id")
         if self._identity is None or not isinstance(pid, str):
             return ()
+        meta = patient.get("meta")
+        if type(meta) is dict and meta.get("versionId") == "1":
+            # Its first version: the identity service links a record only after it is
+            # written, so there are no links to read (and reading them in the transaction
+            # would flush its buffered rows, a round trip a bundle for nothing).
+            return ()
         # Read in the write's own transaction: the links as this write sees them, and no
         # connection and commit of their own for every Patient written.
         golden = self._identity.golden_of(pid, tx=self._tx)

@@ -123,8 +123,8 @@ _Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any,
 class _TxState:
     """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
 
-    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "go_live_read",
-                 "now", "pending", "rows")
+    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "now", "pending",
+                 "rows")
 
     def __init__(self, tx: Transaction, identity: IdentityLinks | None, now: int) -> None:
         # When the transaction's data reached the service: its resources' receipt time and
@@ -146,10 +146,9 @@ class _TxState:
         # (organization, month, plan, mask of the rules that applied) → resources: one
         # counter per resource, expanded to one per rule only at the end.
         self.counts: dict[tuple[str, str, TypePlan, int], int] = {}
-        # Institutions whose first receipt is not committed yet → the moment this
-        # transaction uses (and records) for it.
+        # Institutions whose first receipt this process has not yet seen committed → the
+        # moment this transaction uses for it and records (again) at its end.
         self.go_live: dict[str, int] = {}
-        self.go_live_read = False  # the stored first receipts were read in this transaction
 
 
 class _SexesFromGolden:
@@ -224,6 +223,12 @@ class QualityService:
         # Institution → when its data first reached Huitong, as committed (never changes
         # once it is): the timeliness rules do not judge what happened before it.
         self._first_received: dict[str, int] = {}
+        # Institutions first met by this process, with the moment it took for them, until a
+        # read of the table (at most every reload_every_us) finds them committed; every
+        # transaction using one records it again meanwhile (a first write rolled back
+        # records nothing), and no transaction waits for a read of its own.
+        self._provisional: dict[str, int] = {}
+        self._go_live_read_at: int | None = None
 
     # -- set-up --------------------------------------------------------------------------
     def install(self) -> None:
@@ -374,21 +379,24 @@ class QualityService:
 
     def _go_live(self, tx: Transaction, state: _TxState, org: str) -> int:
         """When ``org`` went live, for an institution this process has not seen committed:
-        its stored first receipt, or, the first time its data arrives, this transaction's
-        moment, recorded with the transaction (so a rolled-back first write records none).
-        The stored moments are read all at once (one row an institution), at most once a
-        transaction: a bundle often brings several institutions new to this process."""
+        its stored first receipt (the table is read when this process first needs it and
+        then at most every ``reload_every_us``), else the moment this process took for it
+        when its data first arrived here, recorded with the transaction."""
         found = state.go_live.get(org)
         if found is not None:
             return found
-        if not state.go_live_read:
-            state.go_live_read = True
-            self._first_received.update(go_live_rows(self.repo))
-            found = self._first_received.get(org)
+        now = state.now
+        read_at = self._go_live_read_at
+        if read_at is None or now - read_at >= self.reload_every_us:
+            self._go_live_read_at = now
+            stored = go_live_rows(self.repo)
+            self._first_received.update(stored)
+            for known in stored:
+                self._provisional.pop(known, None)
+            found = stored.get(org)
             if found is not None:
                 return found
-        found = state.go_live[org] = state.now
-        record_go_live(tx, org, found)
+        found = state.go_live[org] = self._provisional.setdefault(org, now)
         return found
 
     def go_live(self) -> list[tuple[str, int, str]]:
@@ -459,7 +467,12 @@ class QualityService:
         recent = getattr(self._recent, "last", None)
         if recent is not None and recent[0]() is tx:
             self._recent.last = None  # the transaction ends: let its state go
-        if state is None or not (state.rows or state.counts):
+        if state is None:
+            return
+        if state.go_live:
+            record_go_live(tx, list(state.go_live.items()))
+            state.go_live.clear()
+        if not (state.rows or state.counts):
             return
         if state.rows:
             insert_finding_rows(tx, state.rows, self.repo.dialect)

@@ -281,14 +281,18 @@ def count_rows(repo: Repository, organization: str | None = None) -> list[CheckC
     return out
 
 
-def record_go_live(tx: Transaction, organization: str, at: int) -> None:
-    """Record ``at`` as ``organization``'s first receipt unless one is recorded already (two
-    writers racing keep the first to commit). A deferred statement: on PostgreSQL it
-    travels with the transaction's next round trip (see :func:`insert_finding_rows`)."""
+def record_go_live(tx: Transaction, rows: Sequence[tuple[str, int]]) -> None:
+    """Record each ``(organization, moment)`` as that institution's first receipt unless
+    one is recorded already (two writers racing keep the first to commit): one deferred
+    statement, which on PostgreSQL travels with the transaction's last flush (see
+    :func:`insert_finding_rows`)."""
+    if not rows:
+        return
+    values = ", ".join(["(?, ?)"] * len(rows))
     tx.execute_later(
-        "INSERT INTO quality_go_live (organization, first_received_at) VALUES (?, ?) "
+        f"INSERT INTO quality_go_live (organization, first_received_at) VALUES {values} "
         "ON CONFLICT (organization) DO NOTHING",
-        (organization, at),
+        [v for row in rows for v in row],
     )
 
 
