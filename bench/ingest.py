@@ -117,6 +117,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1, help="server processes (HUITONG_WORKERS)")
     ap.add_argument("--bare", action="store_true",
                     help="identity service and quality rules off: the repository's own cost")
+    ap.add_argument("--no-quality", action="store_true",
+                    help="translation and quality rules off, everything else on (issue 6's "
+                         "cost is the difference from a run without this)")
     ap.add_argument("--no-copy", action="store_true", help="skip the COPY baseline")
     args = ap.parse_args()
     if not ARCHIVE.exists():
@@ -132,6 +135,8 @@ def main() -> None:
     env = {"HUITONG_WORKERS": str(args.workers)}
     if args.bare:
         env |= {"HUITONG_MPI": "off", "HUITONG_QUALITY": "off"}
+    if args.no_quality:
+        env |= {"HUITONG_TRANSLATE": "off", "HUITONG_QUALITY": "off"}
     with ServerProcess(url, extra_env=env) as server:
         # The backends the server opens during the load count from zero; the snapshot after
         # is taken while they still run (they end with the server).
@@ -158,7 +163,8 @@ def main() -> None:
         "server_peak_pss_mb": round(peak_pss_mb),
         "clients": args.clients,
         "workers": args.workers,
-        "pipeline": "bare" if args.bare else "identity+quality",
+        "pipeline": "bare" if args.bare else (
+            "identity" if args.no_quality else "identity+translation+quality"),
         "machine": f"{platform.node()} {platform.machine()} {platform.processor()}".strip(),
         "date": time.strftime("%Y-%m-%d"),
     }

@@ -275,3 +275,18 @@ def test_each_worker_has_its_own_index_and_its_replacement_keeps_it(
 
     assert _run_for(sup, 3.0) == 0
     assert sorted(record.read_text().split()) == ["0", "1", "1"]
+
+
+def test_the_workers_inherit_the_unit_registry_built_before_the_fork() -> None:
+    """preload() builds the UCUM registry in the supervisor; a worker forked from it then
+    starts no build of its own (the translation service's warm-up finds it done)."""
+    code = (
+        "from huitong.supervisor import preload\n"
+        "preload()\n"
+        "from huitong.terminology import write_path\n"
+        "write_path._warm_units()\n"
+        "print(write_path._warm, len(write_path._warming))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert out.stdout.split() == ["True", "0"]

@@ -49,7 +49,7 @@ from huitong.terminology.institution import (
 from huitong.terminology.translate import CompiledConceptMap, Match, compile_concept_map
 from huitong.terminology.units.quantity import normalise_quantity, quantity_changes
 
-__all__ = ["NOT_TRANSLATED", "TranslationService"]
+__all__ = ["NOT_TRANSLATED", "TranslationService", "warm_units"]
 
 # Resources that define or carry terminology and conformance, or wrap other resources:
 # translating them would change definitions, not data.
@@ -446,21 +446,27 @@ def _is_golden(resource: Mapping[str, Any]) -> bool:
 
 
 _warming: list[threading.Thread] = []
+_warm = False  # the registry is built in this process (or the process it was forked from)
+
+
+def warm_units() -> None:
+    """Build the UCUM unit registry now (about 0.8 s of CPU, once per process). The server's
+    supervisor calls it before forking its workers, which then share the registry instead
+    of each building its own while the first requests arrive."""
+    global _warm
+    normalise_quantity(
+        {"value": 1, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"},
+        loinc_code="2339-0",
+    )
+    _warm = True
 
 
 def _warm_units() -> None:
-    """Build the UCUM unit registry in the background (seconds, once per process), so the
-    first measured quantity a server receives does not wait for all of it."""
-    if _warming:
+    """Build the UCUM unit registry in the background (once per process, unless inherited),
+    so the first measured quantity a server receives does not wait for all of it."""
+    if _warming or _warm:
         return
-
-    def warm() -> None:
-        normalise_quantity(
-            {"value": 1, "unit": "mg/dL", "system": "http://unitsofmeasure.org", "code": "mg/dL"},
-            loinc_code="2339-0",
-        )
-
-    thread = threading.Thread(target=warm, name="huitong-ucum-warm-up", daemon=True)
+    thread = threading.Thread(target=warm_units, name="huitong-ucum-warm-up", daemon=True)
     _warming.append(thread)
     thread.start()
 
