@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("HUITONG_SRC", str(ROOT / "src")))
 sys.path.insert(1, str(ROOT / "tests"))
 sys.path.insert(2, str(ROOT / "bench"))
-from _server import cpu_seconds  # noqa: E402
+from _server import cpu_seconds, pg_backends  # noqa: E402
 
 from huitong.config import Settings  # noqa: E402
 from huitong.mpi.service import IdentityService  # noqa: E402
@@ -128,16 +128,6 @@ def time_hooks(repo: Any, spent: dict[str, float]) -> None:
     repo._commit_hooks.update(hooks)
 
 
-def _backends(url: str) -> list[int]:
-    """The process ids of every PostgreSQL backend connected to the run's database."""
-    if url.startswith("sqlite"):
-        return []
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
-                            (url.rsplit("/", 1)[1],)).fetchall()
-    return [int(r[0]) for r in rows]
-
-
 def _callgrind(on: bool) -> None:
     """Switch callgrind's instrumentation of this process (under valgrind only)."""
     subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())],
@@ -169,7 +159,7 @@ def run(
         gc.callbacks.append(timer)
         # The pool's connections exist after the services' set-up; a backend opened later
         # (none is, one bundle at a time) would go uncounted.
-        backends = {p: cpu_seconds(p) for p in _backends(url)}
+        backends = {p: cpu_seconds(p) for p in pg_backends(url)}
         if callgrind:
             _callgrind(True)
         wall, cpu = time.perf_counter(), time.process_time()
@@ -183,7 +173,7 @@ def run(
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         if callgrind:
             _callgrind(False)
-        db_cpu = sum(cpu_seconds(p) - backends.get(p, 0.0) for p in _backends(url))
+        db_cpu = sum(cpu_seconds(p) - backends.get(p, 0.0) for p in pg_backends(url))
         gc.callbacks.remove(timer)
         return {
             "mode": mode,

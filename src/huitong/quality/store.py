@@ -210,20 +210,27 @@ def _upsert_counts(tx: Transaction, counts: Sequence[CheckCount], dialect: str) 
         )
 
 
+def _add(
+    totals: dict[tuple[str, str, str], list[Any]], org: str, month: str, rule_id: str,
+    category: str, applicable: int, failed: int,
+) -> None:
+    """Add one counter's checks to ``totals`` ((organization, month, rule) → [category,
+    applicable, failed])."""
+    slot = totals.get((org, month, rule_id))
+    if slot is None:
+        totals[(org, month, rule_id)] = [category, applicable, failed]
+    else:
+        slot[1] += applicable
+        slot[2] += failed
+
+
 def _add_deltas(
     totals: dict[tuple[str, str, str], list[Any]], text: str, organization: str | None = None
 ) -> None:
-    """Add one ledger row's deltas to ``totals`` ((organization, month, rule) →
-    [category, applicable, failed]), of ``organization`` only when given."""
+    """Add one ledger row's deltas to ``totals``, of ``organization`` only when given."""
     for org, month, rule_id, category, applicable, failed in orjson.loads(text):
-        if organization is not None and org != organization:
-            continue
-        slot = totals.get((org, month, rule_id))
-        if slot is None:
-            totals[(org, month, rule_id)] = [category, applicable, failed]
-        else:
-            slot[1] += applicable
-            slot[2] += failed
+        if organization is None or org == organization:
+            _add(totals, org, month, rule_id, category, applicable, failed)
 
 
 def fold_count_deltas(repo: Repository, *, batch: int = 500) -> int:
@@ -266,13 +273,8 @@ def count_rows(repo: Repository, organization: str | None = None) -> list[CheckC
     for org, month, rule_id, category, applicable, failed, deltas in repo.query(sql, params):
         if deltas is not None:
             _add_deltas(totals, deltas, organization)
-            continue
-        slot = totals.get((org, month, rule_id))
-        if slot is None:
-            totals[(org, month, rule_id)] = [category, int(applicable), int(failed)]
         else:
-            slot[1] += int(applicable)
-            slot[2] += int(failed)
+            _add(totals, org, month, rule_id, category, int(applicable), int(failed))
     out: list[CheckCount] = []
     for (org, month, rule_id), (category, applicable, failed) in totals.items():
         cat = _CATEGORIES.get(category)
