@@ -183,23 +183,70 @@ def demo(db: str | None, residents: int, seed: int, port: int | None, no_serve: 
     from platformdirs import user_data_dir
 
     from huitong.demo import generate_region
+    from huitong.demo.feed import clock_moment, live_feed
+    from huitong.importer import InProcessTarget, load_bundles
 
     url = db or f"sqlite:///{Path(user_data_dir('huitong')) / 'demo.db'}"
     # The demo is a local, synthetic region: no sign-in, loopback only (see the banner).
     settings = _settings(url, port=port, auth="off")
     repo = _open(settings.database_url, local_base=settings.base_url)
+    # Read once, from the clock that stamps receipts: the feed's events count back from it.
+    started_us: int = repo.clock()
     click.echo(
         f"Generating a synthetic region with {residents} residents…\n"
         f"正在生成含 {residents} 名居民的模拟区域数据……"
     )
     bundles = generate_region(seed=seed, residents=residents)
-    from huitong.importer import InProcessTarget, load_bundles
-
-    counts = load_bundles(InProcessTarget(repo, settings), bundles, label="demo / 演示数据")
+    history = InProcessTarget(repo, settings)
+    counts = load_bundles(history, bundles, label="demo / 演示数据")
+    history.close()
+    settings = _demo_go_live(repo, settings, started_us, seed)
+    click.echo(
+        "Loading a recent feed: the last days' visits and home readings, a few of them late or "
+        "implausible, for the quality dashboard…\n"
+        "正在导入近期数据：最近几天的就诊与家庭自测记录，其中少数迟报或数值不合理，供数据质量看板展示……"
+    )
+    # A new target: its app reads the quality document just stored (the history's app would
+    # only notice it after its reload interval).
+    feed = InProcessTarget(repo, settings)
+    recent_bundles = live_feed(now=clock_moment(started_us), seed=seed, residents=residents)
+    recent = load_bundles(feed, recent_bundles, label="feed / 近期数据")
+    feed.close()
+    counts.update(recent)
     _print_summary(counts)
     if not no_serve:
         _serve(settings, repo)
     repo.close()
+
+
+def _demo_go_live(repo: Any, settings: Settings, started_us: int, seed: int) -> Settings:
+    """Date the demo institutions' go-live before the feed (huitong.demo.feed): store the
+    region quality document in force with their ``live_since`` added. Returns the settings
+    the feed and the server run with."""
+    import dataclasses
+
+    from huitong.demo.feed import LIVE_DAYS, clock_moment, go_live_document, live_since
+    from huitong.quality.service import QualityService
+
+    if settings.quality == "off":
+        return settings
+    started = clock_moment(started_us)
+    service = QualityService(repo, clock=repo.clock)
+    current = service.config()
+    document = go_live_document(started, seed=seed, current=current.document if current else None)
+    if current is None or current.document != document:
+        service.set_config(document, by="huitong demo",
+                           note="demo institutions' live feeds / 演示机构实时接入日期")  # fmt: skip
+    since = live_since(started).isoformat()
+    click.echo(
+        f"Data quality: the demo institutions went live on {since} ({LIVE_DAYS} days ago); "
+        "what happened before is history (a backfill), which the timeliness rules do not "
+        f"judge.\n数据质量：演示机构于 {since}（{LIVE_DAYS} 天前）开始实时接入；"
+        "此前发生的事件属于历史补录，不参与及时性评判。"
+    )
+    # The document in force already holds HUITONG_QUALITY_CONFIG's (the history's app stored
+    # it); applying the file again at the next start would drop the go-live dates.
+    return dataclasses.replace(settings, quality_config="")
 
 
 @main.command("import")
