@@ -6,6 +6,7 @@ working the month out for every write) — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import gc
+import weakref
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,14 +102,27 @@ def test_transactions_that_check_nothing_commit_after_one_that_did(repo: Reposit
 
 
 def test_a_transaction_s_bookkeeping_is_released_when_it_ends(repo: Repository) -> None:
-    # The per-transaction state lives in a weak-keyed dictionary: nothing in it may hold its
-    # transaction, or every transaction would stay in memory for good.
+    # The per-transaction state lives in the transaction (Transaction.state) and refers back
+    # to it only weakly: nothing may keep a transaction or its bookkeeping once it ends, or
+    # every transaction would stay in memory for good.
     client, service = quality_app(repo, Clock())
-    assert client.put("/fhir/Patient/p1", json=patient()).status_code == 201
-    assert client.post("/fhir", json=_bundle(systolic(120), systolic(350))).status_code == 200
-    with pytest.raises(ValueError), repo.transaction() as tx:
-        tx.create(systolic(130))
-        raise ValueError("the caller gives up: the transaction is rolled back")
-    del tx  # the test's own name for it
+    ended: list[weakref.ref[Any]] = []  # the transactions that checked something
+    repo.add_commit_hook(
+        "test-watch", lambda tx: ended.append(weakref.ref(tx)) if service in tx.state else None
+    )
     gc.collect()
-    assert len(service._states) == 0
+    gc.disable()  # freed by their reference counts alone: no cycle through the bookkeeping
+    try:
+        assert client.put("/fhir/Patient/p1", json=patient()).status_code == 201
+        assert client.post("/fhir", json=_bundle(systolic(120), systolic(350))).status_code == 200
+        with pytest.raises(ValueError), repo.transaction() as tx:
+            tx.create(systolic(130))
+            assert service in tx.state
+            ended.append(weakref.ref(tx))
+            raise ValueError("the caller gives up: the transaction is rolled back")
+        del tx  # the test's own name for it
+        alive = [ref() is not None for ref in ended]
+    finally:
+        gc.enable()
+    assert len(ended) == 3  # two committed transactions and the rolled-back one
+    assert alive == [False] * 3

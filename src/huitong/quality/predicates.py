@@ -30,6 +30,7 @@ from huitong.quality.context import QualityContext, Subject
 from huitong.quality.model import Outcome, ParamValue
 
 __all__ = [
+    "NOT_LOOKED_UP",
     "PASS",
     "Facts",
     "InlineSource",
@@ -205,6 +206,8 @@ def _period(key: str, period: Mapping[str, Any]) -> tuple[str, int, int] | None:
 
 
 _UNSEEN: Any = object()
+# Facts.reset's subject when the caller has not looked it up.
+NOT_LOOKED_UP: Any = object()
 # A subject's birth and death as bounds (see Facts.birth).
 _Life = tuple[tuple[int, int] | None, tuple[int, int] | None]
 
@@ -243,13 +246,20 @@ class Facts:
         # function's name (and its inputs); lives as long as this one evaluation.
         self.memo: dict[Any, Any] = {}
 
-    def reset(self, resource: Mapping[str, Any], ctx: QualityContext) -> None:
+    def reset(
+        self, resource: Mapping[str, Any], ctx: QualityContext, subject: Any = NOT_LOOKED_UP
+    ) -> None:
         """Start over for another resource (the write path keeps one Facts per transaction
-        rather than allocating one per resource)."""
+        rather than allocating one per resource). ``subject``: the resource's subject
+        (a Subject, or None for none) when the caller has looked it up already."""
         self.resource = resource
         self.ctx = ctx
-        self._subject = None
-        self._subject_done = False
+        if subject is NOT_LOOKED_UP:
+            self._subject = None
+            self._subject_done = False
+        else:
+            self._subject = subject
+            self._subject_done = True
         if self._times:
             self._times.clear()
         self._life = None

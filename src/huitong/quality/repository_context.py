@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from huitong.fhir.organizations import OWN_ORGANIZATION_ELEMENTS, organization_reference
 from huitong.fhir.organizations import own_organization as _own_organization
 from huitong.quality.context import RecordedSex, Subject
-from huitong.quality.predicates import subject_reference
+from huitong.quality.predicates import NOT_LOOKED_UP, subject_reference
 from huitong.store.repository import Transaction
 
 __all__ = [
@@ -59,6 +59,9 @@ class TxFacts:
     # A subject reference as written → its Patient's entry above (a bundle's resources name
     # their Patient the same way hundreds of times); emptied whenever a Patient is written.
     subjects: dict[str, tuple[Subject, str | None] | None] = field(default_factory=dict)
+    # An encounter reference as written → its institution (None: none known); emptied
+    # whenever an Encounter is written.
+    encounter_orgs: dict[str, str | None] = field(default_factory=dict)
 
     def key(self, reference: str, rtype: str) -> str | None:
         found = self.keys.get((reference, rtype), "")
@@ -78,6 +81,8 @@ class TxFacts:
                 self.subjects.clear()
         elif rtype == "Encounter":
             self.encounters[f"Encounter/{rid}"] = _own_organization(resource)
+            if self.encounter_orgs:
+                self.encounter_orgs.clear()
 
 
 _UNSEEN: Any = object()
@@ -98,8 +103,8 @@ class RepositoryContext:
     transaction and points it at each resource in turn (:meth:`prepare`).
     """
 
-    __slots__ = ("_facts", "_identity", "_tx", "live_since", "now", "received_at",
-                 "source_organization")
+    __slots__ = ("_facts", "_identity", "_tx", "live_since", "now", "prepared_subject",
+                 "received_at", "source_organization")
 
     def __init__(
         self, tx: Transaction, facts: TxFacts, *, now: int, identity: IdentityLinks | None,
@@ -111,15 +116,29 @@ class RepositoryContext:
         self.now = now
         self.received_at: int | None = now
         self.live_since: int | None = None
+        # The prepared resource's subject Patient (a Subject or None; NOT_LOOKED_UP for a
+        # Patient, its own subject), looked up once for its institution and for the rules
+        # (Facts.reset takes it).
+        self.prepared_subject: Any = NOT_LOOKED_UP
         self.source_organization: str | None = (
-            self.organization_of(resource) if resource is not None else None
+            self.prepare(resource, now) if resource is not None else None
         )
 
     def prepare(self, resource: Mapping[str, Any], now: int) -> str | None:
         """Point the context at ``resource``, checked at ``now``; its institution."""
         self.now = now
         self.received_at = now
-        org = self.source_organization = self.organization_of(resource)
+        subject = subject_reference(resource)
+        if subject is None:
+            self.prepared_subject = None
+            found = None
+        elif resource.get("resourceType") == "Patient":
+            self.prepared_subject = NOT_LOOKED_UP
+            found = _UNSEEN  # only if the Patient names no institution (its stored version)
+        else:
+            found = self._patient(subject)
+            self.prepared_subject = found[0] if found else None
+        org = self.source_organization = self._organization(resource, subject, found)
         return org
 
     def _patient(self, reference: str) -> tuple[Subject, str | None] | None:
@@ -148,25 +167,44 @@ class RepositoryContext:
         """The resource's institution: its own (``Patient.managingOrganization``,
         ``Encounter.serviceProvider``, an Organization performer…), else its encounter's
         service provider, else its subject Patient's managing organization."""
+        return self._organization(resource, subject_reference(resource), _UNSEEN)
+
+    def _organization(
+        self, resource: Mapping[str, Any], subject: str | None,
+        found: tuple[Subject, str | None] | None,
+    ) -> str | None:
+        """:meth:`organization_of`; ``found``: the subject's entry, if already looked up
+        (``_UNSEEN`` if not)."""
         own = None if _OWN_KEYS.isdisjoint(resource) else _own_organization(resource)
         if own is not None:
             return own
         encounter = resource.get("encounter") or resource.get("context")
         ref = encounter.get("reference") if isinstance(encounter, dict) else None
-        key = self._facts.key(ref, "Encounter") if isinstance(ref, str) else None
-        if key is not None:
-            encounters = self._facts.encounters
-            if key not in encounters:
-                stored = self._tx.read("Encounter", key[10:])
-                encounters[key] = (
-                    None if stored is None or stored.deleted
-                    else _own_organization(stored.resource)
-                )  # fmt: skip
-            if encounters[key] is not None:
-                return encounters[key]
-        subject = subject_reference(resource)
-        found = self._patient(subject) if subject else None
+        if isinstance(ref, str):
+            # Most resources of a bundle name their encounter the same way: its institution
+            # is remembered per reference as written.
+            memo = self._facts.encounter_orgs
+            org = memo.get(ref, _UNSEEN)
+            if org is _UNSEEN:
+                org = memo[ref] = self._encounter_organization(ref)
+            if org is not None:
+                return org  # type: ignore[no-any-return]
+        if found is _UNSEEN:
+            found = self._patient(subject) if subject else None
         return found[1] if found else None
+
+    def _encounter_organization(self, ref: str) -> str | None:
+        key = self._facts.key(ref, "Encounter")
+        if key is None:
+            return None
+        encounters = self._facts.encounters
+        if key not in encounters:
+            stored = self._tx.read("Encounter", key[10:])
+            encounters[key] = (
+                None if stored is None or stored.deleted
+                else _own_organization(stored.resource)
+            )  # fmt: skip
+        return encounters[key]
 
     def sexes_elsewhere(self, patient: Mapping[str, Any]) -> Sequence[RecordedSex]:
         """Genders other institutions recorded for the person, through the identity

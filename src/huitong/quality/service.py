@@ -45,7 +45,7 @@ from huitong.fhir.definitions import resource_types
 from huitong.quality.config import load_config_file
 from huitong.quality.context import RecordedSex, Subject
 from huitong.quality.engine import assess, plan_assessment, rejection_error
-from huitong.quality.model import Assessment, Category, Rule
+from huitong.quality.model import Assessment, Rule
 from huitong.quality.plan import TypePlan
 from huitong.quality.predicates import Facts
 from huitong.quality.repository_context import (
@@ -57,7 +57,6 @@ from huitong.quality.repository_context import (
 )
 from huitong.quality.ruleset import RuleSet
 from huitong.quality.scores import (
-    CheckCount,
     QualityReport,
     build_report,
     month_of,
@@ -66,7 +65,7 @@ from huitong.quality.store import (
     FindingQuery,
     StoredConfig,
     StoredFinding,
-    append_count_deltas,
+    append_count_delta_rows,
     count_rows,
     fold_count_deltas,
     go_live_rows,
@@ -86,6 +85,7 @@ CROSS_INSTITUTION_SEX_RULE = "patient.sex-agrees-across-institutions"
 # not import the identity layer, so the tag is matched here by value.
 _GOLDEN = ("urn:huitong:mpi", "golden")
 _CHINA_STANDARD_TIME = 480
+_UNSET: Any = object()
 
 
 def _epoch_us(year: int, month: int, utc_offset_minutes: int) -> int:
@@ -123,8 +123,8 @@ _Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any,
 class _TxState:
     """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
 
-    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "now", "pending",
-                 "rows")
+    __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "last", "live",
+                 "now", "pending", "rows")
 
     def __init__(self, tx: Transaction, identity: IdentityLinks | None, now: int) -> None:
         # When the transaction's data reached the service: its resources' receipt time and
@@ -137,9 +137,15 @@ class _TxState:
         # dictionary, and a strong reference back to its key would keep both alive forever.
         self.ctx = RepositoryContext(weakref.proxy(tx), self.facts, now=0, identity=identity)
         self.evaluation = Facts({}, self.ctx)
-        # id(content) → what its write hook confirms (the content itself is kept too, so a
-        # reused id can never match).
+        # The resource checked last, waiting for its write hook, which comes right after
+        # the check (the store checks, writes, then runs the hooks). Should another check
+        # come first (a hook writing a resource of its own), the earlier one waits in
+        # ``checked``: id(content) → what its write hook confirms (the content itself is
+        # kept too, so a reused id can never match).
+        self.last: _Checked | None = None
         self.checked: dict[int, _Checked] = {}
+        # Institution → when it went live, as this transaction uses it (looked up once).
+        self.live: dict[str, int | None] = {}
         self.pending: dict[str, _Pending] = {}  # Patients, by reference
         # Finding rows, in the column order of store.insert_finding_rows.
         self.rows: list[tuple[Any, ...]] = []
@@ -213,10 +219,6 @@ class QualityService:
         self._config_id = 0
         self._polled_at: int | None = None
         self._lock = threading.Lock()
-        self._states: weakref.WeakKeyDictionary[Any, _TxState] = weakref.WeakKeyDictionary()
-        # The last transaction each thread wrote in (weakly) and its state: the weak
-        # dictionary makes a weak reference on every lookup, twice per resource.
-        self._recent = threading.local()
         # The month being counted and the clock range it covers: month_of builds a datetime,
         # which every write would otherwise pay for the same answer.
         self._month: tuple[int, int, str] = (0, -1, "")
@@ -312,13 +314,11 @@ class QualityService:
         return month
 
     def _state(self, tx: Transaction) -> _TxState:
-        recent = getattr(self._recent, "last", None)
-        if recent is not None and recent[0]() is tx:
-            return recent[1]  # type: ignore[no-any-return]
-        state = self._states.get(tx)
+        # Kept in the transaction's own state (it goes with the transaction), under this
+        # service: two services on one repository keep apart.
+        state: _TxState | None = tx.state.get(self)
         if state is None:
-            state = self._states[tx] = _TxState(tx, self.identity, self.clock())
-        self._recent.last = (weakref.ref(tx), state)
+            state = tx.state[self] = _TxState(tx, self.identity, self.clock())
         return state
 
     def _check(self, tx: Transaction, content: dict[str, Any]) -> None:
@@ -334,17 +334,21 @@ class QualityService:
         now = state.now
         if self._polled_at is None or now - self._polled_at >= self.reload_every_us:
             self._maybe_reload(tx, now)
+            state.live.clear()  # the region document may have changed its go-live dates
             plan = self._plans.get(rtype)
             if plan is None:
                 return
         ctx = state.ctx
         org = ctx.prepare(content, now) or UNKNOWN_ORGANIZATION
-        live = self._ruleset.live_since.get(org) if self._ruleset.live_since else None
-        ctx.live_since = live if live is not None else (
-            self._first_received.get(org) or self._go_live(tx, state, org)
-        )
+        live = state.live.get(org, _UNSET)
+        if live is _UNSET:
+            live = self._ruleset.live_since.get(org) if self._ruleset.live_since else None
+            live = state.live[org] = live if live is not None else (
+                self._first_received.get(org) or self._go_live(tx, state, org)
+            )
+        ctx.live_since = live
         facts = state.evaluation
-        facts.reset(content, state.ctx)
+        facts.reset(content, ctx, ctx.prepared_subject)
         mask, failures = (
             plan.run(content, facts) if type(content) is dict
             else plan.run_reference(content, facts)
@@ -375,7 +379,10 @@ class QualityService:
                 rows.append((reference, version, *heads[i], outcome.expression, en, zh, source,
                              org, month, now))  # fmt: skip
         # The hook gets this very dict (so the version it stores is the one checked).
-        state.checked[id(content)] = (content, (org, month, plan, mask), rows)
+        last = state.last
+        if last is not None:
+            state.checked[id(last[0])] = last
+        state.last = (content, (org, month, plan, mask), rows)
 
     def _go_live(self, tx: Transaction, state: _TxState, org: str) -> int:
         """When ``org`` went live, for an institution this process has not seen committed:
@@ -419,9 +426,13 @@ class QualityService:
             if rtype == "Patient":
                 self._patient_written(tx, state, stored, content)
                 return
-        checked = state.checked.pop(id(content), None)
-        if checked is None or checked[0] is not content:
-            return
+        checked = state.last
+        if checked is not None and checked[0] is content:
+            state.last = None
+        else:
+            checked = state.checked.pop(id(content), None) if state.checked else None
+            if checked is None or checked[0] is not content:
+                return
         key = checked[1]
         counts = state.counts
         counts[key] = counts.get(key, 0) + 1
@@ -463,10 +474,7 @@ class QualityService:
     def _flush(self, tx: Transaction) -> None:
         """Write the transaction's findings and counters (commit hook): one statement each
         on PostgreSQL, one per few hundred rows on SQLite, whatever the transaction's size."""
-        state = self._states.get(tx)
-        recent = getattr(self._recent, "last", None)
-        if recent is not None and recent[0]() is tx:
-            self._recent.last = None  # the transaction ends: let its state go
+        state: _TxState | None = tx.state.get(self)
         if state is None:
             return
         if state.go_live:
@@ -477,24 +485,29 @@ class QualityService:
         if state.rows:
             insert_finding_rows(tx, state.rows, self.repo.dialect)
         # Each resource counted its set of applicable rules; spread them over the rules,
-        # and add the failures (one per finding row of a rule).
+        # and add the failures (one per finding row of a rule). Rows, not CheckCounts: this
+        # runs for every transaction, over every rule that applied.
         totals: dict[tuple[str, str, str], list[Any]] = {}
         for (org, month, plan, mask), n in state.counts.items():
+            heads = plan.heads
             for i in plan.indices(mask):
-                rule = plan.rules[i].rule
-                slot = totals.get((org, month, rule.id))
+                head = heads[i]
+                key = (org, month, head[0])
+                slot = totals.get(key)
                 if slot is None:
-                    slot = totals[(org, month, rule.id)] = [rule.category, 0, 0]
-                slot[1] += n
+                    totals[key] = [head[1], n, 0]
+                else:
+                    slot[1] += n
         for row in state.rows:
-            slot = totals.get((row[9], row[10], row[2]))
+            key = (row[9], row[10], row[2])
+            slot = totals.get(key)
             if slot is None:  # a late finding of a rule the plan no longer has
-                slot = totals[(row[9], row[10], row[2])] = [Category(row[3]), 1, 0]
-            slot[2] += 1
-        counts = [CheckCount(org, month, rule_id, category, applicable, failed)
-                  for (org, month, rule_id), (category, applicable, failed)
-                  in totals.items()]  # fmt: skip
-        append_count_deltas(tx, counts)
+                totals[key] = [row[3], 1, 1]
+            else:
+                slot[2] += 1
+        append_count_delta_rows(
+            tx, [(*key, *slot) for key, slot in totals.items()]  # type: ignore[misc]
+        )
         state.rows.clear()
         state.counts.clear()
 

@@ -24,6 +24,7 @@ __all__ = [
     "FindingQuery",
     "StoredConfig",
     "StoredFinding",
+    "append_count_delta_rows",
     "append_count_deltas",
     "count_rows",
     "fold_count_deltas",
@@ -174,12 +175,20 @@ def append_count_deltas(tx: Transaction, counts: Sequence[CheckCount]) -> None:
     never wait on each other here (an upsert into ``quality_counts`` made the second of two
     writers of one institution wait for the first one's commit). A deferred statement (see
     :func:`insert_finding_rows`)."""
-    if not counts:
+    append_count_delta_rows(
+        tx, [(c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed)
+             for c in counts],
+    )  # fmt: skip
+
+
+def append_count_delta_rows(tx: Transaction, rows: Sequence[tuple[str, str, str, str, int, int]]
+                            ) -> None:
+    """:func:`append_count_deltas` of rows ``(organization, month, rule_id, category value,
+    applicable, failed)``, as the write path builds them (no object per counter)."""
+    if not rows:
         return
-    data = [(c.organization, c.month, c.rule_id, c.category.value, c.applicable, c.failed)
-            for c in counts]  # fmt: skip
     tx.execute_later("INSERT INTO quality_count_deltas (deltas) VALUES (?)",
-                     (orjson.dumps(data).decode(),))
+                     (orjson.dumps(rows).decode(),))
 
 
 def _upsert_counts(tx: Transaction, counts: Sequence[CheckCount], dialect: str) -> None:

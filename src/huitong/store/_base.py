@@ -322,6 +322,8 @@ class BaseTransaction:
         # The resource being written and its JSON, when a transform serialised it already
         # (see ``serialised``): the store then stores those bytes.
         self._dumped: tuple[dict[str, Any], bytes] | None = None
+        # Components' own bookkeeping for this transaction, by component (Transaction.state).
+        self.state: dict[Any, Any] = {}
 
     # -- buffer and deferred statements ------------------------------------------------
     def _next_rid(self) -> int:

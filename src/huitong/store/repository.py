@@ -103,7 +103,13 @@ class Transaction(Protocol):
     Every write validates the resource (structural validation), assigns ``id`` (server ids
     for create, client ids for update), stamps ``meta.versionId``/``meta.lastUpdated`` from
     the repository's clock, stores it and (re)builds its search-index rows.
+
+    ``state`` is where components installed on the write path (checks, hooks) keep their
+    bookkeeping for this transaction, each under its own key: it lives as long as the
+    transaction, so nothing has to be looked up by transaction on every write.
     """
+
+    state: dict[Any, Any]
 
     def read(
         self, resource_type: str, id: str, *, restrict: Restrict | None = None

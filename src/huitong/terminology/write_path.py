@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 import threading
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -493,7 +492,6 @@ class TranslationService:
         self._maps: CompiledMaps | None = None
         self._checked_at: int | None = None
         self._lock = threading.Lock()
-        self._states: weakref.WeakKeyDictionary[Any, _TxState] = weakref.WeakKeyDictionary()
 
     # -- set-up --------------------------------------------------------------------------
     def install(self) -> None:
@@ -563,9 +561,10 @@ class TranslationService:
 
     # -- the write path ------------------------------------------------------------------
     def _state(self, tx: Transaction) -> _TxState:
-        state = self._states.get(tx)
+        # Kept in the transaction's own state, under this service (see Transaction.state).
+        state: _TxState | None = tx.state.get(self)
         if state is None:
-            state = self._states[tx] = _TxState()
+            state = tx.state[self] = _TxState()
         return state
 
     def _transform(self, tx: Transaction, content: dict[str, Any]) -> dict[str, Any]:
@@ -604,7 +603,7 @@ class TranslationService:
         )
 
     def _flush(self, tx: Transaction) -> None:
-        state = self._states.get(tx)
+        state: _TxState | None = tx.state.get(self)
         if state is None or not state.unmapped:
             return
         now = self.clock()
