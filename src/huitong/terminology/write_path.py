@@ -106,6 +106,8 @@ _FROM_JSON = (
 _ROWS_PER_STATEMENT = 400  # 8 parameters a row: well under SQLite's and psycopg's limits
 _SYSTEM_KEY = b'"system":"'
 _NOT_WALKED = frozenset({"meta", "text"})
+_META_KEY = b'"meta":'
+_META_KEY_LENGTH = len(_META_KEY)
 # A narrative with only these keys holds no "system" and no "code" member.
 _PLAIN_TEXT = frozenset({"status", "div"})
 _QUANTITY_KEYS = (b'"valueQuantity"', b'"referenceRange"')
@@ -260,7 +262,7 @@ def _without_unwalked(content: dict[str, Any], data: bytes) -> bytes:
     occurrence is the one cut."""
     meta = content.get("meta")
     if meta is not None:  # (always, on the write path: the store stamps it)
-        cut = _cut(data, b'"meta":', orjson.dumps(meta))
+        cut = _cut(data, _META_KEY, orjson.dumps(meta))
         if cut is None:
             return orjson.dumps({k: v for k, v in content.items() if k not in _NOT_WALKED})
         data = cut
@@ -298,7 +300,20 @@ def _precheck(content: dict[str, Any], units: bool,
     normalisation of their own (or their components') measured quantities. ``dumps``: the
     write path's serialiser (``Transaction.serialised``), whose bytes the store then reuses
     for a resource this leaves unchanged, instead of serialising it a second time."""
-    data = _without_unwalked(content, dumps(content))
+    data = dumps(content)
+    meta, text = content.get("meta"), content.get("text")
+    if type(meta) is dict and (text is None or (type(text) is dict
+                                                and _PLAIN_TEXT.issuperset(text))):
+        # The usual resource, written out: meta (stamped by the store right after the id)
+        # is the only element to cut, found at its short key.
+        dumped = orjson.dumps(meta)
+        at = data.find(_META_KEY)
+        if at >= 0 and data.startswith(dumped, at + _META_KEY_LENGTH):
+            data = data[:at] + data[at + _META_KEY_LENGTH + len(dumped):]
+        else:
+            data = _without_unwalked(content, data)
+    else:
+        data = _without_unwalked(content, data)
     # (find, not "in": bytes.__contains__ first tries the needle as an integer, and the
     # TypeError it formats costs more than the scan)
     if data.find(_BACKSLASH) >= 0:  # escapes are rare (narratives, free text)
