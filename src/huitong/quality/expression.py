@@ -31,9 +31,17 @@ from functools import lru_cache
 from typing import Any
 
 from huitong.fhir.dates import parse_date_range
+from huitong.fhir.definitions import structures
 from huitong.fhir.fhirpath import FhirPathError, compile_path
 
-__all__ = ["CheckSyntaxError", "Inline", "compile_check", "compile_inline", "substitute_params"]
+__all__ = [
+    "CheckSyntaxError",
+    "Inline",
+    "compile_check",
+    "compile_inline",
+    "element_shape",
+    "substitute_params",
+]
 
 Node = tuple[Any, str | None]
 _Eval = Callable[[Node], list[Node]]
@@ -48,20 +56,79 @@ class CheckSyntaxError(ValueError):
     """A check expression that cannot be compiled."""
 
 
+# The name a plan gives the single coding of a top-level element (see
+# huitong.quality.predicates.InlineSource.coding), or None when the plan does not read it.
+CodingNames = Callable[[str], str | None]
+# ``true`` and ``false`` of an :class:`Inline` for validated input, given the plan's codings.
+ValidForms = Callable[[CodingNames], tuple[str, str]]
+
+
 @dataclass(frozen=True, slots=True)
 class Inline:
     """A check as Python source for a generated rule plan (:mod:`huitong.quality.plan`):
     ``true`` is an expression over the resource ``r`` (and the root node ``n = (r, type)``)
     that is true exactly when the check is true, ``false`` exactly when it is false;
-    ``total`` when the check is never empty. Only shapes whose answer is certain get one."""
+    ``total`` when the check is never empty. Only shapes whose answer is certain get one.
+
+    ``valid``, when set, gives the two for a resource that passed
+    :func:`huitong.fhir.validation.validate_resource` and is made of the plain JSON types
+    (what a JSON parser returns): the same answers with the type checks validation makes
+    needless left out (a plan's ``run_valid``)."""
 
     true: str
     false: str
     total: bool
+    valid: ValidForms | None = None
+
+    def for_valid(self, codings: CodingNames) -> tuple[str, str]:
+        """``(true, false)`` for validated input (``valid``, or the general forms)."""
+        if self.valid is None:
+            return self.true, self.false
+        return self.valid(codings)
 
 
 # Binds an object (a closure, a constant) to a name the generated source may use.
 Binder = Callable[[Any], str]
+
+
+def _fixed(true: str, false: str) -> ValidForms:
+    return lambda codings: (true, false)
+
+
+@lru_cache(maxsize=4096)
+def element_shape(owner: str, key: str) -> tuple[str, bool] | None:
+    """The FHIR type code of the JSON property ``key`` of an ``owner`` object (a type name)
+    and whether it repeats, as :func:`huitong.fhir.validation.validate_resource` reads the
+    definitions: None when validation refuses ``key`` there, so that a validated resource
+    never holds it. A choice variant (``valueQuantity``) answers its type (``Quantity``);
+    a backbone element ``BackboneElement``. Validation also guarantees that a value is
+    never null, an empty string, object or array; that a repeating element is an array and
+    any other one is not; that only one variant of a choice is present; and that an array
+    of a primitive may hold nulls only where a ``_key`` sibling carries extensions."""
+    elements = structures().get(owner.split(".", 1)[0], {}).get("elements")
+    if elements is None or key.startswith("_"):
+        return None
+    element = elements.get(f"{owner}.{key}")
+    if element is not None:
+        _, max_, types, content_ref, *_ = element
+        if max_ == "0" or (not types and content_ref is None):
+            return None
+        return ("BackboneElement" if content_ref is not None else types[0]), max_ != "1"
+    for i in range(1, len(key)):
+        if key[i].isupper():
+            choice = elements.get(f"{owner}.{key[:i]}[x]")
+            if choice is not None and choice[1] != "0":
+                for code in choice[2]:
+                    if code[0].upper() + code[1:] == key[i:]:
+                        return code, choice[1] != "1"
+    return None
+
+
+def _repeating_primitive(owner: str, key: str) -> bool:
+    """Whether ``key`` is an array of a primitive type, the one kind of array validation
+    lets hold nulls (beside a ``_key`` sibling)."""
+    shape = element_shape(owner, key)
+    return shape is not None and shape[1] and shape[0][0].islower()
 
 
 def _present_src(keys: tuple[str, ...], binder: Binder | None) -> str:
@@ -86,6 +153,26 @@ def _present_src(keys: tuple[str, ...], binder: Binder | None) -> str:
     return "(" + " or ".join(parts) + ")"
 
 
+def _present_valid(keys: tuple[str, ...], binder: Binder | None, owner: str) -> str:
+    """:func:`_present_src` for validated input: a key validation refuses is never there,
+    and a value is never null (nor an empty array), except the nulls a repeating
+    primitive's array may hold: only those keep the full test."""
+    ordered = [k for k in sorted(keys, key=_choice_rank) if element_shape(owner, k) is not None]
+    full = {k for k in ordered if _repeating_primitive(owner, k)}
+    parts = [
+        f"((_v := r.get({key!r})) is not None and _v.count(None) != len(_v))" if key in full
+        else f"(r.get({key!r}) is not None)"
+        for key in ordered
+    ]  # fmt: skip
+    if not parts:
+        return "False"
+    if len(parts) > 2 and binder is not None and not full.intersection(ordered[1:]):
+        # Any of the others present is any of their keys there: one C call.
+        rest = binder(frozenset(ordered[1:]))
+        return f"({parts[0]} or not {rest}.isdisjoint(r))"
+    return "(" + " or ".join(parts) + ")"
+
+
 # The types a choice element carries most often, first: ``or`` stops at the first key
 # present, and the answer (any of them present) does not depend on the order.
 _COMMON_CHOICES = ("Quantity", "CodeableConcept", "DateTime", "Period", "String")
@@ -102,6 +189,20 @@ def _combine(op: str, a: Inline | None, b: Inline | None) -> Inline | None:
     """The three-valued logic of :func:`_logic_fn` as Python over certain answers."""
     if a is None or b is None:
         return None
+    valid: ValidForms | None = None
+    if a.valid is not None or b.valid is not None:
+
+        def valid(codings: CodingNames) -> tuple[str, str]:
+            x, y = a.for_valid(codings), b.for_valid(codings)
+            both = _combine(op, Inline(*x, a.total), Inline(*y, b.total))
+            assert both is not None
+            return both.true, both.false
+
+    combined = _combine_forms(op, a, b)
+    return Inline(combined.true, combined.false, combined.total, valid)
+
+
+def _combine_forms(op: str, a: Inline, b: Inline) -> Inline:
     total = a.total and b.total
     if op == "and":
         return Inline(f"({a.true} and {b.true})", f"({a.false} or {b.false})", total)
@@ -169,6 +270,14 @@ def _tokenize(text: str) -> list[tuple[str, str, int, int]]:
         pos = m.end()
     tokens.append(("end", "", len(text), len(text)))
     return tokens
+
+
+def _swapped(valid: ValidForms) -> ValidForms:
+    def swapped(codings: CodingNames) -> tuple[str, str]:
+        true, false = valid(codings)
+        return false, true
+
+    return swapped
 
 
 class _X:
@@ -286,7 +395,17 @@ class _Parser:
         # Only a string equals the literal, so ``==`` alone is exact for "equal".
         equal = f"(r.get({key!r}) == {expected!r})"
         differs = f"(type(_v := r.get({key!r})) is str and _v != {expected!r})"
-        inline = Inline(differs, equal, False) if negate else Inline(equal, differs, False)
+        # Validated, the element (a code, string, uri or id) is a string when present, or
+        # an array when it repeats, which equals no literal and differs from none either.
+        shape = element_shape(self.resource_type, key)
+        valid_differs = (
+            "False" if shape is None or shape[1]
+            else f"((_v := r.get({key!r})) is not None and _v != {expected!r})"
+        )  # fmt: skip
+        inline = (
+            Inline(differs, equal, False, _fixed(valid_differs, equal)) if negate
+            else Inline(equal, differs, False, _fixed(equal, valid_differs))
+        )  # fmt: skip
         return member_equals, inline
 
     def _operand(self) -> _X:
@@ -326,7 +445,35 @@ class _Parser:
         found = f"(type(_v) is dict and {has})"
         answer = found if yes else f"(not {found})"
         true = f"({name}(n) if type((_v := r.get({key!r}))) is list else {answer})"
-        return Inline(true, f"(not {true})", True)
+        valid = self._member_valid(name, key, member, yes)
+        return Inline(true, f"(not {true})", True, valid)
+
+    def _member_valid(self, name: str, key: str, member: str, yes: bool) -> ValidForms | None:
+        """The member fast path for validated input: an absent key answers as no member
+        (``not yes``), an array (a repeating element) is the closure's, and one object has
+        the member exactly when its key is there (the full test only for the nulls a
+        repeating primitive may hold)."""
+        rtype = self.resource_type
+        assert rtype is not None
+        shape = element_shape(rtype, key)
+        if shape is None:
+            return _fixed(repr(not yes), repr(yes))
+        if shape[1]:
+            true = f"({name}((r, {rtype!r})) if (_v := r.get({key!r})) is not None else {not yes})"
+            return _fixed(true, f"(not {true})")
+        if shape[0][0].islower() or shape[0] not in structures() or shape[0] in (
+            "BackboneElement", "Element"
+        ):
+            return None  # not an object of a type the definitions name: the general forms
+        if element_shape(shape[0], member) is None:
+            return _fixed(repr(not yes), repr(yes))
+        has = (
+            f"((_vm := _v.get({member!r})) is not None and _vm.count(None) != len(_vm))"
+            if _repeating_primitive(shape[0], member) else f"({member!r} in _v)"
+        )  # fmt: skip
+        found = f"((_v := r.get({key!r})) is not None and {has})"
+        answer = found if yes else f"(not {found})"
+        return _fixed(answer, f"(not {answer})")
 
     def _coding_inline(self, fn: _Truth) -> Inline | None:
         """The coding fast path (:func:`_coding_where`) written out for the usual shape: one
@@ -346,7 +493,46 @@ class _Parser:
             " and type(_wc := _wc[0]) is dict"
         )
         true = f"({answer} if {usual} else {name}(n))"
-        return Inline(true, f"(not {true})", True)
+        valid = self._coding_valid(name, key, field, wanted, yes)
+        return Inline(true, f"(not {true})", True, valid)
+
+    def _coding_valid(
+        self, name: str, key: str, field: str, wanted: str, yes: bool
+    ) -> ValidForms | None:
+        """The coding fast path for validated input: every concept and coding is an object,
+        so the usual shape is a matter of lengths; an absent element answers ``not yes``
+        as the closure does; and a plan that already holds the element's single coding
+        (``_c0``) compares it without reading the concept again."""
+        rtype = self.resource_type
+        assert rtype is not None
+        shape = element_shape(rtype, key)
+        if shape is None:
+            return _fixed(repr(not yes), repr(yes))
+        if shape[0] != "CodeableConcept":
+            return None
+
+        def answer(value: str) -> str:
+            compared = f"({value} == {wanted!r})"
+            return compared if yes else f"(not {compared})"
+
+        concept = "_w[0]" if shape[1] else "_w"
+        one = " and len(_w) == 1" if shape[1] else ""
+        general = (
+            f"({answer(f'_wc[0].get({field!r})')} if (_w := r.get({key!r})) is not None{one}"
+            f" and len(_wc := {concept}.get('coding', ())) == 1"
+            f" else {not yes} if _w is None else {name}((r, {rtype!r})))"
+        )
+        index = 0 if field == "system" else 1
+
+        def valid(codings: CodingNames) -> tuple[str, str]:
+            single = None if shape[1] else codings(key)
+            true = (
+                general if single is None
+                else f"({answer(f'{single}[{index}]')} if {single} is not None else {general})"
+            )  # fmt: skip
+            return true, f"(not {true})"
+
+        return valid
 
     def _group_postfix(self, fn: _X) -> _X:
         while (
@@ -359,7 +545,11 @@ class _Parser:
             inline = fn.inline
             fn = _group_function(name, fn)
             if name == "not" and inline is not None:
-                fn.inline = Inline(inline.false, inline.true, inline.total)
+                valid = inline.valid
+                fn.inline = Inline(
+                    inline.false, inline.true, inline.total,
+                    None if valid is None else _swapped(valid),
+                )  # fmt: skip
             self.pos += 4
         return fn
 
@@ -388,7 +578,13 @@ class _Parser:
             fn, keys, yes = presence
             present = _present_src(keys, self.binder)
             absent = f"(not {present})"
-            inline = Inline(present, absent, True) if yes else Inline(absent, present, True)
+            assert self.resource_type is not None  # a presence shape needs the type
+            here = _present_valid(keys, self.binder, self.resource_type)
+            valid = _fixed(here, f"(not {here})") if yes else _fixed(f"(not {here})", here)
+            inline = (
+                Inline(present, absent, True, valid) if yes
+                else Inline(absent, present, True, valid)
+            )  # fmt: skip
             return _X(truth=fn, inline=inline)
         fast = _fast_path(source, self.resource_type)
         if fast is not None:

@@ -362,6 +362,9 @@ class InlineSource:
     """
 
     __slots__ = ("_bind", "_codings", "_times", "lines")
+    # True for the source of a plan's ``run_valid`` (huitong.quality.plan.ValidatedSource):
+    # an inliner may then write its check for a resource that passed validation.
+    validated = False
 
     def __init__(
         self,

@@ -350,7 +350,7 @@ class QualityService:
         facts = state.evaluation
         facts.reset(content, ctx, ctx.prepared_subject)
         mask, failures = (
-            plan.run(content, facts) if type(content) is dict
+            plan.run_valid(content, facts) if type(content) is dict
             else plan.run_reference(content, facts)
         )  # fmt: skip
         if failures and plan.reject and plan.rejects(failures):

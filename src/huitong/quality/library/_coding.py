@@ -36,6 +36,16 @@ def _has_coding_inline(params: Mapping[str, ParamValue], src: InlineSource) -> N
     element = text(params, "element")
     check, passed = src.bind(has_coding(params)), src.bind(PASS)
     single = src.coding(element)
+    # Validated (see huitong.quality.plan.ValidatedSource), codings are a non-empty array
+    # of objects when there, and a system or code a string when there.
+    usual = (
+        ["    if (type(_iv) is dict and (_il := _iv.get('coding')) is not None",
+         "            and 'system' in (_i0 := _il[0]) and 'code' in _i0):"]
+        if src.validated
+        else ["    if (type(_iv) is dict and type(_il := _iv.get('coding')) is list and _il",
+              "            and type(_i0 := _il[0]) is dict and type(_i0.get('system')) is str",
+              "            and type(_i0.get('code')) is str):"]
+    )  # fmt: skip
     src.lines += [
         f"if {single} is not None:",
         f"    o = {passed}",
@@ -43,9 +53,7 @@ def _has_coding_inline(params: Mapping[str, ParamValue], src: InlineSource) -> N
         f"    _iv = r.get({element!r})",
         "    if type(_iv) is list and len(_iv) == 1:",
         "        _iv = _iv[0]",
-        "    if (type(_iv) is dict and type(_il := _iv.get('coding')) is list and _il",
-        "            and type(_i0 := _il[0]) is dict and type(_i0.get('system')) is str",
-        "            and type(_i0.get('code')) is str):",
+        *usual,
         f"        o = {passed}",
         "    else:",
         f"        o = {check}(r, facts)",

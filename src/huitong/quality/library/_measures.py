@@ -9,7 +9,7 @@ not judged here (the unit rules report it).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from huitong.quality.codes import LAB_PROPERTIES, LOINC, PROPERTY_DIMENSIONS, UCUM
@@ -182,10 +182,23 @@ def _lab_unit_inline(params: Mapping[str, ParamValue], src: InlineSource) -> Non
     memo, call, props = src.bind(verdicts), src.bind(check), src.bind(LAB_PROPERTIES)
     passed = src.bind(PASS)
     single = src.coding("code")
+    # Validated (see huitong.quality.plan.ValidatedSource), a quantity is an object and its
+    # code and unit non-empty strings when there.
+    validated = src.validated
+    unit = (
+        ["        _iu = _iq.get('code')",
+         "        if _iu is None:",
+         "            _iu = _iq.get('unit')"] if validated
+        else ["        _iu = _iq.get('code')",
+              "        if not (isinstance(_iu, str) and _iu):",
+              "            _iu = _iq.get('unit')",
+              "            if not (isinstance(_iu, str) and _iu):",
+              "                _iu = None"]
+    )  # fmt: skip
     src.lines += [
         "_iq = r.get('valueQuantity')",
         "_ix = r.get('component')",
-        "if _ix is None and type(_iq) is not dict:",
+        f"if _ix is None and {'_iq is None' if validated else 'type(_iq) is not dict'}:",
         "    o = None",
         f"elif (_ix is None and 'extension' not in _iq and {single} is not None",
         f"        and {single}[0] == {LOINC!r}):",
@@ -194,11 +207,7 @@ def _lab_unit_inline(params: Mapping[str, ParamValue], src: InlineSource) -> Non
         "        o = None",
         "    else:",
         "        # quantity_unit, written out",
-        "        _iu = _iq.get('code')",
-        "        if not (isinstance(_iu, str) and _iu):",
-        "            _iu = _iq.get('unit')",
-        "            if not (isinstance(_iu, str) and _iu):",
-        "                _iu = None",
+        *unit,
         "        if _iu is None:",
         "            o = None",
         "        else:",
@@ -254,14 +263,20 @@ def _unit_is_ucum_inline(params: Mapping[str, ParamValue], src: InlineSource) ->
     # anything else is the check's call.
     full, dimension = src.bind(_unit_is_ucum), src.bind(dimension_of)
     passed, ucum = src.bind(PASS), src.bind(UCUM)
+    # Validated, a quantity is an object and its code a string when there.
+    validated = src.validated
+    quantity = "" if validated else "type(_iq) is dict and "
+    code = "(_ic := _iq.get('code')) is not None" if validated else (
+        "type(_ic := _iq.get('code')) is str"
+    )  # fmt: skip
     src.lines += [
         "_iq = r.get('valueQuantity')",
         "if r.get('component') is not None:",
         f"    o = {full}(r, facts)",
         "elif _iq is None:",
         "    o = None",
-        f"elif (type(_iq) is dict and _iq.get('system') == {ucum}",
-        f"      and type(_ic := _iq.get('code')) is str and {dimension}(_ic) is not None):",
+        f"elif ({quantity}_iq.get('system') == {ucum}",
+        f"      and {code} and {dimension}(_ic) is not None):",
         f"    o = {passed}",
         "else:",
         f"    o = {full}(r, facts)",
@@ -304,14 +319,26 @@ def _unit_is_ucum(resource: Mapping[str, Any], facts: Facts) -> Outcome | None:
     return PASS if found else None
 
 
-def _checked_unless(name: str, nothing_when: str, check: Runner, doc: str) -> None:
+def _checked_unless(
+    name: str,
+    nothing_when: str,
+    check: Runner,
+    doc: str,
+    nothing_when_valid: Callable[[InlineSource], str] | None = None,
+) -> None:
     """Register ``check`` as the predicate ``name`` (it takes no parameters), with an inline
     form that answers "nothing to judge" (None) without the call when the source
     ``nothing_when``, an expression over the resource ``r``, holds: the answer for most
-    resources, which lack what the check compares."""
+    resources, which lack what the check compares. ``nothing_when_valid`` gives the same
+    test for a validated resource (see huitong.quality.plan.ValidatedSource)."""
 
     def inline(params: Mapping[str, ParamValue], src: InlineSource) -> None:
-        src.lines += [f"if {nothing_when}:", "    o = None", "else:",
+        when = (
+            nothing_when_valid(src)
+            if nothing_when_valid is not None and src.validated
+            else nothing_when
+        )  # fmt: skip
+        src.lines += [f"if {when}:", "    o = None", "else:",
                       f"    o = {src.bind(check)}(r, facts)"]  # fmt: skip
 
     def factory(params: Mapping[str, ParamValue]) -> Runner:
@@ -397,6 +424,12 @@ _checked_unless(
     " and type(_il := _ic.get('coding')) is list and len(_il) > 1)",
     _blood_pressure_check,
     "In a blood-pressure panel, the diastolic value is below the systolic one.",
+    # Validated, the codings of a code object are an array when there; the plan's single
+    # coding of it (one coding) answers first.
+    lambda src: (
+        f"r.get('component') is None and ({src.coding('code')} is not None"
+        " or type(_ic := r.get('code')) is not dict or len(_ic.get('coding', ())) < 2)"
+    ),
 )
 _checked_unless(
     "reference-range-ordered",
@@ -410,4 +443,6 @@ _checked_unless(
     "not isinstance(r.get('dosageInstruction'), list)",
     _dose_positive_check,
     "Every ``dosageInstruction.doseAndRate.doseQuantity.value`` is greater than zero.",
+    # Validated, the repeating element is an array when there.
+    lambda src: "r.get('dosageInstruction') is None",
 )
