@@ -117,20 +117,25 @@ class _Pending:
 
 
 # A checked resource waiting for its write hook: (content, counter key, finding rows).
-_Checked = tuple[dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any, ...]]]
+_Checked = tuple[
+    dict[str, Any], tuple[str, str, TypePlan, int], list[tuple[Any, ...]] | tuple[()]
+]
 
 
 class _TxState:
     """One transaction's quality bookkeeping, written at its end (see QualityService._flush)."""
 
     __slots__ = ("checked", "counts", "ctx", "evaluation", "facts", "go_live", "last", "live",
-                 "now", "pending", "rows")
+                 "month", "now", "pending", "rows")
 
-    def __init__(self, tx: Transaction, identity: IdentityLinks | None, now: int) -> None:
+    def __init__(
+        self, tx: Transaction, identity: IdentityLinks | None, now: int, month: str
+    ) -> None:
         # When the transaction's data reached the service: its resources' receipt time and
         # their findings' created_at. Read once per transaction (a bundle, a message, a file
         # row arrives whole), not once per resource: the clock takes a lock each time.
         self.now = now
+        self.month = month  # the month the transaction's checks count in
         self.facts = TxFacts()
         # One context and one Facts, pointed at each resource in turn. The context reaches
         # the transaction through a weak proxy: this state is the value of a weak-keyed
@@ -317,8 +322,16 @@ class QualityService:
         # Kept in the transaction's own state (it goes with the transaction), under this
         # service: two services on one repository keep apart.
         state: _TxState | None = tx.state.get(self)
-        if state is None:
-            state = tx.state[self] = _TxState(tx, self.identity, self.clock())
+        return state if state is not None else self._begin(tx)
+
+    def _begin(self, tx: Transaction) -> _TxState:
+        """The state of a transaction's first checked write: its moment, its month, and the
+        region document in force (looked for again every ``reload_every_us``; the moment is
+        the transaction's, so one look a transaction is all a look per write would give)."""
+        now = self.clock()
+        if self._polled_at is None or now - self._polled_at >= self.reload_every_us:
+            self._maybe_reload(tx, now)
+        state = tx.state[self] = _TxState(tx, self.identity, now, self._month_of(now))
         return state
 
     def _check(self, tx: Transaction, content: dict[str, Any]) -> None:
@@ -330,14 +343,13 @@ class QualityService:
             return  # no rule for this type: nothing to assess, count or record
         if rtype == "Patient" and _is_golden(content):
             return
-        state = self._state(tx)
-        now = state.now
-        if self._polled_at is None or now - self._polled_at >= self.reload_every_us:
-            self._maybe_reload(tx, now)
-            state.live.clear()  # the region document may have changed its go-live dates
-            plan = self._plans.get(rtype)
+        state: _TxState | None = tx.state.get(self)
+        if state is None:
+            state = self._begin(tx)
+            plan = self._plans.get(rtype)  # the region document may have been read again
             if plan is None:
                 return
+        now = state.now
         ctx = state.ctx
         org = ctx.prepare(content, now) or UNKNOWN_ORGANIZATION
         live = state.live.get(org, _UNSET)
@@ -357,10 +369,8 @@ class QualityService:
             error = rejection_error(_assessment(plan, content, mask, failures))
             assert error is not None
             raise error
-        start, end, month = self._month
-        if not start <= now < end:
-            month = self._month_of(now)
-        rows: list[tuple[Any, ...]] = []
+        month = state.month
+        rows: list[tuple[Any, ...]] | tuple[()] = ()  # (most resources: no finding row)
         if failures or rtype == "Patient":
             meta = content.get("meta") or {}
             version = int(meta.get("versionId") or 1)
@@ -374,10 +384,12 @@ class QualityService:
                 return
             reference = f"{rtype}/{content.get('id')}"
             heads = plan.heads
+            found: list[tuple[Any, ...]] = []
             for i, outcome in failures:  # type: ignore[union-attr]
                 en, zh = plan.messages(i, outcome)
-                rows.append((reference, version, *heads[i], outcome.expression, en, zh, source,
-                             org, month, now))  # fmt: skip
+                found.append((reference, version, *heads[i], outcome.expression, en, zh, source,
+                              org, month, now))  # fmt: skip
+            rows = found
         # The hook gets this very dict (so the version it stores is the one checked).
         last = state.last
         if last is not None:
