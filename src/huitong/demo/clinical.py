@@ -114,6 +114,46 @@ def resident_bundle(
     window_start: date,
 ) -> Resource:
     """The transaction Bundle holding everything about ``resident``."""
+    rng, physiology, plan = resident_course(seed, resident, profile, region, today, window_start)
+    chart = _Chart(seed, resident, profile, region, rng, physiology, plan, today)
+    return chart.render(numbering)
+
+
+def immunization(
+    vaccine: tuple[str, str, str], patient: str, encounter: str | None, moment: datetime,
+    chc: Institution, lot: str,
+) -> Resource:
+    """An intramuscular dose of 0.5 mL of ``vaccine`` (CVX code, English and Chinese names)
+    given at the community health centre ``chc``."""
+    out: Resource = {
+        "resourceType": "Immunization",
+        "status": "completed",
+        "vaccineCode": concept(CVX, *vaccine),
+        "patient": {"reference": patient},
+    }
+    if encounter is not None:
+        out["encounter"] = {"reference": encounter}
+    out.update({
+        "occurrenceDateTime": date_time(moment),
+        "primarySource": True,
+        "location": {"reference": f"Location/{chc.location_id}"},
+        "lotNumber": lot,
+        "route": concept(
+            "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "IM",
+            "Injection, intramuscular", "肌内注射"),
+        "doseQuantity": quantity(0.5, "ml", "mL"),
+        "performer": [{"actor": chc.ref}],
+    })  # fmt: skip
+    return out
+
+
+def resident_course(
+    seed: int, resident: Resident, profile: Profile, region: Region, today: date,
+    window_start: date,
+) -> tuple[random.Random, Physiology, Plan]:
+    """The resident's physiology and plan of care as their history draws them, and the
+    generator the chart goes on drawing from (the recent feed, huitong.demo.feed, continues
+    each person's values from the same draws)."""
     rng = random.Random(f"{seed}/{resident.key}/clinical")
     physiology = draw_physiology(
         rng,
@@ -136,8 +176,7 @@ def resident_bundle(
         statin_from=_first_start(plan, "atorvastatin"),
         thiazide_from=_first_start(plan, "hydrochlorothiazide"),
     )
-    chart = _Chart(seed, resident, profile, region, rng, physiology, plan, today)
-    return chart.render(numbering)
+    return rng, physiology, plan
 
 
 def _first_start(plan: Plan, drug: str) -> date | None:
@@ -474,22 +513,9 @@ class _Chart:
                 continue
             if self.r.age_on(day) < 60 or self.rng.random() >= 0.35:
                 continue
-            code, display, text = INFLUENZA_VACCINE
+            moment = at(day, self.rng.randint(8, 16), 0)
             self.builder.add(
                 f"{self.key}/immunization/influenza-{year}",
-                {
-                    "resourceType": "Immunization",
-                    "status": "completed",
-                    "vaccineCode": concept(CVX, code, display, text),
-                    "patient": {"reference": self.patient_url},
-                    "occurrenceDateTime": date_time(at(day, self.rng.randint(8, 16), 0)),
-                    "primarySource": True,
-                    "location": {"reference": f"Location/{chc.location_id}"},
-                    "lotNumber": f"{year}{self.rng.randrange(10**6):06d}",
-                    "route": concept(
-                        "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "IM",
-                        "Injection, intramuscular", "肌内注射"),
-                    "doseQuantity": quantity(0.5, "ml", "mL"),
-                    "performer": [{"actor": chc.ref}],
-                },
+                immunization(INFLUENZA_VACCINE, self.patient_url, None, moment, chc,
+                             f"{year}{self.rng.randrange(10**6):06d}"),
             )  # fmt: skip

@@ -59,9 +59,10 @@ from huitong.demo._fhir import (
     quantity,
     stable_id,
 )
-from huitong.demo._physiology import Physiology, draw_physiology
-from huitong.demo._plan import ENCOUNTER_TYPES, plan_care, treatment_start
+from huitong.demo._physiology import Physiology
+from huitong.demo._plan import ENCOUNTER_TYPES
 from huitong.demo._population import Profile, assign_profiles
+from huitong.demo.clinical import immunization, resident_course
 from huitong.demo.generate import DEFAULT_RESIDENTS, DEFAULT_SEED, REFERENCE_DATE, WINDOW_DAYS
 from huitong.demo.observations import (
     Measured,
@@ -72,7 +73,7 @@ from huitong.demo.observations import (
 )
 from huitong.demo.people import Resident, make_residents
 from huitong.demo.region import Clinician, Institution, Region, build_region
-from huitong.demo.systems import CS_ENCOUNTER_TYPE, CVX, ICD10, V3_ACT_CODE, visit_system
+from huitong.demo.systems import CS_ENCOUNTER_TYPE, ICD10, V3_ACT_CODE, visit_system
 
 __all__ = [
     "FEED_DAYS",
@@ -212,31 +213,9 @@ class _World:
     def physiology(self, index: int) -> Physiology:
         """The resident's physiology as their history has it (clinical.resident_bundle draws
         it first from this generator, then plans care to learn which drugs act when)."""
-        resident, profile = self.people[index], self.profiles[index]
         window_start = REFERENCE_DATE - timedelta(days=WINDOW_DAYS)
-        rng = random.Random(f"{self.seed}/{resident.key}/clinical")
-        physiology = draw_physiology(
-            rng,
-            sex=resident.sex,
-            birth=resident.birth,
-            hypertension_start=treatment_start(profile.hypertension_onset, window_start),
-            diabetes_start=treatment_start(profile.diabetes_onset, window_start),
-            diabetes_onset=profile.diabetes_onset,
-            today=REFERENCE_DATE,
-        )
-        baseline_ldl = physiology.cholesterol - physiology.hdl - physiology.triglyceride / 2.2
-        plan = plan_care(
-            resident, profile, self.region, rng, window_start, REFERENCE_DATE,
-            high_ldl=baseline_ldl > 3.4,
-            severe_bp=bool(physiology.bp and physiology.bp.untreated - physiology.bp.target > 28),
-            severe_glucose=bool(physiology.diabetes and physiology.diabetes.untreated > 10.2),
-        )  # fmt: skip
-
-        def start(drug: str) -> date | None:
-            return next((p.start for p in plan.regimen if p.drug == drug), None)
-
-        return replace(physiology, statin_from=start("atorvastatin"),
-                       thiazide_from=start("hydrochlorothiazide"))  # fmt: skip
+        return resident_course(self.seed, self.people[index], self.profiles[index], self.region,
+                               REFERENCE_DATE, window_start)[1]  # fmt: skip
 
 
 # --- visits --------------------------------------------------------------------------------
@@ -398,22 +377,8 @@ def _vaccinate(
     """The 23-valent pneumococcal vaccine many Chinese cities offer free from age 65."""
     builder.add(
         f"{key}/immunization/pneumococcal",
-        {
-            "resourceType": "Immunization",
-            "status": "completed",
-            "vaccineCode": concept(CVX, *_PNEUMOCOCCAL),
-            "patient": {"reference": patient},
-            "encounter": {"reference": encounter_url},
-            "occurrenceDateTime": date_time(moment),
-            "primarySource": True,
-            "location": {"reference": f"Location/{chc.location_id}"},
-            "lotNumber": f"{_local_day(moment):%Y}{rng.randrange(10**6):06d}",
-            "route": concept(
-                "http://terminology.hl7.org/CodeSystem/v3-RouteOfAdministration", "IM",
-                "Injection, intramuscular", "肌内注射"),
-            "doseQuantity": quantity(0.5, "ml", "mL"),
-            "performer": [{"actor": chc.ref}],
-        },
+        immunization(_PNEUMOCOCCAL, patient, encounter_url, moment, chc,
+                     f"{_local_day(moment):%Y}{rng.randrange(10**6):06d}"),
     )  # fmt: skip
 
 
