@@ -28,6 +28,7 @@ import platform
 import random
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -57,29 +58,29 @@ def bootstrap_cost(pairs: list[tuple[float, float]], *, samples: int = 2000) -> 
 def one_round(bundles: list[bytes], chunk: int, clients: int, workers: int) -> dict[str, object]:
     chunks = [bundles[i:i + chunk] for i in range(0, len(bundles), chunk)]
     urls = {mode: fresh_database("postgresql") for mode in MODES}
-    servers = {
-        mode: ServerProcess(urls[mode], extra_env={"HUITONG_WORKERS": str(workers), **env})
-        for mode, env in MODES.items()
-    }
-    for server in servers.values():
-        server.__enter__()
+    walls: dict[str, list[float]] = {mode: [] for mode in MODES}
+    cpu = {mode: {"server": 0.0, "db": 0.0} for mode in MODES}
+    errors: list[str] = []
     try:
-        walls: dict[str, list[float]] = {mode: [] for mode in MODES}
-        cpu = {mode: {"server": 0.0, "db": 0.0} for mode in MODES}
-        errors: list[str] = []
-        for i, part in enumerate(chunks):
-            for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
-                server = servers[mode]
-                before = cpu_snapshot(server.proc.pid, urls[mode])
-                wall, failed = post_all(server.base, part, clients)
-                spent = cpu_spent(before, cpu_snapshot(server.proc.pid, urls[mode]))
-                walls[mode].append(wall)
-                cpu[mode]["server"] += spent["server"]
-                cpu[mode]["db"] += spent["db"]
-                errors += [f"{mode}: {e}" for e in failed]
+        # Both servers stop (and the second one's start failing stops the first) whatever
+        # happens, before their databases are dropped.
+        with ExitStack() as stack:
+            servers = {
+                mode: stack.enter_context(ServerProcess(
+                    urls[mode], extra_env={"HUITONG_WORKERS": str(workers), **env}))
+                for mode, env in MODES.items()
+            }  # fmt: skip
+            for i, part in enumerate(chunks):
+                for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+                    server = servers[mode]
+                    before = cpu_snapshot(server.proc.pid, urls[mode])
+                    wall, failed = post_all(server.base, part, clients)
+                    spent = cpu_spent(before, cpu_snapshot(server.proc.pid, urls[mode]))
+                    walls[mode].append(wall)
+                    cpu[mode]["server"] += spent["server"]
+                    cpu[mode]["db"] += spent["db"]
+                    errors += [f"{mode}: {e}" for e in failed]
     finally:
-        for server in servers.values():
-            server.__exit__(None, None, None)
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             for url in urls.values():
                 conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
